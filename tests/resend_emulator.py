@@ -1,0 +1,904 @@
+"""A local emulator of the Resend HTTP API, for tests that drive the real ``resend`` SDK.
+
+Point the SDK at it (the SDK re-reads both settings on every request)::
+
+    with ResendEmulator(rate_limit=None) as emu:
+        resend.api_url = emu.base_url
+        resend.api_key = emu.api_key
+        resend.Emails.send({...})
+        assert emu.sent[0]["to"] == ["ada@example.com"]
+
+Only the standard library is used. The server is a ``ThreadingHTTPServer`` bound to
+127.0.0.1 on a free port, run in a daemon thread.
+
+Wire format (what the emulator answers)
+---------------------------------------
+* ``POST /emails`` -> ``200 {"id": "<uuid>"}``.
+* ``POST /emails/batch`` (1..100 emails) -> ``200 {"data": [{"id": ...}, ...]}``; with
+  ``x-batch-validation: permissive`` the invalid items are skipped and reported:
+  ``{"data": [ids of the valid items, in order], "errors": [{"index": i, "message": "..."}]}``
+  (``errors`` is always present in permissive mode, possibly empty, and absent in strict mode).
+  In strict mode (the default) one invalid item fails the whole request with its 422 and
+  nothing is sent. ``attachments`` and ``scheduled_at`` are refused in batch items (422).
+* Every error is ``{"statusCode": <status>, "message": "...", "name": "<error name>"}`` with
+  ``content-type: application/json``.
+* Every reply carries ``ratelimit-limit``, ``ratelimit-remaining`` and ``ratelimit-reset``
+  (omitted when ``rate_limit`` is None); a 429 also carries ``retry-after``.
+* All response header names are lower case (as the real API, served over HTTP/2, sends them),
+  so ``exc.headers["retry-after"]`` works on the plain ``dict`` the SDK builds.
+
+Order of checks for each request: injected fault, ``User-Agent`` present (400
+``validation_error``), ``Authorization: Bearer`` (401 ``missing_api_key`` / 403
+``invalid_api_key``), rate limit (429 ``rate_limit_exceeded``), route (404 ``not_found`` /
+405 ``method_not_allowed``), ``Idempotency-Key`` length (400 ``invalid_idempotency_key``),
+idempotency store (replay / 409), then body validation and sending.
+
+Deviations from the hosted API, on purpose: a request without ``User-Agent`` gets a JSON 400
+``validation_error`` (the hosted API is fronted by Cloudflare, which answers a non-JSON
+``403 error code: 1010``); address validation is a pragmatic regex (the domain needs a dot);
+only 2xx responses are stored under an idempotency key (an error releases the key, so a
+corrected retry with the same key is processed).
+
+Idempotency
+-----------
+The key is remembered for 24 hours of the emulator's clock (see :meth:`ResendEmulator.now` and
+:meth:`ResendEmulator.advance`) together with a SHA-256 of method, path, batch-validation mode
+and canonical JSON body. Same key and payload -> the first response again, nothing new sent;
+same key, other payload -> 409 ``invalid_idempotent_request``; same key while the first request
+is still being processed -> 409 ``concurrent_idempotent_requests`` (use
+:meth:`ResendEmulator.hold_processing` to keep a request in flight).
+
+What the resend SDK (2.51.0, sync ``requests`` client) raises for each failure
+-----------------------------------------------------------------------------
+``exc.code`` is the integer HTTP status, ``exc.error_type`` the ``name`` of the body, and
+``exc.headers`` the response headers as a plain ``dict``:
+
+* 400 ``validation_error``           -> ``resend.exceptions.ValidationError``
+* 400 ``invalid_idempotency_key``    -> ``resend.exceptions.ResendError`` (base class: not mapped)
+* 401 ``missing_api_key``            -> ``MissingApiKeyError`` (its message is always replaced by
+  "Missing API key in the authorization header."). NB: with ``resend.api_key = None`` the SDK
+  sends ``Authorization: Bearer None``, which is a *wrong* key (403), not a missing one.
+* 403 ``invalid_api_key``            -> ``InvalidApiKeyError``
+* 409 ``invalid_idempotent_request`` / ``concurrent_idempotent_requests`` -> base ``ResendError``
+* 422 ``validation_error``           -> ``ValidationError``
+* 422 ``missing_required_field``     -> ``MissingRequiredFieldsError``
+* 422 ``invalid_attachment``         -> base ``ResendError``
+* 429 ``rate_limit_exceeded``        -> ``RateLimitError`` (``exc.headers["retry-after"]``)
+* 500 ``application_error``          -> ``ApplicationError``; any other status/name (503 ...) ->
+  base ``ResendError`` with that code.
+* connection closed without a response (:meth:`ResendEmulator.drop_connection_after_accept`)
+  -> base ``ResendError`` with ``code == 500``, ``error_type == "HttpClientError"``,
+  ``headers == {}`` and a message like ``"Request failed: ('Connection aborted.',
+  RemoteDisconnected('Remote end closed connection without response'))"``. The code is the
+  same 500 as a genuine ``application_error``: tell them apart by ``error_type``.
+
+On success the SDK returns a ``ResponseDict`` and *adds* ``"http_headers"`` (the response
+headers) to it, for single and batch sends alike; so compare ``resp["id"]``, not the whole dict.
+The items of a batch's ``data``/``errors`` lists are plain dicts.
+
+Webhooks
+--------
+:func:`sign_webhook` produces Svix headers (``svix-id``, ``svix-timestamp``,
+``svix-signature``). ``resend.Webhooks.verify`` wants them under the keys ``id``,
+``timestamp`` and ``signature`` instead: convert with :func:`sdk_webhook_headers`. ``verify``
+checks the timestamp against the real wall clock (5 minutes tolerance), not the emulator's.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+__all__ = [
+    "IDEMPOTENCY_TTL_SECONDS",
+    "MAX_BATCH_SIZE",
+    "MAX_RECIPIENTS",
+    "ResendEmulator",
+    "new_webhook_secret",
+    "sdk_webhook_headers",
+    "sign_webhook",
+]
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+MAX_BATCH_SIZE = 100
+MAX_RECIPIENTS = 50
+MAX_IDEMPOTENCY_KEY_LENGTH = 256
+MAX_TAG_LENGTH = 256
+
+_EMAILS_PATH = "/emails"
+_BATCH_PATH = "/emails/batch"
+
+_ADDRESS_RE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
+)
+_NAMED_ADDRESS_RE = re.compile(r'(?:"[^"]*"|[^<>"]*?)\s*<(?P<address>[^<>]+)>')
+_TAG_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+_ADDRESS_FORMAT_HINT = (
+    "The email address needs to follow the `email@example.com` or `Name <email@example.com>` format."
+)
+_RATE_LIMIT_MESSAGE = (
+    "Too many requests. You can only make {limit} requests per second. "
+    "See rate limit response headers for more information."
+)
+_DEFAULT_FAULT_MESSAGES = {
+    500: "An unexpected error occurred.",
+    502: "Bad gateway.",
+    503: "Service unavailable.",
+    504: "Gateway timeout.",
+}
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, name: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.name = name
+        self.message = message
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def error(cls, status: int, name: str, message: str, headers: Mapping[str, str] | None = None) -> _Reply:
+        body = {"statusCode": status, "message": message, "name": name}
+        return cls(status, body, dict(headers or {}))
+
+    @classmethod
+    def from_api_error(cls, err: _ApiError) -> _Reply:
+        return cls.error(err.status, err.name, err.message)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def copy(self) -> _Reply:
+        return _Reply(self.status, json.loads(json.dumps(self.body)), dict(self.headers))
+
+
+@dataclass
+class _Fault:
+    status: int
+    name: str
+    message: str
+    remaining: int
+    path: str | None
+    headers: dict[str, str]
+
+
+@dataclass
+class _Drop:
+    remaining: int
+    path: str | None
+
+
+@dataclass
+class _IdempotencyEntry:
+    fingerprint: str
+    created_at: float
+    reply: _Reply | None = None  # None while the first request is still being processed
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _bare_address(value: str) -> str | None:
+    """The plain address of ``addr@x.y`` or ``Name <addr@x.y>``, or None if invalid."""
+    text = value.strip()
+    named = _NAMED_ADDRESS_RE.fullmatch(text)
+    if named is not None:
+        text = named.group("address").strip()
+    if _ADDRESS_RE.fullmatch(text) is None:
+        return None
+    local = text.split("@", 1)[0]
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return None
+    return text
+
+
+def _address_list(params: Mapping[str, Any], name: str, *, required: bool) -> list[str]:
+    value = params.get(name)
+    if value is None or value == "" or value == []:
+        if required:
+            raise _ApiError(422, "missing_required_field", f"Missing `{name}` field.")
+        return []
+    items: list[Any] = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    if not items or not all(isinstance(item, str) for item in items):
+        raise _ApiError(422, "validation_error", f"Invalid `{name}` field. {_ADDRESS_FORMAT_HINT}")
+    addresses = cast(list[str], items)
+    if name == "to" and len(addresses) > MAX_RECIPIENTS:
+        raise _ApiError(
+            422,
+            "validation_error",
+            f"Invalid `to` field. Too many recipients: {len(addresses)} (maximum {MAX_RECIPIENTS}).",
+        )
+    for address in addresses:
+        if _bare_address(address) is None:
+            raise _ApiError(
+                422, "validation_error", f"Invalid `{name}` field: {address!r}. {_ADDRESS_FORMAT_HINT}"
+            )
+    return list(addresses)
+
+
+def _optional_str(params: Mapping[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _ApiError(422, "validation_error", f"Invalid `{name}` field. It must be a string.")
+    return value
+
+
+def _check_tag_part(index: int, part: str, value: Any) -> str:
+    if not isinstance(value, str) or _TAG_RE.fullmatch(value) is None or len(value) > MAX_TAG_LENGTH:
+        raise _ApiError(
+            422,
+            "validation_error",
+            f"Invalid `tags[{index}].{part}` field. Tags should only contain ASCII letters (a-z, A-Z), "
+            f"numbers (0-9), underscores (_), or dashes (-), and be at most {MAX_TAG_LENGTH} characters.",
+        )
+    return value
+
+
+def _tags(params: Mapping[str, Any]) -> list[dict[str, str]]:
+    value = params.get("tags")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _ApiError(422, "validation_error", "Invalid `tags` field. It must be a list of {name, value}.")
+    tags: list[dict[str, str]] = []
+    for index, tag in enumerate(value):
+        if not isinstance(tag, dict):
+            raise _ApiError(422, "validation_error", f"Invalid `tags[{index}]` field. It must be an object.")
+        if tag.get("name") in (None, ""):
+            raise _ApiError(422, "missing_required_field", f"Missing `tags[{index}].name` field.")
+        checked = {"name": _check_tag_part(index, "name", tag["name"])}
+        if tag.get("value") is not None:
+            checked["value"] = _check_tag_part(index, "value", tag["value"])
+        tags.append(checked)
+    return tags
+
+
+def _headers(params: Mapping[str, Any]) -> dict[str, str]:
+    value = params.get("headers")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _ApiError(422, "validation_error", "Invalid `headers` field. It must map strings to strings.")
+    return dict(value)
+
+
+def _attachments(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    value = params.get("attachments")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _ApiError(422, "validation_error", "Invalid `attachments` field. It must be a list.")
+    for item in value:
+        if not isinstance(item, dict) or not (item.get("content") or item.get("path")):
+            raise _ApiError(422, "invalid_attachment", "Attachment must have either a `content` or `path`.")
+    return [dict(item) for item in value]
+
+
+def _validate_email(params: Any, *, batch: bool) -> dict[str, Any]:
+    """Check one email's params; return the fields to record (without id/idempotency/batch)."""
+    if not isinstance(params, dict):
+        raise _ApiError(422, "validation_error", "The email must be a JSON object.")
+    if batch:
+        for refused in ("attachments", "scheduled_at"):
+            if params.get(refused) is not None:
+                raise _ApiError(
+                    422, "validation_error", f"The `{refused}` field is not supported for batch emails."
+                )
+    sender = params.get("from")
+    if sender is None or sender == "":
+        raise _ApiError(422, "missing_required_field", "Missing `from` field.")
+    if not isinstance(sender, str) or _bare_address(sender) is None:
+        raise _ApiError(422, "validation_error", f"Invalid `from` field. {_ADDRESS_FORMAT_HINT}")
+    to = _address_list(params, "to", required=True)
+    subject = params.get("subject")
+    if subject is None or subject == "":
+        raise _ApiError(422, "missing_required_field", "Missing `subject` field.")
+    if not isinstance(subject, str):
+        raise _ApiError(422, "validation_error", "Invalid `subject` field. It must be a string.")
+    html = _optional_str(params, "html")
+    text = _optional_str(params, "text")
+    template = params.get("template")
+    if not html and not text and not template:
+        raise _ApiError(422, "missing_required_field", "Missing `html` or `text` field.")
+    if template is not None and not (isinstance(template, dict) and template.get("id")):
+        raise _ApiError(422, "validation_error", "Invalid `template` field. It needs an `id`.")
+    scheduled_at = _optional_str(params, "scheduled_at")
+    if scheduled_at == "":
+        raise _ApiError(422, "validation_error", "Invalid `scheduled_at` field. It must not be empty.")
+    return {
+        "from": sender,
+        "to": to,
+        "cc": _address_list(params, "cc", required=False),
+        "bcc": _address_list(params, "bcc", required=False),
+        "reply_to": _address_list(params, "reply_to", required=False),
+        "subject": subject,
+        "html": html,
+        "text": text,
+        "headers": _headers(params),
+        "tags": _tags(params),
+        "attachments": _attachments(params),
+        "scheduled_at": scheduled_at,
+        "template": dict(template) if isinstance(template, dict) else None,
+    }
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, emulator: ResendEmulator) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.emulator = emulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "resend-emulator"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet."""
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        emulator = cast(_Server, self.server).emulator
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            length = int(headers.get("content-length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._write(_Reply.error(400, "validation_error", "Invalid Content-Length header."))
+            return
+        raw_body = self.rfile.read(length) if length else b""
+        reply, drop = emulator._dispatch(self.command, self.path, headers, raw_body)
+        if drop:
+            # Fully processed, but no byte of an HTTP response: the client sees the socket close.
+            self.close_connection = True
+            return
+        self._write(reply)
+
+    def _write(self, reply: _Reply) -> None:
+        payload = json.dumps(reply.body).encode("utf-8")
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("content-type", "application/json; charset=utf-8")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+
+
+# --------------------------------------------------------------------------- the emulator
+
+
+class ResendEmulator:
+    """An in-process fake of ``api.resend.com`` (``POST /emails`` and ``POST /emails/batch``).
+
+    Args:
+        api_key: the only key accepted in ``Authorization: Bearer <key>``.
+        rate_limit: token-bucket refill rate in requests per second; None disables limiting
+            (and the ``ratelimit-*`` headers). Settable later through :attr:`rate_limit`.
+        burst: bucket capacity; defaults to ``ceil(rate_limit)`` (at least 1).
+        retry_after: value of the ``retry-after`` header of a 429 (0 allowed). Settable.
+
+    Time: :meth:`now` is ``time.time()`` plus an offset moved by :meth:`advance`; it drives
+    idempotency expiry and the token bucket's refill. Assigning a callable to ``emu.now``
+    replaces the clock altogether.
+
+    ``sent`` and ``requests`` return snapshots (new lists) taken under the emulator's lock;
+    :meth:`reset` clears everything.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "re_test_key",
+        rate_limit: float | None = 5.0,
+        burst: int | None = None,
+        retry_after: int = 1,
+    ) -> None:
+        self.api_key = api_key
+        self.retry_after = retry_after
+        self._lock = threading.RLock()
+        self._offset = 0.0
+        self._rate_limit: float | None = None
+        self._burst: int | None = burst
+        self._tokens = 0.0
+        self._refilled_at = 0.0
+        self._sent: list[dict[str, Any]] = []
+        self._requests: list[dict[str, Any]] = []
+        self._idempotency: dict[str, _IdempotencyEntry] = {}
+        self._faults: list[_Fault] = []
+        self._drops: list[_Drop] = []
+        self._hold: threading.Event | None = None
+        self._in_flight = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.rate_limit = rate_limit
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> ResendEmulator:
+        if self._server is not None:
+            return self
+        server = _Server(self)
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},  # stop() waits for at most one poll
+            name="resend-emulator",
+            daemon=True,
+        )
+        thread.start()
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        hold = self._hold
+        if hold is not None:
+            hold.set()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> ResendEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``; only valid after :meth:`start`."""
+        if self._server is None:
+            raise RuntimeError("ResendEmulator is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # ----------------------------------------------------------------- clock
+
+    def now(self) -> float:
+        """The emulator's clock: wall-clock seconds plus the offset set by :meth:`advance`."""
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock forward (idempotency expiry, token-bucket refill)."""
+        with self._lock:
+            self._offset += seconds
+
+    # ----------------------------------------------------------------- rate limit
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self._rate_limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        if value is not None and value <= 0:
+            raise ValueError("rate_limit must be positive or None")
+        with self._lock:
+            self._rate_limit = value
+            self._tokens = float(self._capacity())
+            self._refilled_at = self.now()
+
+    @property
+    def burst(self) -> int | None:
+        return self._burst
+
+    @burst.setter
+    def burst(self, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError("burst must be >= 1 or None")
+        with self._lock:
+            self._burst = value
+            self._tokens = float(self._capacity())
+
+    def _capacity(self) -> int:
+        if self._burst is not None:
+            return self._burst
+        return max(1, math.ceil(self._rate_limit or 1))
+
+    def _refill(self) -> None:
+        rate = self._rate_limit
+        if rate is None:
+            return
+        now = self.now()
+        elapsed = max(0.0, now - self._refilled_at)
+        self._tokens = min(float(self._capacity()), self._tokens + elapsed * rate)
+        self._refilled_at = now
+
+    def _take_token(self) -> bool:
+        if self._rate_limit is None:
+            return True
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def _ratelimit_headers(self) -> dict[str, str]:
+        rate = self._rate_limit
+        if rate is None:
+            return {}
+        self._refill()
+        capacity = self._capacity()
+        return {
+            "ratelimit-limit": str(capacity),
+            "ratelimit-remaining": str(max(0, math.floor(self._tokens))),
+            "ratelimit-reset": str(max(0, math.ceil((capacity - self._tokens) / rate))),
+        }
+
+    # ----------------------------------------------------------------- faults
+
+    def inject_fault(
+        self,
+        status: int,
+        name: str,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests (to ``path`` if given, e.g. ``"/emails/batch"``)
+        with ``{"statusCode": status, "message": ..., "name": name}``, before any other check.
+        Nothing is sent, no token is spent, no idempotency key is touched."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        text = message if message is not None else _DEFAULT_FAULT_MESSAGES.get(status, f"Injected {name}.")
+        with self._lock:
+            self._faults.append(
+                _Fault(status, name, text, times, path, {k.lower(): v for k, v in (headers or {}).items()})
+            )
+
+    def drop_connection_after_accept(self, times: int = 1, path: str | None = None) -> None:
+        """Process the next ``times`` requests (to ``path`` if given) that get a 2xx answer
+        completely (messages recorded in :attr:`sent`, idempotency key stored with its response,
+        replays included) and then close the socket without writing any HTTP response.
+
+        The SDK then raises base ``resend.exceptions.ResendError`` with ``code == 500``,
+        ``error_type == "HttpClientError"`` and ``headers == {}``. Requests that end in an
+        error status are answered normally and do not use up a drop."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._drops.append(_Drop(times, path))
+
+    def hold_processing(self) -> threading.Event:
+        """Make requests that pass every check wait, just before validation and sending
+        (their idempotency key reserved), until the returned event is set. See
+        :attr:`in_flight`. :meth:`stop` releases them."""
+        event = threading.Event()
+        with self._lock:
+            self._hold = event
+        return event
+
+    @property
+    def in_flight(self) -> int:
+        """Requests currently between idempotency reservation and their reply."""
+        with self._lock:
+            return self._in_flight
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.path is None or fault.path == path:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _take_drop(self, path: str) -> bool:
+        with self._lock:
+            for drop in self._drops:
+                if drop.path is None or drop.path == path:
+                    drop.remaining -= 1
+                    if drop.remaining <= 0:
+                        self._drops.remove(drop)
+                    return True
+        return False
+
+    # ----------------------------------------------------------------- records
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        """Accepted messages, oldest first: ``id, from, to (list), cc, bcc, reply_to (lists),
+        subject, html, text, headers, tags, attachments, scheduled_at, template,
+        idempotency_key, batch``."""
+        with self._lock:
+            return [dict(message) for message in self._sent]
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request received, oldest first: ``method, path, headers`` (lower-case
+        names), ``body`` (parsed JSON, else text), ``status``, ``dropped``."""
+        with self._lock:
+            return [dict(request) for request in self._requests]
+
+    def sent_to(self, address: str) -> list[dict[str, Any]]:
+        """Accepted messages with ``address`` among to/cc/bcc (bare addresses, case-insensitive;
+        ``Name <addr>`` forms on either side are reduced to the address)."""
+        wanted = (_bare_address(address) or address).lower()
+
+        def matches(message: dict[str, Any]) -> bool:
+            recipients = [*message["to"], *message["cc"], *message["bcc"]]
+            return any((_bare_address(r) or r).lower() == wanted for r in recipients)
+
+        return [message for message in self.sent if matches(message)]
+
+    def reset(self) -> None:
+        """Forget sent messages, requests, idempotency keys, faults and drops; refill the bucket."""
+        with self._lock:
+            self._sent.clear()
+            self._requests.clear()
+            self._idempotency.clear()
+            self._faults.clear()
+            self._drops.clear()
+            self._tokens = float(self._capacity())
+            self._refilled_at = self.now()
+
+    # ----------------------------------------------------------------- request handling
+
+    def _dispatch(
+        self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
+    ) -> tuple[_Reply, bool]:
+        path = urlsplit(raw_path).path.rstrip("/") or "/"
+        body: Any
+        try:
+            body = json.loads(raw_body) if raw_body else None
+            parsed = True
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = raw_body.decode("utf-8", "replace")
+            parsed = False
+        reply, drop = self._process(method.upper(), path, headers, raw_body, body, parsed)
+        with self._lock:
+            reply.headers = {**reply.headers, **self._ratelimit_headers()}
+            self._requests.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "headers": dict(headers),
+                    "body": body,
+                    "status": reply.status,
+                    "dropped": drop,
+                }
+            )
+        return reply, drop
+
+    def _process(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        raw_body: bytes,
+        body: Any,
+        parsed: bool,
+    ) -> tuple[_Reply, bool]:
+        fault = self._take_fault(path)
+        if fault is not None:
+            return _Reply.error(fault.status, fault.name, fault.message, fault.headers), False
+        if not headers.get("user-agent"):
+            return _Reply.error(400, "validation_error", "Missing `User-Agent` header."), False
+        authorization = headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return _Reply.error(401, "missing_api_key", "Missing API key in the authorization header."), False
+        if not hmac.compare_digest(token.encode(), self.api_key.encode()):
+            return _Reply.error(403, "invalid_api_key", "API key is invalid."), False
+        with self._lock:
+            allowed = self._take_token()
+        if not allowed:
+            message = _RATE_LIMIT_MESSAGE.format(limit=f"{self._rate_limit:g}")
+            return (
+                _Reply.error(429, "rate_limit_exceeded", message, {"retry-after": str(self.retry_after)}),
+                False,
+            )
+        if path not in (_EMAILS_PATH, _BATCH_PATH):
+            return _Reply.error(404, "not_found", "The requested endpoint does not exist."), False
+        if method != "POST":
+            message = "Method is not allowed for the requested path."
+            return _Reply.error(405, "method_not_allowed", message), False
+
+        key = headers.get("idempotency-key")
+        if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+            return (
+                _Reply.error(
+                    400,
+                    "invalid_idempotency_key",
+                    f"The key must be between 1-{MAX_IDEMPOTENCY_KEY_LENGTH} chars.",
+                ),
+                False,
+            )
+        mode = headers.get("x-batch-validation", "strict").strip().lower() if path == _BATCH_PATH else ""
+        if key is not None:
+            canonical = (
+                json.dumps(body, sort_keys=True, separators=(",", ":")).encode() if parsed else raw_body
+            )
+            fingerprint = hashlib.sha256(f"{method} {path} {mode}\n".encode() + canonical).hexdigest()
+            with self._lock:
+                now = self.now()
+                entry = self._idempotency.get(key)
+                expired = entry is not None and now - entry.created_at >= IDEMPOTENCY_TTL_SECONDS
+                if entry is not None and entry.reply is not None and expired:
+                    del self._idempotency[key]
+                    entry = None
+                if entry is not None:
+                    if entry.reply is None:
+                        return (
+                            _Reply.error(
+                                409,
+                                "concurrent_idempotent_requests",
+                                "Same idempotency key used while original request is still in progress.",
+                            ),
+                            False,
+                        )
+                    if entry.fingerprint != fingerprint:
+                        return (
+                            _Reply.error(
+                                409,
+                                "invalid_idempotent_request",
+                                "Same idempotency key used with a different request payload.",
+                            ),
+                            False,
+                        )
+                    return entry.reply.copy(), self._take_drop(path)
+                self._idempotency[key] = _IdempotencyEntry(fingerprint, now)
+
+        with self._lock:
+            self._in_flight += 1
+            hold = self._hold
+        reply = _Reply.error(500, "application_error", "The emulator failed to process the request.")
+        try:
+            if hold is not None:
+                hold.wait(timeout=60)
+            if not parsed:
+                reply = _Reply.error(400, "validation_error", "The request body is not valid JSON.")
+            elif path == _EMAILS_PATH:
+                reply = self._send_single(body, key)
+            else:
+                reply = self._send_batch(body, key, mode)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                if key is not None:
+                    if reply.ok:
+                        self._idempotency[key].reply = reply.copy()
+                    else:
+                        self._idempotency.pop(key, None)
+        return reply, reply.ok and self._take_drop(path)
+
+    def _record(self, fields: dict[str, Any], key: str | None, *, batch: bool) -> str:
+        message_id = str(uuid.uuid4())
+        with self._lock:
+            self._sent.append({"id": message_id, **fields, "idempotency_key": key, "batch": batch})
+        return message_id
+
+    def _send_single(self, body: Any, key: str | None) -> _Reply:
+        try:
+            fields = _validate_email(body, batch=False)
+        except _ApiError as err:
+            return _Reply.from_api_error(err)
+        return _Reply(200, {"id": self._record(fields, key, batch=False)})
+
+    def _send_batch(self, body: Any, key: str | None, mode: str) -> _Reply:
+        if mode not in ("strict", "permissive"):
+            return _Reply.error(
+                422, "validation_error", "Invalid `x-batch-validation` header: use `strict` or `permissive`."
+            )
+        if not isinstance(body, list):
+            return _Reply.error(422, "validation_error", "The batch body must be a JSON array of emails.")
+        if not 1 <= len(body) <= MAX_BATCH_SIZE:
+            return _Reply.error(
+                422,
+                "validation_error",
+                f"The batch must contain between 1 and {MAX_BATCH_SIZE} emails, got {len(body)}.",
+            )
+        valid: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for index, item in enumerate(body):
+            try:
+                valid.append(_validate_email(item, batch=True))
+            except _ApiError as err:
+                if mode == "strict":
+                    return _Reply.error(err.status, err.name, f"emails[{index}]: {err.message}")
+                errors.append({"index": index, "message": err.message})
+        with self._lock:  # one batch is recorded contiguously
+            data = [{"id": self._record(fields, key, batch=True)} for fields in valid]
+        if mode == "permissive":
+            return _Reply(200, {"data": data, "errors": errors})
+        return _Reply(200, {"data": data})
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def new_webhook_secret() -> str:
+    """A Svix-style signing secret: ``"whsec_"`` + base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+
+
+def sign_webhook(
+    secret: str, payload: str, *, msg_id: str = "msg_test", timestamp: int | None = None
+) -> dict[str, str]:
+    """Svix headers for ``payload`` as Resend would send them with a webhook.
+
+    The signature is ``base64(HMAC-SHA256(base64decode(secret without "whsec_"),
+    f"{msg_id}.{timestamp}.{payload}"))``. ``timestamp`` defaults to the current wall-clock
+    time (``resend.Webhooks.verify`` allows 5 minutes of skew against ``time.time()``).
+    Returns ``{"svix-id", "svix-timestamp", "svix-signature": "v1,<sig>"}``; pass it through
+    :func:`sdk_webhook_headers` for ``resend.Webhooks.verify``.
+    """
+    ts = int(time.time()) if timestamp is None else int(timestamp)
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{ts}.{payload}".encode(), hashlib.sha256).digest()
+    signature = base64.b64encode(digest).decode("ascii")
+    return {"svix-id": msg_id, "svix-timestamp": str(ts), "svix-signature": f"v1,{signature}"}
+
+
+def sdk_webhook_headers(svix_headers: Mapping[str, str]) -> dict[str, str]:
+    """``{"svix-id", "svix-timestamp", "svix-signature"}`` (any case) -> the
+    ``{"id", "timestamp", "signature"}`` dict that ``resend.Webhooks.verify`` expects."""
+    lowered = {name.lower(): value for name, value in svix_headers.items()}
+    return {
+        "id": lowered.get("svix-id", ""),
+        "timestamp": lowered.get("svix-timestamp", ""),
+        "signature": lowered.get("svix-signature", ""),
+    }

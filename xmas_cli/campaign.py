@@ -1,0 +1,208 @@
+"""campaign.toml → a validated Campaign. Every error names the file, the key and the fix."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .durations import parse_duration
+from .errors import ConfigError
+from .model import Sender
+
+
+def _duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+PAYLOAD_KINDS = ("signup", "lead", "assessment", "noshow", "postcall", "onboarding")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Step(_Strict):
+    template: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    offset: Duration
+    testing_offset: Duration
+    sent_by: Sender = Sender.XMAS
+
+    def delay(self, testing: bool) -> timedelta:
+        return parse_duration(self.testing_offset if testing else self.offset)
+
+
+class Sequence(_Strict):
+    description: str = ""
+    payload: Literal["signup", "lead", "assessment", "noshow", "postcall", "onboarding"]
+    key: list[str] = Field(min_length=1)
+    anchor: str | None = None
+    anchor_required: bool = False  # missing anchor: warn and use now (the seeds' fallback)
+    cancels: list[str] = Field(default_factory=list)
+    transactional: bool = False
+    counts_as_booking: bool = False
+    takes_spot: bool = False
+    steps: list[Step] = Field(default_factory=list)
+
+
+class SenderConfig(_Strict):
+    from_: str = Field(alias="from", min_length=3)
+    reply_to: EmailStr
+    name: str = Field(min_length=1)
+    company_name: str = Field(min_length=1)
+    postal_address: str = Field(min_length=5)
+    unsubscribe_mailto: EmailStr | None = None
+
+
+class Values(_Strict):
+    calendly_link: HttpUrl
+    pdf_download_link: HttpUrl
+    portal_base_url: HttpUrl
+    assessment_link: HttpUrl
+    deadline: date
+    spots_total: int = Field(ge=0)
+
+
+class StoreConfig(_Strict):
+    backend: Literal["sqlite", "notion"] = "sqlite"
+    path: str = ".xmas/xmas.db"
+
+
+class MailerConfig(_Strict):
+    backend: Literal["outbox", "resend"] = "outbox"
+    outbox: str = ".xmas/outbox"
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    batch_size: int = Field(default=100, ge=1, le=100)
+
+
+class TickConfig(_Strict):
+    lock: str = ".xmas/tick.lock"
+    catch_up_gap: Duration = "24h"
+    testing_catch_up_gap: Duration = "1m"
+    budget_seconds: float = Field(default=50.0, gt=0)
+
+
+class CampaignSection(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    timezone: str
+    testing: bool = False
+    public_url: HttpUrl
+    templates_dir: str = "templates"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as America/Toronto") from None
+        return value
+
+
+class Campaign(_Strict):
+    campaign: CampaignSection
+    sender: SenderConfig
+    values: Values
+    store: StoreConfig = StoreConfig()
+    mailer: MailerConfig = MailerConfig()
+    tick: TickConfig = TickConfig()
+    sequences: dict[str, Sequence]
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> Campaign:
+        for name, seq in self.sequences.items():
+            for other in seq.cancels:
+                if other not in self.sequences:
+                    raise ValueError(f"sequences.{name}.cancels names {other!r}, which is not a sequence")
+        return self
+
+    @property
+    def testing(self) -> bool:
+        return self.campaign.testing
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.campaign.timezone)
+
+    @property
+    def catch_up_gap(self) -> timedelta:
+        return parse_duration(self.tick.testing_catch_up_gap if self.testing else self.tick.catch_up_gap)
+
+    def sequence(self, name: str) -> Sequence:
+        from .errors import InvalidInput
+
+        if name not in self.sequences:
+            raise InvalidInput(
+                f"unknown sequence {name!r}", f"use one of: {', '.join(self.sequences)} (see campaign.toml)"
+            )
+        return self.sequences[name]
+
+    def path(self, value: str) -> Path:
+        """A path from campaign.toml, relative to the file's own folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def template_ids(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for seq in self.sequences.values():
+            for step in seq.steps:
+                seen.setdefault(step.template)
+        return list(seen)
+
+
+def _key_of(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out.replace("from_", "from")
+
+
+def load_campaign(path: Path, env: dict[str, str] | None = None) -> Campaign:
+    env = dict(os.environ) if env is None else env
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: no such file",
+            "run xmas from the folder that holds campaign.toml, or pass --config PATH (or set XMAS_CONFIG)",
+        )
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})", "fix the syntax at that line") from None
+    testing = env.get("XMAS_TESTING")
+    if testing is not None and testing.strip() != "":
+        if testing.strip().lower() not in ("0", "1", "true", "false", "yes", "no"):
+            raise ConfigError(f"XMAS_TESTING={testing!r} is not a boolean", "set it to 1 or 0")
+        raw.setdefault("campaign", {})["testing"] = testing.strip().lower() in ("1", "true", "yes")
+    try:
+        campaign = Campaign.model_validate({**raw, "base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = _key_of(err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "missing":
+                msg = "is required: add it"
+            elif err["type"] == "extra_forbidden":
+                msg = "is not a known key: remove it or check its spelling"
+            lines.append(f"{path}: {key}: {msg}")
+        raise ConfigError("invalid campaign file:\n  " + "\n  ".join(lines), "fix the keys above") from None
+    return campaign

@@ -1,0 +1,391 @@
+"""The Typer layer: parse, call one engine function, render its result (Rich, or JSON with --json)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import engine as core
+from .backends import config_path, engine_from_config
+from .clock import iso
+from .errors import ExitCode, InvalidInput, XmasError
+from .model import ScheduledEmail, State
+
+app = typer.Typer(
+    help="Run the Christmas email campaign: enroll contacts, send due emails from cron, preview templates.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+templates_app = typer.Typer(help="Check and list the email templates.", no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Config = Annotated[str | None, typer.Option("--config", "-c", help="campaign.toml to use [env: XMAS_CONFIG].",
+                                            show_default="./campaign.toml")]
+Now = Annotated[str | None, typer.Option("--now", help="Pretend it is this ISO 8601 time [env: XMAS_NOW].")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document for programs instead of tables.")]
+
+
+def _error_json(exc: XmasError) -> dict[str, Any]:
+    problems = exc.problems if isinstance(exc, InvalidInput) else []
+    return {"version": core.JSON_VERSION, "ok": False, "error": {
+        "code": int(exc.exit_code), "message": exc.message, "fix": exc.fix,
+        "fields": [{"field": f, "problem": p} for f, p in problems]}}
+
+
+def handled(fn: Callable[P, R]) -> Callable[P, R]:
+    """Render the project's errors once: `xmas: error: <what> — <fix>` and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except XmasError as exc:
+            if os.environ.get("XMAS_DEBUG"):
+                raise
+            if kwargs.get("as_json"):
+                typer.echo(json.dumps(_error_json(exc), indent=2))
+            err.print(f"xmas: error: {exc}", markup=False)
+            if isinstance(exc, InvalidInput):
+                for field, problem in exc.problems:
+                    err.print(f"  {field}: {problem}", markup=False)
+            raise typer.Exit(int(exc.exit_code)) from None
+
+    return wrapper
+
+
+def _emit(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _when(value: datetime | None) -> str:
+    return iso(value) or "—"
+
+
+def _rows_table(rows: list[ScheduledEmail], title: str, with_email: bool = False) -> Table:
+    table = Table(title=title, title_justify="left")
+    if with_email:
+        table.add_column("contact")
+    for name in ("sequence", "#", "template", "by", "due (UTC)", "state", "sent at", "note"):
+        table.add_column(name)
+    for r in rows:
+        note = r.last_error or r.note or ""
+        cells = [r.sequence, str(r.step), r.template, r.sender.value, _when(r.due), r.state.value,
+                 _when(r.sent_at), note]
+        table.add_row(*([r.email] if with_email else []), *cells)
+    return table
+
+
+# ------------------------------------------------------------------------------------------- enroll
+
+def _read_payload(source: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"--payload: cannot read {source}: {exc.strerror}", "give a readable JSON file or -") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"--payload: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+            "send one JSON object with the seeds' snake_case keys",
+        ) from None
+
+
+@app.command()
+@handled
+def enroll(
+    sequence: Annotated[str, typer.Argument(help="signup, lead-nurture, assessment, noshow, postcall or onboarding.")],
+    payload: Annotated[str | None, typer.Option("--payload", help="JSON payload file, or - for stdin.")] = None,
+    email: Annotated[str | None, typer.Option(help="Contact's email address.")] = None,
+    first_name: Annotated[str | None, typer.Option()] = None,
+    business_name: Annotated[str | None, typer.Option()] = None,
+    red_systems: Annotated[int | None, typer.Option(help="Broken systems, 0-8.")] = None,
+    orange_systems: Annotated[int | None, typer.Option(help="Struggling systems, 0-8.")] = None,
+    yellow_systems: Annotated[int | None, typer.Option(help="Functional systems, 0-8.")] = None,
+    green_systems: Annotated[int | None, typer.Option(help="Optimized systems, 0-8.")] = None,
+    weakest_system_1: Annotated[str | None, typer.Option("--weakest-system-1")] = None,
+    weakest_system_2: Annotated[str | None, typer.Option("--weakest-system-2")] = None,
+    strongest_system: Annotated[str | None, typer.Option()] = None,
+    revenue_leak_total: Annotated[int | None, typer.Option(help="Estimated revenue leak, dollars.")] = None,
+    overall_score: Annotated[int | None, typer.Option(help="Assessment score, 0-100.")] = None,
+    email_1_sent_at: Annotated[str | None, typer.Option("--email-1-sent-at", help="When the website sent E1 (ISO 8601).")] = None,
+    email_1_status: Annotated[str | None, typer.Option("--email-1-status")] = None,
+    calendly_event_id: Annotated[str | None, typer.Option()] = None,
+    scheduled_time: Annotated[str | None, typer.Option(help="The missed call's time (ISO 8601).")] = None,
+    call_date: Annotated[str | None, typer.Option(help="The sales call's time (ISO 8601).")] = None,
+    objection: Annotated[str | None, typer.Option()] = None,
+    interest_level: Annotated[str | None, typer.Option()] = None,
+    payment_date: Annotated[str | None, typer.Option(help="When the client paid (ISO 8601).")] = None,
+    payment_status: Annotated[str | None, typer.Option()] = None,
+    portal_url: Annotated[str | None, typer.Option()] = None,
+    diagnostic_call_date: Annotated[str | None, typer.Option(help="Kickoff call time (ISO 8601).")] = None,
+    package_type: Annotated[str | None, typer.Option()] = None,
+    config: Config = None,
+    now: Now = None,
+    as_json: AsJson = False,
+) -> None:
+    """Enroll a contact in a sequence: one row per email, with its due time. Idempotent."""
+    fields = {k: v for k, v in locals().items()
+              if k not in ("sequence", "payload", "config", "now", "as_json") and v is not None}
+    raw: Any = _read_payload(payload) if payload else {}
+    if isinstance(raw, dict):
+        raw = {**raw, **fields}
+    eng = engine_from_config(config, now)
+    try:
+        result = core.enroll(eng, sequence, raw)
+    finally:
+        eng.close()
+    if as_json:
+        _emit(result.to_json())
+        return
+    for warning in result.warnings:
+        err.print(f"xmas: warning: {warning}", markup=False)
+    verb = "enrolled" if result.created else "already enrolled (data refreshed, nothing rescheduled)"
+    out.print(f"{result.contact.email} {verb}: {result.key}"
+              + (f" · segment {result.contact.segment}" if result.contact.segment else ""), markup=False)
+    if result.rows:
+        out.print(_rows_table(result.rows, f"{result.sequence}: anchor {iso(result.anchor)} ({result.anchor_source})"))
+    if result.cancelled:
+        out.print(f"exit rule: cancelled {len(result.cancelled)} pending email(s) in "
+                  f"{', '.join(sorted({r.sequence for r in result.cancelled}))}", markup=False)
+
+
+# --------------------------------------------------------------------------------------------- tick
+
+@app.command()
+@handled
+def tick(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go and why; send nothing.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Handle at most N due emails.")] = None,
+    config: Config = None,
+    now: Now = None,
+    as_json: AsJson = False,
+) -> None:
+    """Send every due email once and record each outcome. Run it from cron every minute."""
+    from rich.progress import Progress
+
+    from .tick import tick as run_tick
+
+    eng = engine_from_config(config, now)
+    bar: Progress | None = None
+    task: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar, task
+        if as_json or total < 50 or not out.is_terminal:
+            return
+        if bar is None:
+            bar = Progress(console=err, transient=True)
+            bar.start()
+            task = bar.add_task("sending", total=total)
+        bar.update(task, completed=done)
+
+    try:
+        report = run_tick(eng, dry_run=dry_run, limit=limit, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+        eng.close()
+    if as_json:
+        _emit(report.to_json())
+    else:
+        if dry_run or any(o.action not in ("sent",) for o in report.outcomes):
+            table = Table(title_justify="left")
+            for name in ("action", "contact", "sequence", "#", "template", "why"):
+                table.add_column(name)
+            for o in report.outcomes:
+                if dry_run or o.action != "sent":
+                    table.add_row(o.action, o.row.email, o.row.sequence, str(o.row.step), o.row.template, o.detail)
+            out.print(table)
+        out.print(report.summary(), markup=False)
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.FAILURES))
+
+
+# ------------------------------------------------------------------------------------------ preview
+
+@app.command()
+@handled
+def preview(
+    template: Annotated[str, typer.Argument(help="Template id, e.g. christmas_email_2.")],
+    contact: Annotated[str | None, typer.Option("--contact", help="Render with this contact's stored data.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Render with variables from this JSON file.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML body to this file.")] = None,
+    config: Config = None,
+    now: Now = None,
+) -> None:
+    """Render a template locally: subject and text here, HTML to a file."""
+    from .preview import preview as run_preview
+
+    if contact and data:
+        raise InvalidInput("--contact and --data both given", "use one of them")
+    variables = _read_payload(str(data)) if data else None
+    if variables is not None and not isinstance(variables, dict):
+        raise InvalidInput("--data: the file must hold one JSON object", "write {\"first_name\": ..., ...}")
+    eng = engine_from_config(config, now)
+    try:
+        result = run_preview(eng, template, contact, variables)
+    finally:
+        eng.close()
+    out.print(f"[bold]Subject:[/bold] {result.rendered.subject}")
+    out.print(f"[dim]{result.origin} · {result.data_source}[/dim]")
+    out.print(result.rendered.text, markup=False)
+    if html:
+        html.write_text(result.rendered.html, encoding="utf-8")
+        out.print(f"HTML written to {html}", markup=False)
+
+
+@templates_app.command("check")
+@handled
+def templates_check(config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
+    """Render every template with sample data; fail on a missing template or any error."""
+    from .preview import check_templates
+
+    eng = engine_from_config(config, now)
+    try:
+        report = check_templates(eng)
+    finally:
+        eng.close()
+    if as_json:
+        _emit(report.to_json())
+    else:
+        table = Table(title_justify="left")
+        for name in ("template", "used by", "result"):
+            table.add_column(name)
+        for r in report.results:
+            result = f"[green]ok[/green] {r.subject}" if r.ok else f"[red]{r.problem}[/red]"
+            table.add_row(r.template_id, ", ".join(r.used_by) or "(unused)", result)
+        out.print(table)
+        bad = sum(1 for r in report.results if not r.ok)
+        out.print(f"{len(report.results)} templates, {bad} with problems", markup=False)
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.FAILURES))
+
+
+# ---------------------------------------------------------------------------------------- operators
+
+@app.command()
+@handled
+def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
+    """Counts by sequence and state, the next email due, and every failure. Exit 1 when there are problems."""
+    eng = engine_from_config(config, now)
+    try:
+        report = core.status(eng)
+    finally:
+        eng.close()
+    if as_json:
+        _emit(report.to_json())
+    else:
+        states = [s.value for s in State]
+        table = Table(title=f"{eng.store.description} at {iso(report.now)}", title_justify="left")
+        table.add_column("sequence")
+        for s in states:
+            table.add_column(s, justify="right")
+        for seq, counts in report.counts.items():
+            table.add_row(seq, *(str(counts.get(s, 0) or "·") for s in states))
+        out.print(table)
+        nxt = report.next_due
+        out.print(f"next due: {_when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing",
+                  markup=False)
+        if report.overdue:
+            out.print(f"overdue now: {report.overdue} (run xmas tick)", markup=False)
+        if report.problems:
+            out.print(_rows_table(report.problems, "problems", with_email=True))
+    if not report.healthy:
+        raise typer.Exit(int(ExitCode.FAILURES))
+
+
+@app.command()
+@handled
+def show(email: str, config: Config = None, as_json: AsJson = False) -> None:
+    """One contact's data and timeline."""
+    eng = engine_from_config(config)
+    try:
+        timeline = core.show(eng, email)
+    finally:
+        eng.close()
+    if as_json:
+        _emit(timeline.to_json())
+        return
+    c = timeline.contact
+    out.print(f"[bold]{c.email}[/bold] {c.first_name} · segment {c.segment or '—'}"
+              + (f" · [red]suppressed: {c.suppressed_reason}[/red]" if c.suppressed else ""))
+    out.print(_rows_table(timeline.rows, "timeline"))
+
+
+@app.command()
+@handled
+def cancel(
+    email: str,
+    sequence: Annotated[str | None, typer.Option(help="Only this sequence's pending emails.")] = None,
+    config: Config = None,
+    as_json: AsJson = False,
+) -> None:
+    """Cancel a contact's pending emails (all, or one sequence's)."""
+    eng = engine_from_config(config)
+    try:
+        result = core.cancel(eng, email, sequence)
+    finally:
+        eng.close()
+    if as_json:
+        _emit(result.to_json())
+    else:
+        out.print(f"{result.email}: cancelled {len(result.rows)} pending email(s)", markup=False)
+
+
+@app.command()
+@handled
+def unsubscribe(email: str, config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
+    """Stop all email to a contact, now and for any later enrollment."""
+    eng = engine_from_config(config, now)
+    try:
+        result = core.unsubscribe(eng, email)
+    finally:
+        eng.close()
+    if as_json:
+        _emit(result.to_json())
+    else:
+        out.print(f"{result.email}: unsubscribed; cancelled {len(result.rows)} pending email(s)", markup=False)
+
+
+@app.command()
+@handled
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="Fresh folder for the demo's database and outbox.")] = Path("xmas-demo"),
+    config: Config = None,
+    now: Now = None,
+) -> None:
+    """Enroll sample contacts in every sequence and run the whole campaign on a simulated clock."""
+    from .clock import clock_from
+    from .demo import run_demo
+
+    report = run_demo(config_path(config, os.environ), folder, clock_from(now or os.environ.get("XMAS_NOW")).now())
+    out.print(_rows_table(report.rows, f"demo timeline: {iso(report.started)} → {iso(report.finished)}, "
+                                       f"{report.ticks} ticks", with_email=True))
+    for note in report.notes:
+        out.print(f"note: {note}", markup=False)
+    sent = sum(1 for r in report.rows if r.state is State.SENT)
+    out.print(f"{sent} emails sent; {report.eml_files} .eml files in {report.outbox}", markup=False)
+    out.print(f"explore: xmas status --config {report.folder / 'campaign.toml'} --now {iso(report.finished)}",
+              markup=False)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,109 @@
+"""`xmas demo`: the whole funnel on the embedded default, on a simulated clock, in a fresh folder."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .campaign import Campaign, MailerConfig, StoreConfig, load_campaign
+from .clock import FixedClock, iso
+from .engine import Engine, enroll, unsubscribe
+from .errors import InvalidInput
+from .mailers.outbox import OutboxMailer
+from .model import ScheduledEmail, State
+from .stores.sqlite import SqliteStore
+from .tick import tick
+
+MARKER = ".xmas-demo"
+DEMO_SECRET = "demo-secret-not-for-production-use"
+MAX_TICKS = 10_000
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    folder: Path
+    outbox: Path
+    started: datetime
+    finished: datetime
+    ticks: int
+    rows: list[ScheduledEmail]
+    eml_files: int
+    notes: list[str]
+
+
+def _people(start: datetime) -> list[tuple[str, dict[str, Any]]]:
+    at = iso(start)
+    return [
+        ("signup", {"email": "sam@example.com", "first_name": "Sam", "business_name": "Sam's Barbers"}),
+        ("lead-nurture", {"email": "lena@example.com", "first_name": "Lena", "business_name": "Lena Nails"}),
+        ("lead-nurture", {"email": "omar@example.com", "first_name": "Omar", "business_name": "Omar Spa"}),
+        ("assessment", {
+            "email": "sarah@example.com", "first_name": "Sarah", "business_name": "Sarah's Salon",
+            "red_systems": 2, "orange_systems": 1, "yellow_systems": 2, "green_systems": 3,
+            "weakest_system_1": "GPS", "weakest_system_2": "Money", "revenue_leak_total": 14700,
+            "overall_score": 42, "email_1_sent_at": at, "email_1_status": "sent"}),
+        ("noshow", {"email": "nina@example.com", "first_name": "Nina", "calendly_event_id": "evt_demo_1",
+                    "scheduled_time": at}),
+        ("postcall", {"email": "paul@example.com", "first_name": "Paul", "business_name": "Paul's Physio",
+                      "call_date": at, "objection": "price"}),
+        ("onboarding", {"email": "olivia@example.com", "first_name": "Olivia", "business_name": "Olivia Hair",
+                        "payment_date": at, "payment_status": "paid", "package_type": "foundation",
+                        "portal_url": "https://portal.example.org/olivia",
+                        "diagnostic_call_date": iso(start + timedelta(days=3))}),
+    ]
+
+
+def _fresh(folder: Path) -> None:
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / MARKER).exists():
+            raise InvalidInput(f"{folder} exists and is not a demo folder", "pass --dir with a new or empty folder")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("made by xmas demo; safe to delete\n")
+
+
+def run_demo(config: Path, folder: Path, start: datetime) -> DemoReport:
+    source = load_campaign(config, {})
+    _fresh(folder)
+    shutil.copy(config, folder / "campaign.toml")
+    shutil.copytree(source.path(source.campaign.templates_dir), folder / "templates")
+    loaded = load_campaign(folder / "campaign.toml", {})
+    notes = []
+    if loaded.store.backend != "sqlite" or loaded.mailer.backend != "outbox":
+        notes.append("the demo always uses the embedded SQLite store and outbox, whatever campaign.toml says")
+    campaign: Campaign = loaded.model_copy(update={
+        "store": StoreConfig(backend="sqlite", path=loaded.store.path),
+        "mailer": MailerConfig(backend="outbox", outbox=loaded.mailer.outbox, max_attempts=loaded.mailer.max_attempts),
+    })
+    clock = FixedClock(start.replace(second=0, microsecond=0))
+    outbox = campaign.path(campaign.mailer.outbox)
+    engine = Engine(
+        campaign=campaign,
+        store=SqliteStore(campaign.path(campaign.store.path), campaign.path(campaign.campaign.templates_dir)),
+        clock=clock,
+        secret=DEMO_SECRET,
+        mailer_factory=lambda: OutboxMailer(outbox),
+    )
+    try:
+        for sequence, payload in _people(clock.now()):
+            enroll(engine, sequence, payload)
+        ticks = 0
+        unsubscribed = False
+        while ticks < MAX_TICKS:
+            pending = [r for r in engine.store.all_emails() if r.state is State.SCHEDULED]
+            if not pending:
+                break
+            clock.set(max(clock.now(), min(r.due for r in pending)))
+            tick(engine)
+            ticks += 1
+            if not unsubscribed and any(r.state is State.SENT for r in engine.store.emails_for_contact("omar@example.com")):
+                unsubscribe(engine, "omar@example.com")  # Omar clicks "Unsubscribe" after his first email
+                notes.append("omar@example.com unsubscribed after his first email: the rest were cancelled")
+                unsubscribed = True
+        rows = list(engine.store.all_emails())
+        return DemoReport(folder, outbox, start, clock.now(), ticks, rows, len(list(outbox.glob("*.eml"))), notes)
+    finally:
+        engine.close()

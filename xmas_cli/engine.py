@@ -1,0 +1,264 @@
+"""The engine: the only place that touches the store, the mailer and the clock together.
+
+enroll, cancel, unsubscribe, show and status live here; the tick is in tick.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from .campaign import Campaign
+from .clock import Clock, iso
+from .errors import NotFound
+from .lock import file_lock
+from .mailers.base import Mailer
+from .model import Contact, ScheduledEmail, State
+from .payloads import validate_payload
+from .schedule import plan_enrollment
+from .stores.base import Store
+from .variables import classify_segment
+
+JSON_VERSION = 1
+
+
+@dataclass
+class Engine:
+    campaign: Campaign
+    store: Store
+    clock: Clock
+    secret: str | None = None
+    mailer_factory: Callable[[], Mailer] | None = None
+    _mailer: Mailer | None = field(default=None, repr=False)
+
+    @property
+    def mailer(self) -> Mailer:
+        if self._mailer is None:
+            assert self.mailer_factory is not None, "this engine was built without a mailer"
+            self._mailer = self.mailer_factory()
+        return self._mailer
+
+    def close(self) -> None:
+        if self._mailer is not None:
+            self._mailer.close()
+        self.store.close()
+
+    def lock_path(self, name: str) -> Any:
+        return self.campaign.path(self.campaign.tick.lock).with_name(name)
+
+
+def row_json(row: ScheduledEmail) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "sequence": row.sequence,
+        "step": row.step,
+        "template": row.template,
+        "sender": row.sender.value,
+        "state": row.state.value,
+        "due": iso(row.due),
+        "sent_at": iso(row.sent_at),
+        "message_id": row.message_id,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "note": row.note,
+    }
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    return {
+        "email": contact.email,
+        "first_name": contact.fields.get("first_name"),
+        "business_name": contact.fields.get("business_name"),
+        "segment": contact.segment,
+        "suppressed": contact.suppressed,
+        "suppressed_reason": contact.suppressed_reason,
+    }
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    sequence: str
+    key: str
+    contact: Contact
+    created: bool
+    rows: list[ScheduledEmail]
+    cancelled: list[ScheduledEmail]
+    anchor: datetime
+    anchor_source: str
+    warnings: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": JSON_VERSION,
+            "ok": True,
+            "sequence": self.sequence,
+            "enrollment_key": self.key,
+            "created": self.created,
+            "anchor": iso(self.anchor),
+            "anchor_source": self.anchor_source,
+            "contact": contact_json(self.contact),
+            "scheduled": [row_json(r) for r in self.rows],
+            "cancelled": [row_json(r) for r in self.cancelled],
+            "warnings": self.warnings,
+        }
+
+
+def _cancel(store: Store, rows: Iterable[ScheduledEmail], note: str) -> list[ScheduledEmail]:
+    return [
+        store.update_email(row, {"state": State.CANCELLED, "note": note})
+        for row in rows
+        if row.state is State.SCHEDULED
+    ]
+
+
+def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
+    """Validate, upsert the contact, write the enrollment's rows (idempotent), apply exit rules."""
+    campaign, store = engine.campaign, engine.store
+    sequence = campaign.sequence(sequence_name)
+    payload = validate_payload(sequence.payload, raw)
+    now = engine.clock.now()
+    data = payload.data()
+    with file_lock(engine.lock_path("enroll.lock"), wait=30, what="enrollment"):
+        existing_contact = store.get_contact(payload.email) or Contact(email=payload.email)
+        segment = classify_segment(data.get("red_systems"), data.get("orange_systems"))
+        contact = store.save_contact(existing_contact.merged(data, segment, now))
+        plan = plan_enrollment(campaign, sequence_name, payload, now, suppressed=contact.suppressed)
+        history = store.emails_for_contact(payload.email)
+        blockers = sorted(
+            {r.sequence for r in history if sequence_name in campaign.sequences[r.sequence].cancels}
+            if any(r.sequence in campaign.sequences for r in history) else set()
+        )
+        existing = {r.id: r for r in history if r.enrollment_key == plan.key}
+        rows: list[ScheduledEmail] = []
+        for planned in plan.rows:
+            old = existing.get(planned.id)
+            if old is None:
+                if blockers and planned.state is State.SCHEDULED:
+                    planned = replace(planned, state=State.CANCELLED, note=f"exit rule: already in {blockers[0]}")
+                rows.append(store.add_email(planned))
+            elif old.state is State.SCHEDULED and old.data != planned.data:
+                rows.append(store.update_email(old, {"data": planned.data}))
+            else:
+                rows.append(old)
+        note = f"exit rule: enrolled in {sequence_name}"
+        cancelled = _cancel(store, (r for r in history if r.sequence in sequence.cancels), note)
+    return EnrollResult(
+        sequence=sequence_name,
+        key=plan.key,
+        contact=contact,
+        created=not existing,
+        rows=rows,
+        cancelled=cancelled,
+        anchor=plan.anchor,
+        anchor_source=plan.anchor_source,
+        warnings=plan.warnings,
+    )
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    action: str
+    email: str
+    rows: list[ScheduledEmail]
+    contact: Contact | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": JSON_VERSION,
+            "ok": True,
+            "action": self.action,
+            "email": self.email,
+            "contact": contact_json(self.contact) if self.contact else None,
+            "changed": [row_json(r) for r in self.rows],
+        }
+
+
+def _known_contact(engine: Engine, email: str) -> Contact:
+    contact = engine.store.get_contact(email.strip().lower())
+    if contact is None:
+        raise NotFound(f"no contact with email {email!r} in {engine.store.description}", "check the address")
+    return contact
+
+
+def cancel(engine: Engine, email: str, sequence: str | None = None) -> ChangeResult:
+    contact = _known_contact(engine, email)
+    if sequence is not None:
+        engine.campaign.sequence(sequence)
+    rows = [r for r in engine.store.emails_for_contact(contact.email) if sequence in (None, r.sequence)]
+    return ChangeResult("cancel", contact.email, _cancel(engine.store, rows, "cancelled by operator"), contact)
+
+
+def unsubscribe(engine: Engine, email: str, reason: str = "unsubscribed") -> ChangeResult:
+    """No more email of any kind: the contact is suppressed (even one we never saw) and pending rows cancelled."""
+    address = email.strip().lower()
+    validate_payload("lead", {"email": address, "first_name": "-"})  # a real address, or exit 2
+    now = engine.clock.now()
+    contact = engine.store.get_contact(address) or Contact(email=address)
+    if not contact.suppressed:
+        contact = engine.store.save_contact(
+            replace(contact, suppressed=True, suppressed_reason=f"{reason} {iso(now)}", updated_at=now)
+        )
+    rows = _cancel(engine.store, engine.store.emails_for_contact(address), reason)
+    return ChangeResult("unsubscribe", address, rows, contact)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    contact: Contact
+    rows: list[ScheduledEmail]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": JSON_VERSION,
+            "contact": {**contact_json(self.contact), "fields": self.contact.fields},
+            "emails": [row_json(r) for r in self.rows],
+        }
+
+
+def show(engine: Engine, email: str) -> Timeline:
+    contact = _known_contact(engine, email)
+    return Timeline(contact, engine.store.emails_for_contact(contact.email))
+
+
+@dataclass(frozen=True)
+class Status:
+    now: datetime
+    counts: dict[str, dict[str, int]]
+    next_due: ScheduledEmail | None
+    overdue: int
+    problems: list[ScheduledEmail]  # failed rows, and scheduled rows that carry an error (waiting)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": JSON_VERSION,
+            "now": iso(self.now),
+            "counts": self.counts,
+            "next_due": row_json(self.next_due) if self.next_due else None,
+            "overdue": self.overdue,
+            "problems": [{**row_json(r), "email": r.email} for r in self.problems],
+        }
+
+
+def status(engine: Engine) -> Status:
+    now = engine.clock.now()
+    counts: dict[str, dict[str, int]] = {name: {} for name in engine.campaign.sequences}
+    next_due: ScheduledEmail | None = None
+    overdue = 0
+    problems: list[ScheduledEmail] = []
+    for row in engine.store.all_emails():
+        per = counts.setdefault(row.sequence, {})
+        per[row.state.value] = per.get(row.state.value, 0) + 1
+        if row.state is State.FAILED or (row.state is State.SCHEDULED and row.last_error):
+            problems.append(row)
+        if row.state is State.SCHEDULED:
+            if row.due <= now:
+                overdue += 1
+            elif next_due is None or row.due < next_due.due:
+                next_due = row
+    return Status(now, counts, next_due, overdue, problems)

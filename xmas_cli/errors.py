@@ -1,0 +1,64 @@
+"""The project's exceptions. Raised once in the core, rendered once at the edge (CLI or web)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes (README, "Exit codes")."""
+
+    OK = 0
+    FAILURES = 1  # the command ran, but some emails failed or are waiting (tick, templates check)
+    INVALID_INPUT = 2  # a bad payload, option, sequence name or unknown contact: nothing was written
+    CONFIG = 3  # campaign.toml or an environment variable is wrong
+    UNAVAILABLE = 4  # the store or the mailer could not be reached
+    BUSY = 5  # another tick holds the lock: nothing was sent
+
+
+class XmasError(Exception):
+    """An error an operator can act on: what happened, and how to fix it."""
+
+    exit_code: ExitCode = ExitCode.FAILURES
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.fix}" if self.fix else self.message
+
+
+class ConfigError(XmasError):
+    exit_code = ExitCode.CONFIG
+
+
+class InvalidInput(XmasError):
+    """Bad input. `problems` holds one line per bad field."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+    def __init__(self, message: str, fix: str = "", problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message, fix)
+        self.problems: list[tuple[str, str]] = problems or []
+
+
+class NotFound(InvalidInput):
+    """Something named on the command line does not exist (a contact, a template, a sequence)."""
+
+
+class StoreUnavailable(XmasError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class MailerUnavailable(XmasError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class Busy(XmasError):
+    exit_code = ExitCode.BUSY
+
+
+class RenderError(XmasError):
+    """A template could not be rendered for one email (missing variable, sandbox violation, syntax)."""

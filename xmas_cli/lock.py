@@ -1,0 +1,42 @@
+"""File locks: one tick at a time, and enrollments one after another (no duplicate rows)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import Busy
+
+
+@contextmanager
+def file_lock(path: Path, *, wait: float = 0.0, what: str = "tick") -> Iterator[None]:
+    """Hold an exclusive lock on `path`. With wait=0 give up at once; otherwise retry for `wait` seconds.
+
+    The kernel releases the lock when the process dies, so a crashed tick never leaves it stuck.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise Busy(
+                        f"another {what} is running (lock {path} held by pid {holder})",
+                        "nothing was done; the next run will pick up the work" if what == "tick"
+                        else "retry in a moment",
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

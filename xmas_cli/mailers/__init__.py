@@ -1,0 +1,1 @@
+"""Mailers: how rendered emails leave (outbox files here, Resend in production)."""

@@ -1,0 +1,53 @@
+"""The Mailer protocol the engine is given: send a batch, get one result per email, in order."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    row_id: str
+    idempotency_key: str  # derived from the row's identity, never from the time
+    to: str
+    sender: str
+    reply_to: str
+    subject: str
+    html: str
+    text: str
+    date: datetime
+    headers: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    row_id: str
+    message_id: str | None = None
+    error: str | None = None
+    permanent: bool = False  # a validation error: retrying cannot help
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.message_id is not None and self.error is None
+
+
+class Mailer(Protocol):
+    description: str
+    max_batch: int
+
+    def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        """Send up to max_batch emails. Never raises for one email's failure: it is in its result."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def idempotency_key(campaign: str, row_id: str) -> str:
+    """`xmas-<campaign>-<hash>`: stable for a row, unique across campaigns, ASCII, under 256 chars."""
+    return f"xmas-{campaign}-{hashlib.sha256(row_id.encode()).hexdigest()[:40]}"

@@ -1,0 +1,105 @@
+"""The records xmas keeps: contacts, templates and scheduled emails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    """A scheduled email's life. Only SCHEDULED rows are ever sent, so changing a row's state pauses it."""
+
+    SCHEDULED = "Scheduled"
+    SENT = "Sent"
+    SENT_BY_WEBSITE = "Sent by website"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    SKIPPED = "Skipped"
+
+    @property
+    def pending(self) -> bool:
+        return self is State.SCHEDULED
+
+
+class Sender(StrEnum):
+    XMAS = "xmas"
+    WEBSITE = "website"
+
+
+# The contact fields that payloads carry; everything else in a payload belongs to the enrollment.
+CONTACT_FIELDS = (
+    "first_name",
+    "business_name",
+    "red_systems",
+    "orange_systems",
+    "yellow_systems",
+    "green_systems",
+    "weakest_system_1",
+    "weakest_system_2",
+    "strongest_system",
+    "revenue_leak_total",
+    "overall_score",
+)
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    segment: str | None = None
+    suppressed: bool = False
+    suppressed_reason: str | None = None
+    updated_at: datetime | None = None
+    ref: str | None = None  # the store's own handle (a Notion page id); None for a new contact
+
+    @property
+    def first_name(self) -> str:
+        return str(self.fields.get("first_name") or "")
+
+    def merged(self, data: dict[str, Any], segment: str | None, at: datetime) -> Contact:
+        """Latest data wins: fields given now replace the stored ones; fields not given are kept."""
+        fields = dict(self.fields)
+        fields.update({k: v for k, v in data.items() if k in CONTACT_FIELDS and v is not None})
+        return replace(self, fields=fields, segment=segment or self.segment, updated_at=at)
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    subject: str
+    html: str
+    active: bool = True
+    origin: str = ""  # where it was read from, for messages: a file path or a Notion page
+
+
+@dataclass(frozen=True)
+class ScheduledEmail:
+    """One row per scheduled email. `id` is stable (enrollment key + step): it is the row's identity
+    in every store and the idempotency key at the mail provider."""
+
+    id: str
+    enrollment_key: str
+    email: str
+    sequence: str
+    step: int
+    template: str
+    sender: Sender
+    due: datetime
+    state: State = State.SCHEDULED
+    sent_at: datetime | None = None
+    message_id: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    note: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    ref: str | None = None  # the store's own handle (a Notion page id)
+
+    @property
+    def title(self) -> str:
+        return f"{self.email} · {self.sequence} #{self.step}"
+
+
+def row_id(enrollment_key: str, step: int) -> str:
+    return f"{enrollment_key}#{step}"

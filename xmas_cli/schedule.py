@@ -1,0 +1,90 @@
+"""Pure scheduling: (campaign, sequence, payload, now) → the rows of one enrollment, with due times.
+
+The catch-up rule (README, "Catch-up"): a step whose time has already passed when it is planned is due
+now, and each later step of the same enrollment comes at least `catch_up_gap` after the one before it,
+until a step's own time is later than that. So an enrollment made late, or from an old
+`email_1_sent_at`, sends its overdue emails one gap apart instead of all at once. `tick` applies the
+same rule when several emails of one enrollment are due together (after the tick was not run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from .campaign import Campaign, Sequence
+from .model import ScheduledEmail, Sender, State, row_id
+from .payloads import Payload, anchor_time
+
+
+@dataclass(frozen=True)
+class Plan:
+    key: str
+    anchor: datetime
+    anchor_source: str  # the payload field it came from, or "now"
+    rows: list[ScheduledEmail]
+    warnings: list[str] = field(default_factory=list)
+
+
+def enrollment_key(sequence_name: str, sequence: Sequence, payload: Payload) -> str:
+    """`assessment:sarah@example.com`, `noshow:evt_123abc`, `postcall:sarah@example.com|2025-12-08T15:00:00Z`."""
+    data = payload.data()
+    parts = [str(data.get(name, "")).strip() for name in sequence.key]
+    return f"{sequence_name}:{'|'.join(parts)}"
+
+
+def catch_up(planned: list[datetime], now: datetime, gap: timedelta) -> list[datetime]:
+    """Apply the catch-up rule to planned due times (in step order)."""
+    out: list[datetime] = []
+    pushing = False
+    for due in planned:
+        floor = out[-1] + gap if out else now
+        if due < now or (pushing and due < floor):
+            due = max(now, floor) if out else now
+            pushing = True
+        else:
+            pushing = False
+        out.append(due)
+    return out
+
+
+def plan_enrollment(
+    campaign: Campaign, sequence_name: str, payload: Payload, now: datetime, suppressed: bool = False
+) -> Plan:
+    sequence = campaign.sequence(sequence_name)
+    key = enrollment_key(sequence_name, sequence, payload)
+    warnings: list[str] = []
+    anchor = anchor_time(payload, sequence.anchor)
+    source = sequence.anchor or "now"
+    if anchor is None:
+        if sequence.anchor:
+            warnings.append(f"{sequence.anchor} is missing: timing counts from now ({now:%Y-%m-%dT%H:%M:%SZ})")
+        anchor, source = now, "now"
+    data = payload.data()
+    ours = [(n, s) for n, s in enumerate(sequence.steps, 1) if s.sent_by is Sender.XMAS]
+    dues = iter(catch_up([anchor + s.delay(campaign.testing) for _, s in ours], now, campaign.catch_up_gap))
+    rows: list[ScheduledEmail] = []
+    for number, step in enumerate(sequence.steps, 1):
+        base = ScheduledEmail(
+            id=row_id(key, number),
+            enrollment_key=key,
+            email=payload.email,
+            sequence=sequence_name,
+            step=number,
+            template=step.template,
+            sender=step.sent_by,
+            due=anchor + step.delay(campaign.testing),
+            data=data,
+        )
+        if step.sent_by is Sender.WEBSITE:
+            sent_at = anchor if source != "now" else None
+            rows.append(replace(base, state=State.SENT_BY_WEBSITE, sent_at=sent_at, note="sent by the website"))
+            continue
+        due = next(dues)
+        note = None if due == base.due else f"catch-up: planned {base.due:%Y-%m-%dT%H:%M:%SZ}"
+        if suppressed:
+            rows.append(replace(base, due=due, state=State.SKIPPED, note="contact is unsubscribed"))
+        else:
+            rows.append(replace(base, due=due, note=note))
+    return Plan(key=key, anchor=anchor, anchor_source=source, rows=rows, warnings=warnings)
+
