@@ -18,7 +18,7 @@ from rich.table import Table
 from . import engine as core
 from .backends import config_path, engine_from_config
 from .clock import iso
-from .errors import ExitCode, InvalidInput, XmasError
+from .errors import ExitCode, InvalidInput, XmasError, error_json
 from .model import ScheduledEmail, State
 
 app = typer.Typer(
@@ -42,13 +42,6 @@ Now = Annotated[str | None, typer.Option("--now", help="Pretend it is this ISO 8
 AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document for programs instead of tables.")]
 
 
-def _error_json(exc: XmasError) -> dict[str, Any]:
-    problems = exc.problems if isinstance(exc, InvalidInput) else []
-    return {"version": core.JSON_VERSION, "ok": False, "error": {
-        "code": int(exc.exit_code), "message": exc.message, "fix": exc.fix,
-        "fields": [{"field": f, "problem": p} for f, p in problems]}}
-
-
 def handled(fn: Callable[P, R]) -> Callable[P, R]:
     """Render the project's errors once: `xmas: error: <what> — <fix>` and the documented exit code."""
 
@@ -60,7 +53,7 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
             if os.environ.get("XMAS_DEBUG"):
                 raise
             if kwargs.get("as_json"):
-                typer.echo(json.dumps(_error_json(exc), indent=2))
+                typer.echo(json.dumps(error_json(exc), indent=2))
             err.print(f"xmas: error: {exc}", markup=False)
             if isinstance(exc, InvalidInput):
                 for field, problem in exc.problems:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .campaign import Campaign
 from .clock import Clock, iso
-from .errors import NotFound
+from .errors import JSON_VERSION, NotFound
 from .lock import file_lock
 from .mailers.base import Mailer
 from .model import Contact, ScheduledEmail, State
@@ -21,7 +21,6 @@ from .schedule import plan_enrollment
 from .stores.base import Store
 from .variables import classify_segment
 
-JSON_VERSION = 1
 
 
 @dataclass

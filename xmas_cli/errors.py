@@ -44,6 +44,10 @@ class InvalidInput(XmasError):
         self.problems: list[tuple[str, str]] = problems or []
 
 
+class Unauthorized(InvalidInput):
+    """A missing or wrong secret, token or signature. Messages never echo the secret."""
+
+
 class NotFound(InvalidInput):
     """Something named on the command line does not exist (a contact, a template, a sequence)."""
 
@@ -62,3 +66,14 @@ class Busy(XmasError):
 
 class RenderError(XmasError):
     """A template could not be rendered for one email (missing variable, sandbox violation, syntax)."""
+
+
+JSON_VERSION = 1
+
+
+def error_json(exc: XmasError) -> dict[str, object]:
+    """The JSON answer for an error: the same document from `--json` and from the web routes."""
+    problems = exc.problems if isinstance(exc, InvalidInput) else []
+    return {"version": JSON_VERSION, "ok": False, "error": {
+        "code": int(exc.exit_code), "message": exc.message, "fix": exc.fix,
+        "fields": [{"field": f, "problem": p} for f, p in problems]}}

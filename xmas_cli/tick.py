@@ -119,7 +119,8 @@ class _Tick:
             data["segment"] = contact.segment
         url = unsubscribe_url(str(self.campaign.campaign.public_url), secret, row.email)
         try:
-            rendered = render(template, build_variables(data, self.campaign, self.now, url, counts))
+            # rendered as of the row's due time, not the tick's: a retry renders the same bytes under the same key
+            rendered = render(template, build_variables(data, self.campaign, row.due, url, counts))
         except RenderError as exc:
             self.record(row, "failed", str(exc), {"state": State.FAILED, "last_error": str(exc)})
             return None
@@ -138,7 +139,7 @@ class _Tick:
             subject=rendered.subject,
             html=rendered.html,
             text=rendered.text,
-            date=self.now,
+            date=row.due,
             headers=headers,
             tags={"campaign": _tag(self.campaign.campaign.name), "sequence": _tag(row.sequence),
                   "step": str(row.step)},

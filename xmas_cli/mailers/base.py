@@ -27,25 +27,37 @@ class OutgoingEmail:
 @dataclass(frozen=True)
 class SendResult:
     row_id: str
-    message_id: str | None = None
+    message_id: str | None = None  # None with ok=True: accepted earlier, id unknown (see note)
     error: str | None = None
     permanent: bool = False  # a validation error: retrying cannot help
     note: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.message_id is not None and self.error is None
+        return self.error is None
 
 
 class Mailer(Protocol):
     description: str
     max_batch: int
 
-    def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
-        """Send up to max_batch emails. Never raises for one email's failure: it is in its result."""
+    def send(self, emails: Sequence[OutgoingEmail], batch_key: str | None = None) -> list[SendResult]:
+        """Send up to max_batch emails; one result per email, in order.
+
+        With `batch_key`, the caller has recorded this exact membership before the call and will retry
+        with the same members, so the mailer may send them as one request under that one key. Without
+        it, each email goes under its own `idempotency_key`. Never raises for one email's failure: that
+        is in its result; raises MailerUnavailable only when nothing can be sent at all.
+        """
         ...
 
     def close(self) -> None: ...
+
+
+def batch_key(campaign: str, row_ids: Sequence[str]) -> str:
+    """One key for a batch, derived from its membership: the same members always get the same key."""
+    joined = "\n".join(sorted(row_ids))
+    return f"xmas-{campaign}-batch-{hashlib.sha256(joined.encode()).hexdigest()[:40]}"
 
 
 def idempotency_key(campaign: str, row_id: str) -> str:

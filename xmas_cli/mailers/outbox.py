@@ -53,7 +53,7 @@ class OutboxMailer:
     def path_for(self, email: OutgoingEmail) -> Path:
         return self.folder / file_name(email.row_id, email.idempotency_key)
 
-    def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+    def send(self, emails: Sequence[OutgoingEmail], batch_key: str | None = None) -> list[SendResult]:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -1,0 +1,72 @@
+"""Shared fixtures: every test gets its own copy of the shipped campaign in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))  # the emulators import as plain modules
+
+SECRET = "test-secret-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's environment or real state."""
+    for name in ("XMAS_CONFIG", "XMAS_NOW", "XMAS_TESTING", "XMAS_DEBUG", "NOTION_TOKEN", "NOTION_BASE_URL",
+                 "RESEND_API_KEY", "RESEND_API_URL", "XMAS_NOTION_CONTACTS", "XMAS_NOTION_TEMPLATES",
+                 "XMAS_NOTION_TRACKER", "RESEND_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XMAS_SECRET", SECRET)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped campaign.toml and templates/ in a temp folder, made the working directory."""
+    shutil.copy(ROOT / "campaign.toml", tmp_path / "campaign.toml")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+class Cli:
+    """Runs `xmas` in-process through Typer's CliRunner and parses --json output."""
+
+    def __init__(self, runner: CliRunner, project: Path) -> None:
+        self.runner = runner
+        self.project = project
+
+    def __call__(self, *args: str, input: str | None = None, code: int | None = 0) -> Any:
+        from xmas_cli.cli import app
+
+        result = self.runner.invoke(app, list(args), input=input)
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        if code is not None:
+            assert result.exit_code == code, (
+                f"xmas {' '.join(args)} exited {result.exit_code}, expected {code}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str, input: str | None = None, code: int | None = 0) -> Any:
+        result = self(*args, "--json", input=input, code=code)
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def xmas(runner: CliRunner, project: Path) -> Iterator[Cli]:
+    yield Cli(runner, project)
