@@ -36,8 +36,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-Config = Annotated[str | None, typer.Option("--config", "-c", help="campaign.toml to use [env: XMAS_CONFIG].",
-                                            show_default="./campaign.toml")]
+Config = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="campaign.toml to use [env: XMAS_CONFIG].", show_default="./campaign.toml"),
+]
 Now = Annotated[str | None, typer.Option("--now", help="Pretend it is this ISO 8601 time [env: XMAS_NOW].")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document for programs instead of tables.")]
 
@@ -79,19 +81,30 @@ def _rows_table(rows: list[ScheduledEmail], title: str, with_email: bool = False
         table.add_column(name)
     for r in rows:
         note = r.last_error or r.note or ""
-        cells = [r.sequence, str(r.step), r.template, r.sender.value, _when(r.due), r.state.value,
-                 _when(r.sent_at), note]
+        cells = [
+            r.sequence,
+            str(r.step),
+            r.template,
+            r.sender.value,
+            _when(r.due),
+            r.state.value,
+            _when(r.sent_at),
+            note,
+        ]
         table.add_row(*([r.email] if with_email else []), *cells)
     return table
 
 
 # ------------------------------------------------------------------------------------------- enroll
 
+
 def _read_payload(source: str) -> Any:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
-        raise InvalidInput(f"--payload: cannot read {source}: {exc.strerror}", "give a readable JSON file or -") from None
+        raise InvalidInput(
+            f"--payload: cannot read {source}: {exc.strerror}", "give a readable JSON file or -"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -118,7 +131,9 @@ def enroll(
     strongest_system: Annotated[str | None, typer.Option()] = None,
     revenue_leak_total: Annotated[int | None, typer.Option(help="Estimated revenue leak, dollars.")] = None,
     overall_score: Annotated[int | None, typer.Option(help="Assessment score, 0-100.")] = None,
-    email_1_sent_at: Annotated[str | None, typer.Option("--email-1-sent-at", help="When the website sent E1 (ISO 8601).")] = None,
+    email_1_sent_at: Annotated[
+        str | None, typer.Option("--email-1-sent-at", help="When the website sent E1 (ISO 8601).")
+    ] = None,
     email_1_status: Annotated[str | None, typer.Option("--email-1-status")] = None,
     calendly_event_id: Annotated[str | None, typer.Option()] = None,
     scheduled_time: Annotated[str | None, typer.Option(help="The missed call's time (ISO 8601).")] = None,
@@ -135,8 +150,11 @@ def enroll(
     as_json: AsJson = False,
 ) -> None:
     """Enroll a contact in a sequence: one row per email, with its due time. Idempotent."""
-    fields = {k: v for k, v in locals().items()
-              if k not in ("sequence", "payload", "config", "now", "as_json") and v is not None}
+    fields = {
+        k: v
+        for k, v in locals().items()
+        if k not in ("sequence", "payload", "config", "now", "as_json") and v is not None
+    }
     raw: Any = _read_payload(payload) if payload else {}
     if isinstance(raw, dict):
         raw = {**raw, **fields}
@@ -151,16 +169,23 @@ def enroll(
     for warning in result.warnings:
         err.print(f"xmas: warning: {warning}", markup=False)
     verb = "enrolled" if result.created else "already enrolled (data refreshed, nothing rescheduled)"
-    out.print(f"{result.contact.email} {verb}: {result.key}"
-              + (f" · segment {result.contact.segment}" if result.contact.segment else ""), markup=False)
+    out.print(
+        f"{result.contact.email} {verb}: {result.key}"
+        + (f" · segment {result.contact.segment}" if result.contact.segment else ""),
+        markup=False,
+    )
     if result.rows:
         out.print(_rows_table(result.rows, f"{result.sequence}: anchor {iso(result.anchor)} ({result.anchor_source})"))
     if result.cancelled:
-        out.print(f"exit rule: cancelled {len(result.cancelled)} pending email(s) in "
-                  f"{', '.join(sorted({r.sequence for r in result.cancelled}))}", markup=False)
+        out.print(
+            f"exit rule: cancelled {len(result.cancelled)} pending email(s) in "
+            f"{', '.join(sorted({r.sequence for r in result.cancelled}))}",
+            markup=False,
+        )
 
 
 # --------------------------------------------------------------------------------------------- tick
+
 
 @app.command()
 @handled
@@ -214,6 +239,7 @@ def tick(
 
 # ------------------------------------------------------------------------------------------ preview
 
+
 @app.command()
 @handled
 def preview(
@@ -231,7 +257,7 @@ def preview(
         raise InvalidInput("--contact and --data both given", "use one of them")
     variables = _read_payload(str(data)) if data else None
     if variables is not None and not isinstance(variables, dict):
-        raise InvalidInput("--data: the file must hold one JSON object", "write {\"first_name\": ..., ...}")
+        raise InvalidInput("--data: the file must hold one JSON object", 'write {"first_name": ..., ...}')
     eng = engine_from_config(config, now)
     try:
         result = run_preview(eng, template, contact, variables)
@@ -274,6 +300,7 @@ def templates_check(config: Config = None, now: Now = None, as_json: AsJson = Fa
 
 # ---------------------------------------------------------------------------------------- operators
 
+
 @app.command()
 @handled
 def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
@@ -295,8 +322,10 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
             table.add_row(seq, *(str(counts.get(s, 0) or "·") for s in states))
         out.print(table)
         nxt = report.next_due
-        out.print(f"next due: {_when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing",
-                  markup=False)
+        out.print(
+            f"next due: {_when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing",
+            markup=False,
+        )
         if report.overdue:
             out.print(f"overdue now: {report.overdue} (run xmas tick)", markup=False)
         if report.problems:
@@ -318,8 +347,10 @@ def show(email: str, config: Config = None, as_json: AsJson = False) -> None:
         _emit(timeline.to_json())
         return
     c = timeline.contact
-    out.print(f"[bold]{c.email}[/bold] {c.first_name} · segment {c.segment or '—'}"
-              + (f" · [red]suppressed: {c.suppressed_reason}[/red]" if c.suppressed else ""))
+    out.print(
+        f"[bold]{c.email}[/bold] {c.first_name} · segment {c.segment or '—'}"
+        + (f" · [red]suppressed: {c.suppressed_reason}[/red]" if c.suppressed else "")
+    )
     out.print(_rows_table(timeline.rows, "timeline"))
 
 
@@ -361,7 +392,9 @@ def unsubscribe(email: str, config: Config = None, now: Now = None, as_json: AsJ
 @app.command()
 @handled
 def demo(
-    folder: Annotated[Path, typer.Option("--dir", help="Fresh folder for the demo's database and outbox.")] = Path("xmas-demo"),
+    folder: Annotated[Path, typer.Option("--dir", help="Fresh folder for the demo's database and outbox.")] = Path(
+        "xmas-demo"
+    ),
     config: Config = None,
     now: Now = None,
 ) -> None:
@@ -370,14 +403,20 @@ def demo(
     from .demo import run_demo
 
     report = run_demo(config_path(config, os.environ), folder, clock_from(now or os.environ.get("XMAS_NOW")).now())
-    out.print(_rows_table(report.rows, f"demo timeline: {iso(report.started)} → {iso(report.finished)}, "
-                                       f"{report.ticks} ticks", with_email=True))
+    out.print(
+        _rows_table(
+            report.rows,
+            f"demo timeline: {iso(report.started)} → {iso(report.finished)}, {report.ticks} ticks",
+            with_email=True,
+        )
+    )
     for note in report.notes:
         out.print(f"note: {note}", markup=False)
     sent = sum(1 for r in report.rows if r.state is State.SENT)
     out.print(f"{sent} emails sent; {report.eml_files} .eml files in {report.outbox}", markup=False)
-    out.print(f"explore: xmas status --config {report.folder / 'campaign.toml'} --now {iso(report.finished)}",
-              markup=False)
+    out.print(
+        f"explore: xmas status --config {report.folder / 'campaign.toml'} --now {iso(report.finished)}", markup=False
+    )
 
 
 def main() -> None:

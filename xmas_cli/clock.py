@@ -43,9 +43,7 @@ def parse_instant(text: str, field: str = "--now") -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(
-            f"{field}: {text!r} is not an ISO 8601 time", "write it like 2025-12-01T10:30:00Z"
-        ) from None
+        raise InvalidInput(f"{field}: {text!r} is not an ISO 8601 time", "write it like 2025-12-01T10:30:00Z") from None
     if value.tzinfo is None:
         raise InvalidInput(f"{field}: {text!r} has no UTC offset", "add Z or an offset, e.g. 2025-12-01T10:30:00Z")
     return value.astimezone(UTC)

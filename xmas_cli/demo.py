@@ -40,19 +40,56 @@ def _people(start: datetime) -> list[tuple[str, dict[str, Any]]]:
         ("signup", {"email": "sam@example.com", "first_name": "Sam", "business_name": "Sam's Barbers"}),
         ("lead-nurture", {"email": "lena@example.com", "first_name": "Lena", "business_name": "Lena Nails"}),
         ("lead-nurture", {"email": "omar@example.com", "first_name": "Omar", "business_name": "Omar Spa"}),
-        ("assessment", {
-            "email": "sarah@example.com", "first_name": "Sarah", "business_name": "Sarah's Salon",
-            "red_systems": 2, "orange_systems": 1, "yellow_systems": 2, "green_systems": 3,
-            "weakest_system_1": "GPS", "weakest_system_2": "Money", "revenue_leak_total": 14700,
-            "overall_score": 42, "email_1_sent_at": at, "email_1_status": "sent"}),
-        ("noshow", {"email": "nina@example.com", "first_name": "Nina", "calendly_event_id": "evt_demo_1",
-                    "scheduled_time": at}),
-        ("postcall", {"email": "paul@example.com", "first_name": "Paul", "business_name": "Paul's Physio",
-                      "call_date": at, "objection": "price"}),
-        ("onboarding", {"email": "olivia@example.com", "first_name": "Olivia", "business_name": "Olivia Hair",
-                        "payment_date": at, "payment_status": "paid", "package_type": "foundation",
-                        "portal_url": "https://portal.example.org/olivia",
-                        "diagnostic_call_date": iso(start + timedelta(days=3))}),
+        (
+            "assessment",
+            {
+                "email": "sarah@example.com",
+                "first_name": "Sarah",
+                "business_name": "Sarah's Salon",
+                "red_systems": 2,
+                "orange_systems": 1,
+                "yellow_systems": 2,
+                "green_systems": 3,
+                "weakest_system_1": "GPS",
+                "weakest_system_2": "Money",
+                "revenue_leak_total": 14700,
+                "overall_score": 42,
+                "email_1_sent_at": at,
+                "email_1_status": "sent",
+            },
+        ),
+        (
+            "noshow",
+            {
+                "email": "nina@example.com",
+                "first_name": "Nina",
+                "calendly_event_id": "evt_demo_1",
+                "scheduled_time": at,
+            },
+        ),
+        (
+            "postcall",
+            {
+                "email": "paul@example.com",
+                "first_name": "Paul",
+                "business_name": "Paul's Physio",
+                "call_date": at,
+                "objection": "price",
+            },
+        ),
+        (
+            "onboarding",
+            {
+                "email": "olivia@example.com",
+                "first_name": "Olivia",
+                "business_name": "Olivia Hair",
+                "payment_date": at,
+                "payment_status": "paid",
+                "package_type": "foundation",
+                "portal_url": "https://portal.example.org/olivia",
+                "diagnostic_call_date": iso(start + timedelta(days=3)),
+            },
+        ),
     ]
 
 
@@ -74,10 +111,14 @@ def run_demo(config: Path, folder: Path, start: datetime) -> DemoReport:
     notes = []
     if loaded.store.backend != "sqlite" or loaded.mailer.backend != "outbox":
         notes.append("the demo always uses the embedded SQLite store and outbox, whatever campaign.toml says")
-    campaign: Campaign = loaded.model_copy(update={
-        "store": StoreConfig(backend="sqlite", path=loaded.store.path),
-        "mailer": MailerConfig(backend="outbox", outbox=loaded.mailer.outbox, max_attempts=loaded.mailer.max_attempts),
-    })
+    campaign: Campaign = loaded.model_copy(
+        update={
+            "store": StoreConfig(backend="sqlite", path=loaded.store.path),
+            "mailer": MailerConfig(
+                backend="outbox", outbox=loaded.mailer.outbox, max_attempts=loaded.mailer.max_attempts
+            ),
+        }
+    )
     clock = FixedClock(start.replace(second=0, microsecond=0))
     outbox = campaign.path(campaign.mailer.outbox)
     engine = Engine(
@@ -99,7 +140,9 @@ def run_demo(config: Path, folder: Path, start: datetime) -> DemoReport:
             clock.set(max(clock.now(), min(r.due for r in pending)))
             tick(engine)
             ticks += 1
-            if not unsubscribed and any(r.state is State.SENT for r in engine.store.emails_for_contact("omar@example.com")):
+            if not unsubscribed and any(
+                r.state is State.SENT for r in engine.store.emails_for_contact("omar@example.com")
+            ):
                 unsubscribe(engine, "omar@example.com")  # Omar clicks "Unsubscribe" after his first email
                 notes.append("omar@example.com unsubscribed after his first email: the rest were cancelled")
                 unsubscribed = True

@@ -22,7 +22,6 @@ from .stores.base import Store
 from .variables import classify_segment
 
 
-
 @dataclass
 class Engine:
     campaign: Campaign
@@ -127,7 +126,8 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
         history = store.emails_for_contact(payload.email)
         blockers = sorted(
             {r.sequence for r in history if sequence_name in campaign.sequences[r.sequence].cancels}
-            if any(r.sequence in campaign.sequences for r in history) else set()
+            if any(r.sequence in campaign.sequences for r in history)
+            else set()
         )
         existing = {r.id: r for r in history if r.enrollment_key == plan.key}
         rows: list[ScheduledEmail] = []

@@ -74,6 +74,13 @@ JSON_VERSION = 1
 def error_json(exc: XmasError) -> dict[str, object]:
     """The JSON answer for an error: the same document from `--json` and from the web routes."""
     problems = exc.problems if isinstance(exc, InvalidInput) else []
-    return {"version": JSON_VERSION, "ok": False, "error": {
-        "code": int(exc.exit_code), "message": exc.message, "fix": exc.fix,
-        "fields": [{"field": f, "problem": p} for f, p in problems]}}
+    return {
+        "version": JSON_VERSION,
+        "ok": False,
+        "error": {
+            "code": int(exc.exit_code),
+            "message": exc.message,
+            "fix": exc.fix,
+            "fields": [{"field": f, "problem": p} for f, p in problems],
+        },
+    }

@@ -31,7 +31,8 @@ def file_lock(path: Path, *, wait: float = 0.0, what: str = "tick") -> Iterator[
                     holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                     raise Busy(
                         f"another {what} is running (lock {path} held by pid {holder})",
-                        "nothing was done; the next run will pick up the work" if what == "tick"
+                        "nothing was done; the next run will pick up the work"
+                        if what == "tick"
                         else "retry in a moment",
                     ) from None
                 time.sleep(0.05)

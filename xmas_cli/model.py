@@ -94,6 +94,7 @@ class ScheduledEmail:
     last_error: str | None = None
     note: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    batch: str | None = None  # the batch this row was recorded in before it was sent (batching stores)
     ref: str | None = None  # the store's own handle (a Notion page id)
 
     @property

@@ -147,7 +147,8 @@ def validate_payload(kind: str, raw: Any) -> Payload:
     """Validate a payload; on failure raise InvalidInput with one problem per bad field."""
     if not isinstance(raw, dict):
         raise InvalidInput(
-            "the payload must be a JSON object", "send {\"email\": ..., \"first_name\": ..., ...}",
+            "the payload must be a JSON object",
+            'send {"email": ..., "first_name": ..., ...}',
             [("(payload)", f"got {type(raw).__name__}")],
         )
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import JSON_VERSION, Engine
-from .errors import NotFound, RenderError
+from .engine import Engine
+from .errors import JSON_VERSION, NotFound, RenderError
 from .render import Rendered, render
 from .tokens import unsubscribe_url
 from .variables import SAMPLE, Counts, build_variables
@@ -43,8 +43,9 @@ def _render_with(engine: Engine, template_id: str, data: dict[str, Any]) -> tupl
     return template.origin, render(template, variables)
 
 
-def preview(engine: Engine, template_id: str, contact: str | None = None,
-            data: dict[str, Any] | None = None) -> Preview:
+def preview(
+    engine: Engine, template_id: str, contact: str | None = None, data: dict[str, Any] | None = None
+) -> Preview:
     if contact is not None:
         found = engine.store.get_contact(contact.strip().lower())
         if found is None:
@@ -84,9 +85,20 @@ class CheckReport:
         return all(r.ok for r in self.results)
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": JSON_VERSION, "ok": self.ok, "templates": [
-            {"template": r.template_id, "used_by": r.used_by, "ok": r.ok, "problem": r.problem, "subject": r.subject}
-            for r in self.results]}
+        return {
+            "version": JSON_VERSION,
+            "ok": self.ok,
+            "templates": [
+                {
+                    "template": r.template_id,
+                    "used_by": r.used_by,
+                    "ok": r.ok,
+                    "problem": r.problem,
+                    "subject": r.subject,
+                }
+                for r in self.results
+            ],
+        }
 
 
 # Sparse data: only what every enrollment has. Templates must guard everything else.
@@ -98,7 +110,9 @@ def check_templates(engine: Engine) -> CheckReport:
     used: dict[str, list[str]] = {}
     for name, seq in engine.campaign.sequences.items():
         for number, step in enumerate(seq.steps, 1):
-            used.setdefault(step.template, []).append(f"{name} #{number}" + (" (website)" if step.sent_by == "website" else ""))
+            used.setdefault(step.template, []).append(
+                f"{name} #{number}" + (" (website)" if step.sent_by == "website" else "")
+            )
     try:
         known = {t.id: t for t in engine.store.list_templates()}
     except RenderError as exc:

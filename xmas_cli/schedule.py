@@ -87,4 +87,3 @@ def plan_enrollment(
         else:
             rows.append(replace(base, due=due, note=note))
     return Plan(key=key, anchor=anchor, anchor_source=source, rows=rows, warnings=warnings)
-

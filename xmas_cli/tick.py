@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import iso
-from .engine import JSON_VERSION, Engine
-from .errors import RenderError
+from .engine import Engine
+from .errors import JSON_VERSION, RenderError
 from .lock import file_lock
-from .mailers.base import OutgoingEmail, SendResult, idempotency_key
+from .mailers.base import OutgoingEmail, SendResult, batch_key, idempotency_key
 from .model import Contact, ScheduledEmail, State, Template
 from .render import render
 from .stores.base import Changes
@@ -25,8 +25,14 @@ from .tokens import check_secret, unsubscribe_url
 from .variables import Counts, build_variables
 
 Progress = Callable[[int, int], None]
-DRY_RUN = {"sent": "would-send", "skipped": "would-skip", "failed": "would-fail", "waiting": "would-wait",
-           "deferred": "would-defer", "retry": "would-retry"}
+DRY_RUN = {
+    "sent": "would-send",
+    "skipped": "would-skip",
+    "failed": "would-fail",
+    "waiting": "would-wait",
+    "deferred": "would-defer",
+    "retry": "would-retry",
+}
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,19 @@ class TickReport:
         return not any(o.action in ("failed", "waiting", "retry", "would-fail", "would-wait") for o in self.outcomes)
 
     def summary(self) -> str:
-        order = ("sent", "would-send", "skipped", "would-skip", "deferred", "would-defer", "retry",
-                 "waiting", "would-wait", "failed", "would-fail")
+        order = (
+            "sent",
+            "would-send",
+            "skipped",
+            "would-skip",
+            "deferred",
+            "would-defer",
+            "retry",
+            "waiting",
+            "would-wait",
+            "failed",
+            "would-fail",
+        )
         parts = [f"{self.count(a)} {a}" for a in order if self.count(a)]
         if self.left_over:
             parts.append(f"{self.left_over} left for the next tick (time budget)")
@@ -69,8 +86,15 @@ class TickReport:
             "due": self.due,
             "left_over": self.left_over,
             "outcomes": [
-                {"id": o.row.id, "email": o.row.email, "sequence": o.row.sequence, "step": o.row.step,
-                 "template": o.row.template, "action": o.action, "detail": o.detail}
+                {
+                    "id": o.row.id,
+                    "email": o.row.email,
+                    "sequence": o.row.sequence,
+                    "step": o.row.step,
+                    "template": o.row.template,
+                    "action": o.action,
+                    "detail": o.detail,
+                }
                 for o in self.outcomes
             ],
         }
@@ -107,12 +131,18 @@ class _Tick:
             self.templates[template_id] = self.store.get_template(template_id)
         return self.templates[template_id]
 
-    def prepare(self, row: ScheduledEmail, contact: Contact | None, counts: Counts, secret: str) -> OutgoingEmail | None:
+    def prepare(
+        self, row: ScheduledEmail, contact: Contact | None, counts: Counts, secret: str
+    ) -> OutgoingEmail | None:
         template = self.template(row.template)
         if template is None or not template.active:
             why = "missing" if template is None else "not Active"
-            self.record(row, "waiting", f"template {row.template} is {why} in {self.store.description}",
-                        {"last_error": f"template {row.template} is {why}: the email waits until it exists"})
+            self.record(
+                row,
+                "waiting",
+                f"template {row.template} is {why} in {self.store.description}",
+                {"last_error": f"template {row.template} is {why}: the email waits until it exists"},
+            )
             return None
         data = {**row.data, **(contact.fields if contact else {})}
         if contact and contact.segment:
@@ -141,16 +171,25 @@ class _Tick:
             text=rendered.text,
             date=row.due,
             headers=headers,
-            tags={"campaign": _tag(self.campaign.campaign.name), "sequence": _tag(row.sequence),
-                  "step": str(row.step)},
+            tags={"campaign": _tag(self.campaign.campaign.name), "sequence": _tag(row.sequence), "step": str(row.step)},
         )
 
     def outcome(self, row: ScheduledEmail, result: SendResult) -> None:
         attempts = row.attempts + 1
         if result.ok:
-            self.record(row, "sent", result.note or str(result.message_id), {
-                "state": State.SENT, "sent_at": self.now, "message_id": result.message_id,
-                "attempts": attempts, "last_error": None, "note": result.note})
+            self.record(
+                row,
+                "sent",
+                result.note or str(result.message_id),
+                {
+                    "state": State.SENT,
+                    "sent_at": self.now,
+                    "message_id": result.message_id,
+                    "attempts": attempts,
+                    "last_error": None,
+                    "note": result.note,
+                },
+            )
         elif result.permanent or attempts >= self.campaign.mailer.max_attempts:
             why = result.error or "unknown error"
             if not result.permanent:
@@ -158,8 +197,12 @@ class _Tick:
             self.record(row, "failed", why, {"state": State.FAILED, "attempts": attempts, "last_error": why})
         else:
             retry_at = self.now + backoff(attempts)
-            self.record(row, "retry", f"{result.error}; next attempt at {iso(retry_at)}", {
-                "attempts": attempts, "last_error": result.error, "due": retry_at})
+            self.record(
+                row,
+                "retry",
+                f"{result.error}; next attempt at {iso(retry_at)}",
+                {"attempts": attempts, "last_error": result.error, "due": retry_at},
+            )
 
 
 def tick(
@@ -199,28 +242,64 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None, monotonic: Call
         if row.enrollment_key in deferred_in:  # catch-up: one email per enrollment per tick
             deferred_in[row.enrollment_key] += 1
             new_due = t.now + campaign.catch_up_gap * deferred_in[row.enrollment_key]
-            t.record(row, "deferred", f"catch-up: moved to {iso(new_due)}",
-                     {"due": new_due, "note": f"catch-up: was due {iso(row.due)}"})
+            t.record(
+                row,
+                "deferred",
+                f"catch-up: moved to {iso(new_due)}",
+                {"due": new_due, "note": f"catch-up: was due {iso(row.due)}"},
+            )
             continue
         deferred_in[row.enrollment_key] = 0
         email = t.prepare(row, contact, counts, secret)
         if email is not None:
             ready.append((row, email))
-    size = t.engine.mailer.max_batch if not t.dry_run else len(ready) or 1
+    if t.dry_run:
+        for row, email in ready:
+            t.report.outcomes.append(Outcome(row, "would-send", f"to {email.to}: {email.subject}"))
+        return t.report
     done = 0
-    for start in range(0, len(ready), size):
-        chunk = ready[start : start + size]
+    for chunk, key in _batches(t, ready):
         if monotonic() - started > campaign.tick.budget_seconds:
-            t.report.left_over = len(ready) - start
+            t.report.left_over = len(ready) - done
             break
-        if t.dry_run:
-            for row, email in chunk:
-                t.report.outcomes.append(Outcome(row, "would-send", f"to {email.to}: {email.subject}"))
-        else:
-            results = t.engine.mailer.send([email for _, email in chunk])
-            for (row, _), result in zip(chunk, results, strict=True):
-                t.outcome(row, result)
+        results = t.engine.mailer.send([email for _, email in chunk], batch_key=key)
+        for (row, _), result in zip(chunk, results, strict=True):
+            t.outcome(row, result)
         done += len(chunk)
         if progress:
             progress(done, len(ready))
     return t.report
+
+
+Ready = list[tuple[ScheduledEmail, OutgoingEmail]]
+
+
+def _batches(t: _Tick, ready: Ready) -> Iterator[tuple[Ready, str | None]]:
+    """Group ready emails into the requests the mailer will make.
+
+    Without batching (Notion, or a one-at-a-time mailer) each email goes under its own row key.
+    With batching, a batch's membership is recorded in the store before it is sent and its key is
+    derived from that membership, so a retry after a crash re-sends exactly the same members under
+    the same key: rows already recorded in a batch are regrouped as they were; new rows are grouped,
+    recorded, then sent.
+    """
+    size = t.engine.mailer.max_batch
+    if size == 1 or not t.store.supports_batches:
+        for start in range(0, len(ready), size):
+            yield ready[start : start + size], None
+        return
+    name = t.campaign.campaign.name
+    earlier: dict[str, Ready] = {}
+    fresh: Ready = []
+    for item in ready:
+        if item[0].batch:
+            earlier.setdefault(item[0].batch, []).append(item)
+        else:
+            fresh.append(item)
+    for group in earlier.values():
+        yield group, batch_key(name, [row.id for row, _ in group])
+    for start in range(0, len(fresh), size):
+        chunk = fresh[start : start + size]
+        key = batch_key(name, [row.id for row, _ in chunk])
+        t.store.assign_batch(key, [row for row, _ in chunk])
+        yield chunk, key

@@ -25,10 +25,14 @@ class Changes(TypedDict, total=False):
     last_error: str | None
     note: str | None
     data: dict[str, Any]
+    batch: str | None
 
 
 class Store(Protocol):
     description: str  # e.g. "SQLite .xmas/xmas.db", for messages
+    # True when assign_batch() records a whole batch's membership in one cheap atomic write, so the
+    # tick may send up to 100 emails under one idempotency key (see tick.py). Notion: False.
+    supports_batches: bool
 
     def get_contact(self, email: str) -> Contact | None: ...
 
@@ -48,6 +52,10 @@ class Store(Protocol):
 
     def due_emails(self, now: datetime, limit: int | None = None) -> Iterator[ScheduledEmail]:
         """Rows in state Scheduled with due <= now, earliest first. Filtered and sorted by the store."""
+        ...
+
+    def assign_batch(self, batch: str, rows: Collection[ScheduledEmail]) -> None:
+        """Record, atomically, that these rows go out together as `batch`. Only when supports_batches."""
         ...
 
     def all_emails(self) -> Iterator[ScheduledEmail]: ...

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS emails (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     note TEXT,
-    data TEXT NOT NULL DEFAULT '{}'
+    data TEXT NOT NULL DEFAULT '{}',
+    batch TEXT
 );
 CREATE INDEX IF NOT EXISTS emails_state_due ON emails (state, due);
 CREATE INDEX IF NOT EXISTS emails_enrollment ON emails (enrollment_key);
@@ -50,7 +51,7 @@ CREATE INDEX IF NOT EXISTS emails_email ON emails (email, sequence);
 """
 _COLUMNS = (
     "id, enrollment_key, email, sequence, step, template, sender, due, state, sent_at, message_id, "
-    "attempts, last_error, note, data"
+    "attempts, last_error, note, data, batch"
 )
 
 
@@ -77,6 +78,7 @@ def _row(r: sqlite3.Row) -> ScheduledEmail:
         last_error=r["last_error"],
         note=r["note"],
         data=json.loads(r["data"]),
+        batch=r["batch"],
         ref=r["id"],
     )
 
@@ -104,6 +106,8 @@ def _db_value(key: str, value: Any) -> Any:
 
 
 class SqliteStore:
+    supports_batches = True
+
     def __init__(self, path: Path, templates_dir: Path) -> None:
         self.path = path
         self.description = f"SQLite {path}"
@@ -169,9 +173,22 @@ class SqliteStore:
 
     def add_email(self, row: ScheduledEmail) -> ScheduledEmail:
         values = [
-            row.id, row.enrollment_key, row.email, row.sequence, row.step, row.template, row.sender.value,
-            iso(row.due), row.state.value, iso(row.sent_at), row.message_id, row.attempts, row.last_error,
-            row.note, json.dumps(row.data, sort_keys=True),
+            row.id,
+            row.enrollment_key,
+            row.email,
+            row.sequence,
+            row.step,
+            row.template,
+            row.sender.value,
+            iso(row.due),
+            row.state.value,
+            iso(row.sent_at),
+            row.message_id,
+            row.attempts,
+            row.last_error,
+            row.note,
+            json.dumps(row.data, sort_keys=True),
+            row.batch,
         ]
         self._q(f"INSERT OR IGNORE INTO emails ({_COLUMNS}) VALUES ({','.join('?' * len(values))})", values)
         stored = self._q(f"SELECT {_COLUMNS} FROM emails WHERE id = ?", (row.id,)).fetchone()
@@ -192,6 +209,15 @@ class SqliteStore:
             sql += " LIMIT ?"
             params.append(limit)
         yield from (_row(r) for r in self._q(sql, params).fetchall())
+
+    def assign_batch(self, batch: str, rows: Collection[ScheduledEmail]) -> None:
+        ids = [r.id for r in rows]
+        try:
+            with self.db:  # one transaction: the whole membership is recorded, or none of it
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("UPDATE emails SET batch = ? WHERE id = ?", [(batch, i) for i in ids])
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
 
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (_row(r) for r in self._q(f"SELECT {_COLUMNS} FROM emails ORDER BY due, id"))
