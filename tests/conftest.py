@@ -21,9 +21,20 @@ SECRET = "test-secret-0123456789abcdef"
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's environment or real state."""
-    for name in ("XMAS_CONFIG", "XMAS_NOW", "XMAS_TESTING", "XMAS_DEBUG", "NOTION_TOKEN", "NOTION_BASE_URL",
-                 "RESEND_API_KEY", "RESEND_API_URL", "XMAS_NOTION_CONTACTS", "XMAS_NOTION_TEMPLATES",
-                 "XMAS_NOTION_TRACKER", "RESEND_WEBHOOK_SECRET"):
+    for name in (
+        "XMAS_CONFIG",
+        "XMAS_NOW",
+        "XMAS_TESTING",
+        "XMAS_DEBUG",
+        "NOTION_TOKEN",
+        "NOTION_BASE_URL",
+        "RESEND_API_KEY",
+        "RESEND_API_URL",
+        "XMAS_NOTION_CONTACTS",
+        "XMAS_NOTION_TEMPLATES",
+        "XMAS_NOTION_TRACKER",
+        "RESEND_WEBHOOK_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XMAS_SECRET", SECRET)
 

@@ -23,8 +23,15 @@ CAMPAIGN = load_campaign(ROOT / "campaign.toml", {})
 
 @pytest.mark.parametrize(
     ("red", "orange", "segment"),
-    [(2, 0, "CRITICAL"), (3, 5, "CRITICAL"), (1, 0, "URGENT"), (0, 2, "URGENT"), (0, 1, "OPTIMIZE"),
-     (0, 0, "OPTIMIZE"), (None, None, None)],
+    [
+        (2, 0, "CRITICAL"),
+        (3, 5, "CRITICAL"),
+        (1, 0, "URGENT"),
+        (0, 2, "URGENT"),
+        (0, 1, "OPTIMIZE"),
+        (0, 0, "OPTIMIZE"),
+        (None, None, None),
+    ],
 )
 def test_segment_rule(red: int | None, orange: int | None, segment: str | None) -> None:
     assert classify_segment(red, orange) == segment
@@ -46,7 +53,9 @@ def test_variables_compute_the_documented_values() -> None:
 
 
 def test_variables_for_a_sparse_contact_define_everything_as_none_or_default() -> None:
-    v = build_variables({"email": "x@example.com", "first_name": "X"}, CAMPAIGN, NOW, "https://u", Counts(spots_taken=25))
+    v = build_variables(
+        {"email": "x@example.com", "first_name": "X"}, CAMPAIGN, NOW, "https://u", Counts(spots_taken=25)
+    )
     assert all(v[name] is None for name in OPTIONAL)
     assert v["portal_url"] == "https://portal.example.org/" and v["spots_remaining"] == 0
 
@@ -70,14 +79,17 @@ def test_strict_rendering_stops_on_a_missing_variable_and_never_prints_braces() 
 
 
 def test_sandbox_blocks_python_internals() -> None:
-    for evil in ("{{ first_name.__class__.__mro__ }}", "{{ ''.__class__.__subclasses__() }}",
-                 "{{ cycler.__init__.__globals__ }}"):
+    for evil in (
+        "{{ first_name.__class__.__mro__ }}",
+        "{{ ''.__class__.__subclasses__() }}",
+        "{{ cycler.__init__.__globals__ }}",
+    ):
         with pytest.raises(RenderError):
             render(tpl(evil), {"first_name": "A"})
 
 
 def test_contact_supplied_text_is_escaped_in_html_and_kept_on_one_line_in_the_subject() -> None:
-    hostile = '<script>alert(1)</script>\r\nBcc: victim@example.com'
+    hostile = "<script>alert(1)</script>\r\nBcc: victim@example.com"
     out = render(tpl("<p>Hello {{ first_name }}</p>"), {"first_name": hostile})
     assert "<script>" not in out.html and "&lt;script&gt;" in out.html
     assert "\n" not in out.subject and "\r" not in out.subject
@@ -103,7 +115,9 @@ def test_tokens_name_one_contact_and_cannot_be_forged() -> None:
     forged = token.split(".")[0] + "." + other.split(".")[1]  # Mallory's signature on Sarah's address
     assert read_token(secret, forged) is None
     assert read_token(secret, "garbage") is None and read_token(secret, "a.b") is None
-    assert unsubscribe_url("https://x.example/p/", secret, "a@example.com").startswith("https://x.example/p/unsubscribe?t=")
+    assert unsubscribe_url("https://x.example/p/", secret, "a@example.com").startswith(
+        "https://x.example/p/unsubscribe?t="
+    )
 
 
 def test_the_shipped_campaign_matches_the_seeds_contract() -> None:
@@ -153,10 +167,18 @@ def test_testing_mode_comes_from_the_file_or_xmas_testing(tmp_path: Path) -> Non
 
 def test_payload_errors_list_every_bad_field() -> None:
     with pytest.raises(InvalidInput) as caught:
-        validate_payload("assessment", {
-            "email": "not-an-address", "first_name": "", "business_name": "B", "red_systems": 9,
-            "orange_systems": "1", "yellow_systems": 0, "email_1_sent_at": "2025-12-01T10:30:00",
-        })
+        validate_payload(
+            "assessment",
+            {
+                "email": "not-an-address",
+                "first_name": "",
+                "business_name": "B",
+                "red_systems": 9,
+                "orange_systems": "1",
+                "yellow_systems": 0,
+                "email_1_sent_at": "2025-12-01T10:30:00",
+            },
+        )
     fields = [f for f, _ in caught.value.problems]
     assert fields == ["email", "first_name", "red_systems", "orange_systems", "green_systems", "email_1_sent_at"]
     problems = dict(caught.value.problems)
@@ -165,9 +187,13 @@ def test_payload_errors_list_every_bad_field() -> None:
 
 
 def test_payload_keeps_unknown_scalar_fields_and_refuses_nested_ones() -> None:
-    p = validate_payload("postcall", {"email": "a@example.com", "first_name": "A", "call_date": "2026-12-08T10:00:00-05:00",
-                                      "utm_source": "fb"})
+    p = validate_payload(
+        "postcall",
+        {"email": "a@example.com", "first_name": "A", "call_date": "2026-12-08T10:00:00-05:00", "utm_source": "fb"},
+    )
     assert p.data()["call_date"] == "2026-12-08T15:00:00Z" and p.data()["utm_source"] == "fb"
     with pytest.raises(InvalidInput):
-        validate_payload("postcall", {"email": "a@example.com", "first_name": "A",
-                                      "call_date": "2026-12-08T15:00:00Z", "nested": {"a": 1}})
+        validate_payload(
+            "postcall",
+            {"email": "a@example.com", "first_name": "A", "call_date": "2026-12-08T15:00:00Z", "nested": {"a": 1}},
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,21 @@ H, M, D = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 PAYLOADS: dict[str, dict[str, Any]] = {
     "lead-nurture": {"email": "a@example.com", "first_name": "A"},
     "assessment": {
-        "email": "a@example.com", "first_name": "A", "business_name": "B", "red_systems": 2,
-        "orange_systems": 1, "yellow_systems": 2, "green_systems": 3, "email_1_sent_at": "2026-12-01T10:30:00Z",
+        "email": "a@example.com",
+        "first_name": "A",
+        "business_name": "B",
+        "red_systems": 2,
+        "orange_systems": 1,
+        "yellow_systems": 2,
+        "green_systems": 3,
+        "email_1_sent_at": "2026-12-01T10:30:00Z",
     },
-    "noshow": {"email": "a@example.com", "first_name": "A", "calendly_event_id": "evt_1",
-               "scheduled_time": "2026-12-01T10:30:00Z"},
+    "noshow": {
+        "email": "a@example.com",
+        "first_name": "A",
+        "calendly_event_id": "evt_1",
+        "scheduled_time": "2026-12-01T10:30:00Z",
+    },
     "postcall": {"email": "a@example.com", "first_name": "A", "call_date": "2026-12-01T10:30:00Z"},
     "onboarding": {"email": "a@example.com", "first_name": "A", "payment_date": "2026-12-01T10:30:00Z"},
 }
@@ -80,7 +91,9 @@ def test_missing_email_1_sent_at_warns_and_counts_from_now() -> None:
 
 def test_signup_records_the_contact_only() -> None:
     c = campaign(False)
-    result = plan_enrollment(c, "signup", validate_payload("signup", {**PAYLOADS["lead-nurture"], "business_name": "B"}), T0)
+    result = plan_enrollment(
+        c, "signup", validate_payload("signup", {**PAYLOADS["lead-nurture"], "business_name": "B"}), T0
+    )
     assert result.rows == [] and result.key == "signup:a@example.com"
 
 
@@ -115,5 +128,5 @@ def test_catch_up_never_puts_a_step_before_now_or_out_of_order() -> None:
     planned = [T0 - 3 * D, T0 - 2 * D, T0 - 1 * M, T0 + 5 * M, T0 + 3 * D]
     got = catch_up(planned, T0, D)
     assert got == sorted(got) and got[0] == T0
-    assert all(b - a >= D for a, b in zip(got[:4], got[1:4], strict=False))
+    assert all(b - a >= D for a, b in itertools.pairwise(got[:4]))
     assert got == [T0, T0 + D, T0 + 2 * D, T0 + 3 * D, T0 + 4 * D]

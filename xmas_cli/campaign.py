@@ -59,6 +59,7 @@ class Sequence(_Strict):
     transactional: bool = False
     counts_as_booking: bool = False
     takes_spot: bool = False
+    final: bool = False  # once in it, enrolling in a sequence it cancels writes those rows as Cancelled
     steps: list[Step] = Field(default_factory=list)
 
 

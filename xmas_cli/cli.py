@@ -30,8 +30,9 @@ app = typer.Typer(
 templates_app = typer.Typer(help="Check and list the email templates.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# A terminal gets its own width; a pipe or log file gets wide lines rather than truncated cells.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 P = ParamSpec("P")
 R = TypeVar("R")

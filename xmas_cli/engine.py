@@ -124,10 +124,11 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
         contact = store.save_contact(existing_contact.merged(data, segment, now))
         plan = plan_enrollment(campaign, sequence_name, payload, now, suppressed=contact.suppressed)
         history = store.emails_for_contact(payload.email)
+        seen = {r.sequence for r in history if r.sequence in campaign.sequences}
         blockers = sorted(
-            {r.sequence for r in history if sequence_name in campaign.sequences[r.sequence].cancels}
-            if any(r.sequence in campaign.sequences for r in history)
-            else set()
+            name
+            for name in seen
+            if campaign.sequences[name].final and sequence_name in campaign.sequences[name].cancels
         )
         existing = {r.id: r for r in history if r.enrollment_key == plan.key}
         rows: list[ScheduledEmail] = []

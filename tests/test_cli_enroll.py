@@ -1,0 +1,219 @@
+"""`xmas enroll` through the CLI: options and payloads, validation, idempotency, exit rules, unsubscribe."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from conftest import Cli
+
+NOW = "2026-12-01T10:30:00Z"
+ASSESSMENT = {
+    "email": "sarah@sarahssalon.com",
+    "first_name": "Sarah",
+    "business_name": "Sarah's Salon",
+    "red_systems": 2,
+    "orange_systems": 1,
+    "yellow_systems": 2,
+    "green_systems": 3,
+    "weakest_system_1": "GPS",
+    "weakest_system_2": "Money",
+    "revenue_leak_total": 14700,
+    "email_1_sent_at": "2026-12-01T10:30:00Z",
+    "email_1_status": "sent",
+}
+
+
+def rows_in_db(project: Path) -> list[dict[str, Any]]:
+    db = project / ".xmas" / "xmas.db"
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    return [dict(r) for r in con.execute("SELECT * FROM emails ORDER BY id")]
+
+
+def contacts_in_db(project: Path) -> list[str]:
+    db = project / ".xmas" / "xmas.db"
+    if not db.exists():
+        return []
+    return [r[0] for r in sqlite3.connect(db).execute("SELECT email FROM contacts")]
+
+
+def test_enroll_with_options_prints_what_was_scheduled(xmas: Cli) -> None:
+    result = xmas(
+        "enroll",
+        "noshow",
+        "--email",
+        "nina@example.com",
+        "--first-name",
+        "Nina",
+        "--calendly-event-id",
+        "evt_123abc",
+        "--scheduled-time",
+        "2026-12-10T14:00:00Z",
+        "--now",
+        NOW,
+    )
+    assert "nina@example.com enrolled: noshow:evt_123abc" in result.stdout
+    for template in ("noshow_recovery_email_1", "noshow_recovery_email_2", "noshow_recovery_email_3"):
+        assert template in result.stdout
+    assert "2026-12-10T14:05:00Z" in result.stdout
+
+
+def test_enroll_json_document_from_a_payload_file(xmas: Cli, project: Path) -> None:
+    (project / "payload.json").write_text(json.dumps(ASSESSMENT))
+    doc = xmas.json("enroll", "assessment", "--payload", "payload.json", "--now", "2026-12-01T10:31:00Z")
+    assert doc["ok"] is True and doc["version"] == 1 and doc["created"] is True
+    assert doc["enrollment_key"] == "assessment:sarah@sarahssalon.com"
+    assert doc["contact"] == {
+        "email": "sarah@sarahssalon.com",
+        "first_name": "Sarah",
+        "business_name": "Sarah's Salon",
+        "segment": "CRITICAL",
+        "suppressed": False,
+        "suppressed_reason": None,
+    }
+    got = [(r["sequence"], r["step"], r["template"], r["sender"], r["state"], r["due"]) for r in doc["scheduled"]]
+    assert got == [
+        ("assessment", 1, "christmas_email_1", "website", "Sent by website", "2026-12-01T10:30:00Z"),
+        ("assessment", 2, "christmas_email_2", "xmas", "Scheduled", "2026-12-02T10:30:00Z"),
+        ("assessment", 3, "christmas_email_3", "xmas", "Scheduled", "2026-12-04T10:30:00Z"),
+        ("assessment", 4, "christmas_email_4", "xmas", "Scheduled", "2026-12-05T10:30:00Z"),
+        ("assessment", 5, "christmas_email_5", "xmas", "Scheduled", "2026-12-06T10:30:00Z"),
+    ]
+    assert doc["warnings"] == []
+
+
+def test_enroll_reads_the_payload_from_stdin(xmas: Cli) -> None:
+    doc = xmas.json("enroll", "assessment", "--payload", "-", "--now", NOW, input=json.dumps(ASSESSMENT))
+    assert len(doc["scheduled"]) == 5
+
+
+def test_missing_email_1_sent_at_warns_on_stderr_and_uses_now(xmas: Cli) -> None:
+    payload = {k: v for k, v in ASSESSMENT.items() if k != "email_1_sent_at"}
+    result = xmas("enroll", "assessment", "--payload", "-", "--now", "2026-12-03T08:00:00Z", input=json.dumps(payload))
+    assert "xmas: warning: email_1_sent_at is missing" in result.stderr
+    assert "2026-12-04T08:00:00Z" in result.stdout  # E2 = now + 24 h
+
+
+def test_bad_input_exits_2_with_one_line_per_field_and_writes_nothing(xmas: Cli, project: Path) -> None:
+    bad = {**ASSESSMENT, "email": "sarah-at-salon", "red_systems": 12, "email_1_sent_at": "yesterday"}
+    del bad["first_name"]
+    result = xmas("enroll", "assessment", "--payload", "-", "--now", NOW, input=json.dumps(bad), code=2)
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("xmas: error: invalid assessment payload: 4 problems")
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "email",
+        "email_1_sent_at",
+        "first_name",
+        "red_systems",
+    ]
+    assert rows_in_db(project) == [] and contacts_in_db(project) == []
+
+
+def test_bad_input_as_json_names_every_field(xmas: Cli, project: Path) -> None:
+    doc = xmas.json("enroll", "postcall", "--email", "paul@example.com", "--now", NOW, code=2)
+    assert doc["ok"] is False and doc["error"]["code"] == 2
+    assert sorted(f["field"] for f in doc["error"]["fields"]) == ["call_date", "first_name"]
+    assert rows_in_db(project) == []
+
+
+def test_unreadable_payloads_are_refused(xmas: Cli, project: Path) -> None:
+    assert "not valid JSON" in xmas("enroll", "signup", "--payload", "-", input="{nope", code=2).stderr
+    assert "must be a JSON object" in xmas("enroll", "signup", "--payload", "-", input="[1, 2]", code=2).stderr
+    assert "cannot read" in xmas("enroll", "signup", "--payload", "missing.json", code=2).stderr
+    assert "unknown sequence 'nurture'" in xmas("enroll", "nurture", "--email", "a@example.com", code=2).stderr
+    assert rows_in_db(project) == [] and contacts_in_db(project) == []
+
+
+def test_re_enrolling_refreshes_data_and_schedules_nothing_new(xmas: Cli, project: Path) -> None:
+    first = xmas.json("enroll", "assessment", "--payload", "-", "--now", NOW, input=json.dumps(ASSESSMENT))
+    again = {**ASSESSMENT, "first_name": "Sara", "red_systems": 0, "orange_systems": 0}
+    second = xmas.json(
+        "enroll", "assessment", "--payload", "-", "--now", "2026-12-01T12:00:00Z", input=json.dumps(again)
+    )
+    assert second["created"] is False
+    assert [r["id"] for r in second["scheduled"]] == [r["id"] for r in first["scheduled"]]
+    assert [r["due"] for r in second["scheduled"]] == [r["due"] for r in first["scheduled"]]
+    rows = rows_in_db(project)
+    assert len(rows) == 5
+    assert all(json.loads(r["data"])["first_name"] == "Sara" for r in rows if r["state"] == "Scheduled")
+    assert second["contact"]["first_name"] == "Sara" and second["contact"]["segment"] == "OPTIMIZE"
+
+
+def test_noshow_is_keyed_by_event_and_postcall_by_call_date(xmas: Cli, project: Path) -> None:
+    base = ["--email", "nina@example.com", "--first-name", "Nina", "--now", NOW]
+    xmas("enroll", "noshow", *base, "--calendly-event-id", "evt_1", "--scheduled-time", "2026-12-01T10:00:00Z")
+    xmas("enroll", "noshow", *base, "--calendly-event-id", "evt_1", "--scheduled-time", "2026-12-01T10:00:00Z")
+    xmas("enroll", "noshow", *base, "--calendly-event-id", "evt_2", "--scheduled-time", "2026-12-08T10:00:00Z")
+    xmas("enroll", "postcall", *base, "--call-date", "2026-12-02T10:00:00Z")
+    xmas("enroll", "postcall", *base, "--call-date", "2026-12-02T10:00:00Z")
+    xmas("enroll", "postcall", *base, "--call-date", "2026-12-09T10:00:00Z")
+    keys = sorted({r["enrollment_key"] for r in rows_in_db(project)})
+    assert keys == [
+        "noshow:evt_1",
+        "noshow:evt_2",
+        "postcall:nina@example.com|2026-12-02T10:00:00Z",
+        "postcall:nina@example.com|2026-12-09T10:00:00Z",
+    ]
+    assert len(rows_in_db(project)) == 12
+
+
+def test_exit_rules_cancel_pending_emails_of_earlier_sequences(xmas: Cli, project: Path) -> None:
+    who = ["--email", "sarah@sarahssalon.com", "--first-name", "Sarah"]
+    xmas("enroll", "lead-nurture", *who, "--now", NOW)
+    doc = xmas.json(
+        "enroll", "assessment", "--payload", "-", "--now", "2026-12-01T11:00:00Z", input=json.dumps(ASSESSMENT)
+    )
+    assert sorted(r["step"] for r in doc["cancelled"]) == [1, 2, 3, 4, 5]  # E1 was due 10:30 but no tick ran
+    assert all(r["note"] == "exit rule: enrolled in assessment" for r in doc["cancelled"])
+    doc = xmas.json(
+        "enroll", "onboarding", *who, "--payment-date", "2026-12-03T09:00:00Z", "--now", "2026-12-03T09:00:00Z"
+    )
+    assert sorted((r["sequence"], r["step"]) for r in doc["cancelled"]) == [("assessment", n) for n in (2, 3, 4, 5)]
+    states = {(r["sequence"], r["step"]): r["state"] for r in rows_in_db(project)}
+    assert states[("assessment", 2)] == "Cancelled"  # due 12-02 10:30: no tick ran, so it was still pending
+    assert [states[("onboarding", n)] for n in (1, 2, 3)] == ["Scheduled"] * 3
+
+
+def test_enrolling_into_a_sequence_an_earlier_one_exits_creates_cancelled_rows(xmas: Cli, project: Path) -> None:
+    who = ["--email", "olivia@example.com", "--first-name", "Olivia"]
+    xmas("enroll", "onboarding", *who, "--now", NOW)
+    doc = xmas.json("enroll", "lead-nurture", *who, "--now", NOW)
+    assert {r["state"] for r in doc["scheduled"]} == {"Cancelled"}
+    assert doc["scheduled"][0]["note"] == "exit rule: already in onboarding"
+
+
+def test_unsubscribe_cancels_pending_and_later_enrollments_are_skipped(xmas: Cli, project: Path) -> None:
+    who = ["--email", "lena@example.com", "--first-name", "Lena"]
+    xmas("enroll", "lead-nurture", *who, "--now", NOW)
+    result = xmas("unsubscribe", "Lena@Example.com", "--now", NOW)
+    assert "lena@example.com: unsubscribed; cancelled 5 pending email(s)" in result.stdout
+    doc = xmas.json("enroll", "postcall", *who, "--call-date", NOW, "--now", NOW)
+    assert {r["state"] for r in doc["scheduled"]} == {"Skipped"}
+    assert doc["contact"]["suppressed"] is True
+    assert "sent" not in xmas("tick", "--now", "2026-12-20T00:00:00Z").stdout.split(":")[-1]
+    assert not list((project / ".xmas" / "outbox").glob("*.eml")) if (project / ".xmas" / "outbox").exists() else True
+
+
+def test_unsubscribing_an_unknown_address_suppresses_it_for_later(xmas: Cli) -> None:
+    xmas("unsubscribe", "ghost@example.com")
+    doc = xmas.json("enroll", "lead-nurture", "--email", "ghost@example.com", "--first-name", "G", "--now", NOW)
+    assert {r["state"] for r in doc["scheduled"]} == {"Skipped"}
+    assert "not a valid email" in xmas("unsubscribe", "not-an-address", code=2).stderr
+
+
+def test_cancel_one_sequence_or_all(xmas: Cli, project: Path) -> None:
+    who = ["--email", "paul@example.com", "--first-name", "Paul", "--now", NOW]
+    xmas("enroll", "postcall", *who, "--call-date", NOW)
+    xmas("enroll", "postcall", *who, "--call-date", "2026-12-08T10:00:00Z")
+    xmas("enroll", "noshow", *who, "--calendly-event-id", "evt_9", "--scheduled-time", NOW)
+    assert "cancelled 3 pending" in xmas("cancel", "paul@example.com", "--sequence", "noshow").stdout
+    assert {r["state"] for r in rows_in_db(project) if r["sequence"] == "postcall"} == {"Scheduled"}
+    assert "cancelled 6 pending" in xmas("cancel", "paul@example.com").stdout
+    assert {r["state"] for r in rows_in_db(project)} == {"Cancelled"}
+    assert "no contact with email 'nobody@example.com'" in xmas("cancel", "nobody@example.com", code=2).stderr
+    assert "unknown sequence" in xmas("cancel", "paul@example.com", "--sequence", "nope", code=2).stderr

@@ -1,0 +1,130 @@
+"""The tick against the Mailer protocol: transient failures, backoff, giving up, batch membership."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from xmas_cli.backends import engine_from_config
+from xmas_cli.clock import FixedClock
+from xmas_cli.engine import Engine, enroll
+from xmas_cli.mailers.base import OutgoingEmail, SendResult, batch_key
+from xmas_cli.model import State
+from xmas_cli.tick import backoff, tick
+
+T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+
+
+@dataclass
+class ScriptedMailer:
+    """A real Mailer whose answers the test scripts: 'ok', 'transient', 'permanent' per call."""
+
+    script: list[str]
+    max_batch: int = 100
+    description: str = "scripted mailer"
+    calls: list[tuple[list[str], str | None]] = field(default_factory=list)
+
+    def send(self, emails: Sequence[OutgoingEmail], batch_key: str | None = None) -> list[SendResult]:
+        self.calls.append(([e.row_id for e in emails], batch_key))
+        answer = self.script.pop(0) if self.script else "ok"
+        if answer == "ok":
+            return [SendResult(e.row_id, f"id-{e.idempotency_key}") for e in emails]
+        return [SendResult(e.row_id, error=f"{answer} trouble", permanent=answer == "permanent") for e in emails]
+
+    def close(self) -> None:
+        pass
+
+
+def make_engine(project: Path, mailer: ScriptedMailer) -> tuple[Engine, FixedClock]:
+    engine = engine_from_config(str(project / "campaign.toml"), now="2026-12-01T10:30:00Z")
+    clock = FixedClock(T0)
+    engine.clock = clock
+    engine.mailer_factory = lambda: mailer
+    return engine, clock
+
+
+def enroll_postcall(engine: Engine, who: str) -> None:
+    enroll(engine, "postcall", {"email": who, "first_name": "P", "call_date": "2026-12-01T09:30:00Z"})
+
+
+def test_transient_failures_back_off_then_succeed(project: Path) -> None:
+    mailer = ScriptedMailer(["transient", "transient", "ok"])
+    engine, clock = make_engine(project, mailer)
+    enroll_postcall(engine, "paul@example.com")  # E1 due 10:30
+    report = tick(engine)
+    assert [o.action for o in report.outcomes] == ["retry"] and not report.ok
+    row = engine.store.emails_for_contact("paul@example.com")[0]
+    assert (row.state, row.attempts, row.last_error) == (State.SCHEDULED, 1, "transient trouble")
+    assert row.due == T0 + backoff(1) == T0 + timedelta(minutes=1)
+    assert tick(engine).due == 0  # not due again before the backoff
+    clock.set(row.due)
+    tick(engine)
+    row = engine.store.emails_for_contact("paul@example.com")[0]
+    assert row.attempts == 2 and row.due == clock.now() + timedelta(minutes=2)
+    clock.set(row.due)
+    report = tick(engine)
+    row = engine.store.emails_for_contact("paul@example.com")[0]
+    assert report.ok and (row.state, row.attempts, row.last_error) == (State.SENT, 3, None)
+
+
+def test_after_max_attempts_the_row_fails_and_others_carry_on(project: Path) -> None:
+    mailer = ScriptedMailer(["transient"] * 10)
+    engine, clock = make_engine(project, mailer)
+    enroll_postcall(engine, "paul@example.com")
+    for _ in range(engine.campaign.mailer.max_attempts):
+        tick(engine)
+        clock.set(clock.now() + timedelta(hours=2))
+    row = engine.store.emails_for_contact("paul@example.com")[0]
+    assert row.state is State.FAILED and row.attempts == engine.campaign.mailer.max_attempts
+    assert "gave up after" in (row.last_error or "")
+    later = engine.store.emails_for_contact("paul@example.com")[1]
+    assert later.state is State.SCHEDULED  # step 2 is untouched by step 1's failure
+
+
+def test_a_permanent_error_fails_at_once(project: Path) -> None:
+    engine, _ = make_engine(project, ScriptedMailer(["permanent"]))
+    enroll_postcall(engine, "paul@example.com")
+    report = tick(engine)
+    row = engine.store.emails_for_contact("paul@example.com")[0]
+    assert [o.action for o in report.outcomes] == ["failed"] and row.state is State.FAILED and row.attempts == 1
+
+
+def test_batch_membership_is_recorded_before_sending_and_reused_on_retry(project: Path) -> None:
+    mailer = ScriptedMailer(["transient", "ok"])
+    engine, clock = make_engine(project, mailer)
+    for who in ("a@example.com", "b@example.com", "c@example.com"):
+        enroll_postcall(engine, who)
+    tick(engine)
+    ((ids, key),) = mailer.calls
+    assert len(ids) == 3 and key == batch_key("christmas-2026", ids)
+    stored = {r.id: r.batch for r in engine.store.all_emails() if r.id in ids}
+    assert set(stored.values()) == {key}  # recorded before the (failed) send
+    enroll_postcall(engine, "d@example.com")  # a newcomer due at the retry must not join the old batch
+    clock.set(clock.now() + timedelta(minutes=1))
+    tick(engine)
+    assert mailer.calls[1] == (ids, key)  # same members, same key
+    assert len(mailer.calls) == 3 and mailer.calls[2][0] == ["postcall:d@example.com|2026-12-01T09:30:00Z#1"]
+    assert {r.state for r in engine.store.all_emails() if r.step == 1} == {State.SENT}
+
+
+def test_batches_never_exceed_the_mailer_size(project: Path) -> None:
+    mailer = ScriptedMailer([], max_batch=2)
+    engine, _ = make_engine(project, mailer)
+    for n in range(5):
+        enroll_postcall(engine, f"p{n}@example.com")
+    report = tick(engine)
+    assert [len(ids) for ids, _ in mailer.calls] == [2, 2, 1] and report.count("sent") == 5
+
+
+def test_a_tick_that_runs_out_of_time_leaves_the_rest(project: Path) -> None:
+    mailer = ScriptedMailer([], max_batch=1)
+    engine, _ = make_engine(project, mailer)
+    for n in range(4):
+        enroll_postcall(engine, f"p{n}@example.com")
+    ticks = iter([0.0, 0.0, 10.0, 100.0, 100.0])  # the budget (50 s) runs out before the third email
+    report = tick(engine, monotonic=lambda: next(ticks))
+    assert report.count("sent") == 2 and report.left_over == 2
+    assert "2 left for the next tick" in report.summary()
+    assert sum(1 for r in engine.store.all_emails() if r.step == 1 and r.state is State.SCHEDULED) == 2
