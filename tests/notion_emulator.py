@@ -278,7 +278,8 @@ class _Property:
 
     @property
     def options(self) -> list[JSONDict]:
-        return cast(list[JSONDict], self.config.setdefault("options", []))
+        options = self.config.get("options")
+        return cast(list[JSONDict], options) if isinstance(options, list) else []
 
     def option_by_id(self, option_id: Any) -> JSONDict | None:
         return next((o for o in self.options if o["id"] == option_id), None)
@@ -409,8 +410,8 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return  # the client went away (e.g. it timed out during an injected delay)
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # the client went away (e.g. it timed out during an injected delay) or stop() cut it
         super().handle_error(request, client_address)
 
 
@@ -519,7 +520,7 @@ class NotionEmulator:
             self._server = _Server(self)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                kwargs={"poll_interval": 0.01},  # stop() waits up to one poll interval
                 name="notion-emulator",
                 daemon=True,
             )
@@ -754,9 +755,7 @@ class NotionEmulator:
                     {"Retry-After": str(self.retry_after)},
                 )
             if len(raw) > MAX_BODY_BYTES:
-                raise _invalid(
-                    f"Request body too large: {len(raw)} bytes; the limit is {MAX_BODY_BYTES} bytes."
-                )
+                raise _invalid(f"Request body too large: {len(raw)} bytes; the limit is {MAX_BODY_BYTES} bytes.")
             if not body_ok:
                 raise NotionAPIError(400, "invalid_json", "Error parsing JSON body.")
             route, params = self._route(method, path)
@@ -833,9 +832,7 @@ class NotionEmulator:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         return _Response(status, data, "application/json; charset=utf-8", dict(headers or {}))
 
-    def _error(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> _Response:
+    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Response:
         payload = {
             "object": "error",
             "status": status,
@@ -866,9 +863,7 @@ class NotionEmulator:
     def _path_id(raw: str, name: str) -> str:
         object_id = normalize_id(raw)
         if object_id is None:
-            raise _invalid(
-                f"path failed validation: path.{name} should be a valid uuid, instead was `{raw!r}`."
-            )
+            raise _invalid(f"path failed validation: path.{name} should be a valid uuid, instead was `{raw!r}`.")
         return object_id
 
     @staticmethod
@@ -887,9 +882,7 @@ class NotionEmulator:
             raise _not_found("database", db_id)
         return self._render_database(db)
 
-    def _post_database(
-        self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]
-    ) -> JSONDict:
+    def _post_database(self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]) -> JSONDict:
         parent = body.get("parent", _MISSING)
         if not isinstance(parent, dict):
             raise _failed("body.parent", "should be an object", parent)
@@ -904,16 +897,12 @@ class NotionEmulator:
             raise _failed("body.initial_data_source", "should be an object", initial)
         schema = initial.get("properties", {"Name": {"title": {}}})
         ds_title = (
-            self._parse_rich_text(initial["title"], "body.initial_data_source.title")
-            if ("title" in initial)
-            else None
+            self._parse_rich_text(initial["title"], "body.initial_data_source.title") if ("title" in initial) else None
         )
         db = self._create_database(parent_id, title, schema, ds_title)
         return self._render_database(db)
 
-    def _patch_database(
-        self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]
-    ) -> JSONDict:
+    def _patch_database(self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]) -> JSONDict:
         db_id = self._path_id(params[0], "database_id")
         db = self._databases.get(db_id)
         if db is None:
@@ -959,8 +948,7 @@ class NotionEmulator:
             "archived": db.in_trash,
             "is_locked": False,
             "data_sources": [
-                {"id": ds_id, "name": _plain_text(self._data_sources[ds_id].title)}
-                for ds_id in db.data_source_ids
+                {"id": ds_id, "name": _plain_text(self._data_sources[ds_id].title)} for ds_id in db.data_source_ids
             ],
             "url": _notion_url(db.id),
             "public_url": None,
@@ -968,9 +956,7 @@ class NotionEmulator:
 
     # ---------------------------------------------------------------------------- data sources
 
-    def _get_data_source(
-        self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]
-    ) -> JSONDict:
+    def _get_data_source(self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]) -> JSONDict:
         return self._render_data_source(self._data_source(params[0]))
 
     def _data_source(self, raw_id: str) -> _DataSource:
@@ -980,9 +966,7 @@ class NotionEmulator:
             raise _not_found("data_source", ds_id)
         return ds
 
-    def _post_data_source(
-        self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]
-    ) -> JSONDict:
+    def _post_data_source(self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]) -> JSONDict:
         parent = body.get("parent", _MISSING)
         if not isinstance(parent, dict) or "database_id" not in parent:
             raise _failed("body.parent", "should be a database parent (`{type: 'database_id', ...}`)", parent)
@@ -998,9 +982,7 @@ class NotionEmulator:
         self._data_sources[ds.id] = ds
         return self._render_data_source(ds)
 
-    def _patch_data_source(
-        self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]
-    ) -> JSONDict:
+    def _patch_data_source(self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]) -> JSONDict:
         ds = self._data_source(params[0])
         title = self._parse_rich_text(body["title"], "body.title") if "title" in body else None
         trash = self._trash_flag(body)
@@ -1069,9 +1051,7 @@ class NotionEmulator:
             )
         return ptype, raw_config
 
-    def _build_config(
-        self, name: str, ptype: str, raw: Any, where: str, existing: _Property | None
-    ) -> JSONDict:
+    def _build_config(self, name: str, ptype: str, raw: Any, where: str, existing: _Property | None) -> JSONDict:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -1101,16 +1081,13 @@ class NotionEmulator:
             raise _failed(where, "should be a non-empty string", name)
         if "," in name:
             raise _invalid(
-                f'Invalid select option name for property "{prop_name}": "{name}". '
-                "Option names cannot contain commas."
+                f'Invalid select option name for property "{prop_name}": "{name}". Option names cannot contain commas.'
             )
         if _js_length(name) > MAX_OPTION_NAME_LENGTH:
             raise _too_long(where, MAX_OPTION_NAME_LENGTH, _js_length(name))
         return name
 
-    def _parse_options(
-        self, raw: Any, where: str, previous: list[JSONDict], prop_name: str
-    ) -> list[JSONDict]:
+    def _parse_options(self, raw: Any, where: str, previous: list[JSONDict], prop_name: str) -> list[JSONDict]:
         if not isinstance(raw, list):
             raise _failed(where, "should be an array", raw)
         options: list[JSONDict] = []
@@ -1159,9 +1136,7 @@ class NotionEmulator:
             if any(p.name == name for p in properties.values()):
                 raise _invalid(f'Duplicate property name "{name}".')
             if ptype == "title" and any(p.type == "title" for p in properties.values()):
-                raise _invalid(
-                    f'A data source has exactly one title property; "{name}" would be a second one.'
-                )
+                raise _invalid(f'A data source has exactly one title property; "{name}" would be a second one.')
             prop_id = "title" if ptype == "title" else self._new_property_id(properties)
             config = self._build_config(name, ptype, raw_config, prop_where, None)
             properties[prop_id] = _Property(prop_id, name, ptype, config)
@@ -1203,9 +1178,7 @@ class NotionEmulator:
                 ptype, raw_config = parsed
                 name = new_name or key
                 if ptype == "title":
-                    raise _invalid(
-                        f'A data source has exactly one title property; "{name}" would be a second one.'
-                    )
+                    raise _invalid(f'A data source has exactly one title property; "{name}" would be a second one.')
                 if find(name) is not None:
                     raise _invalid(f'Duplicate property name "{name}".')
                 prop_id = self._new_property_id(properties)
@@ -1287,9 +1260,7 @@ class NotionEmulator:
             values[prop.id] = self._parse_value(prop, value, f"{where}.{key}", pending)
         return values, pending
 
-    def _parse_value(
-        self, prop: _Property, raw: Any, where: str, pending: list[tuple[_Property, JSONDict]]
-    ) -> Any:
+    def _parse_value(self, prop: _Property, raw: Any, where: str, pending: list[tuple[_Property, JSONDict]]) -> Any:
         ptype = prop.type
         expected = _invalid(f"{prop.name} is expected to be {ptype}.")
         if not isinstance(raw, dict):
@@ -1387,7 +1358,7 @@ class NotionEmulator:
     @staticmethod
     def _commit_options(pending: list[tuple[_Property, JSONDict]]) -> None:
         for prop, option in pending:
-            prop.options.append(option)
+            prop.config.setdefault("options", []).append(option)
 
     @staticmethod
     def _trash_flag(body: JSONDict) -> bool | None:
@@ -1461,7 +1432,7 @@ class NotionEmulator:
         page = self._page(params[0])
         trash = self._trash_flag(body)
         raw_properties = body.get("properties")
-        if raw_properties is not None and page.in_trash and trash is not False:
+        if raw_properties and page.in_trash and trash is not False:
             raise _invalid("Can't edit block that is archived. You must unarchive the block before editing.")
         if raw_properties is not None:
             if page.data_source_id is not None:
@@ -1550,9 +1521,7 @@ class NotionEmulator:
 
     # ----------------------------------------------------------------------------------- query
 
-    def _query_data_source(
-        self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]
-    ) -> JSONDict:
+    def _query_data_source(self, params: tuple[str, ...], body: JSONDict, query: dict[str, list[str]]) -> JSONDict:
         ds = self._data_source(params[0])
         page_size = body.get("page_size", MAX_PAGE_SIZE)
         if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
@@ -1572,9 +1541,7 @@ class NotionEmulator:
             cursor_id = normalize_id(cursor)
             start = next((i for i, p in enumerate(matched) if p.id == cursor_id), -1)
             if start < 0:
-                raise _invalid(
-                    f"body failed validation: body.start_cursor `{_show(cursor)}` is not a valid cursor."
-                )
+                raise _invalid(f"body failed validation: body.start_cursor `{_show(cursor)}` is not a valid cursor.")
         chunk = matched[start : start + page_size]
         has_more = start + page_size < len(matched)
         only = query.get("filter_properties")
@@ -1720,9 +1687,7 @@ class NotionEmulator:
         needle = operand.casefold()
         return ops[op]
 
-    def _number_predicate(
-        self, op: str, operand: Any, where: str, get: Callable[[_Page], float | None]
-    ) -> _Pred:
+    def _number_predicate(self, op: str, operand: Any, where: str, get: Callable[[_Page], float | None]) -> _Pred:
         if op in ("is_empty", "is_not_empty"):
             _require_true(operand, f"{where}.{op}")
             empty = op == "is_empty"
@@ -1750,9 +1715,7 @@ class NotionEmulator:
 
         return check
 
-    def _select_predicate(
-        self, op: str, operand: Any, where: str, get: Callable[[_Page], str | None]
-    ) -> _Pred:
+    def _select_predicate(self, op: str, operand: Any, where: str, get: Callable[[_Page], str | None]) -> _Pred:
         if op in ("is_empty", "is_not_empty"):
             _require_true(operand, f"{where}.{op}")
             empty = op == "is_empty"
@@ -1764,9 +1727,7 @@ class NotionEmulator:
         want = op == "equals"
         return lambda page: (get(page) == operand) == want
 
-    def _multi_select_predicate(
-        self, op: str, operand: Any, where: str, get: Callable[[_Page], list[str]]
-    ) -> _Pred:
+    def _multi_select_predicate(self, op: str, operand: Any, where: str, get: Callable[[_Page], list[str]]) -> _Pred:
         if op in ("is_empty", "is_not_empty"):
             _require_true(operand, f"{where}.{op}")
             empty = op == "is_empty"
@@ -1778,9 +1739,7 @@ class NotionEmulator:
         want = op == "contains"
         return lambda page: (operand in get(page)) == want
 
-    def _date_predicate(
-        self, op: str, operand: Any, where: str, get: Callable[[_Page], datetime | None]
-    ) -> _Pred:
+    def _date_predicate(self, op: str, operand: Any, where: str, get: Callable[[_Page], datetime | None]) -> _Pred:
         if op in ("is_empty", "is_not_empty"):
             _require_true(operand, f"{where}.{op}")
             empty = op == "is_empty"
@@ -1830,9 +1789,7 @@ class NotionEmulator:
             elif spec.get("timestamp") == "last_edited_time":
                 keys.append(((lambda page: page.edited), sign))
             else:
-                raise _failed(
-                    sort_where, "should have a `property` or a `timestamp` (created/last_edited_time)", spec
-                )
+                raise _failed(sort_where, "should have a `property` or a `timestamp` (created/last_edited_time)", spec)
 
         def compare(a: _Page, b: _Page) -> int:
             for get, sign in keys:

@@ -89,8 +89,66 @@ class StoreConfig(_Strict):
 class MailerConfig(_Strict):
     backend: Literal["outbox", "resend"] = "outbox"
     outbox: str = ".xmas/outbox"
-    max_attempts: int = Field(default=5, ge=1, le=100)
-    batch_size: int = Field(default=100, ge=1, le=100)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    requests_per_second: float = Field(default=5, gt=0, le=100)  # Resend's default team limit
+    max_retries: int = Field(default=3, ge=0, le=10)  # within one tick, for 429 / 5xx / connection errors
+
+
+class ContactProperties(_Strict):
+    title: str = "Name"  # the contact's first name, as the old system had it
+    email: str = "Email"
+    business_name: str = "Business Name"
+    segment: str = "Segment"
+    score: str = "Assessment Score"
+    unsubscribed: str = "Unsubscribed"
+    suppressed_reason: str = "Suppression Reason"
+    data: str = "Data"
+    updated: str = "Updated"
+
+
+class TemplateProperties(_Strict):
+    name: str = "Template Name"
+    subject: str = "Subject Line"
+    body: str = "Email Body HTML"
+    status: str = "Status"
+
+
+class TrackerProperties(_Strict):
+    title: str = "Name"
+    row_id: str = "Row ID"
+    enrollment_key: str = "Enrollment Key"
+    email: str = "Email"
+    sequence: str = "Sequence"
+    step: str = "Step"
+    template: str = "Template"
+    sender: str = "Sent By"
+    due: str = "Due"
+    state: str = "State"
+    sent_at: str = "Sent At"
+    message_id: str = "Message ID"
+    attempts: str = "Attempts"
+    last_error: str = "Last Error"
+    note: str = "Note"
+    data: str = "Data"
+
+
+class NotionProperties(_Strict):
+    contacts: ContactProperties = ContactProperties()
+    templates: TemplateProperties = TemplateProperties()
+    tracker: TrackerProperties = TrackerProperties()
+
+
+class NotionConfig(_Strict):
+    """Database ids as copied from Notion (env XMAS_NOTION_CONTACTS / _TEMPLATES / _TRACKER override them)."""
+
+    contacts: str = ""
+    templates: str = ""
+    tracker: str = ""
+    requests_per_second: float = Field(default=2.5, gt=0, le=10)  # Notion allows an average of 3
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=10)
+    schema_check_minutes: float = Field(default=60, ge=0)  # how long a passed schema check is trusted
+    properties: NotionProperties = NotionProperties()
 
 
 class TickConfig(_Strict):
@@ -122,6 +180,7 @@ class Campaign(_Strict):
     sender: SenderConfig
     values: Values
     store: StoreConfig = StoreConfig()
+    notion: NotionConfig = NotionConfig()
     mailer: MailerConfig = MailerConfig()
     tick: TickConfig = TickConfig()
     sequences: dict[str, Sequence]

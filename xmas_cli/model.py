@@ -17,6 +17,7 @@ class State(StrEnum):
     FAILED = "Failed"
     CANCELLED = "Cancelled"
     SKIPPED = "Skipped"
+    PAUSED = "Paused"  # set by a person (in Notion): never sent until set back to Scheduled
 
     @property
     def pending(self) -> bool:

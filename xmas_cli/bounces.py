@@ -1,0 +1,125 @@
+"""Resend webhooks for bounces and complaints: a hard bounce or a spam complaint suppresses the address.
+
+The HTTP route hands over the raw body and headers; this module checks the Svix signature with the
+SDK and calls `engine.unsubscribe`, which is idempotent, so Resend's redeliveries are harmless.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+import resend
+
+from .engine import Engine, unsubscribe
+from .errors import JSON_VERSION, ConfigError, InvalidInput, Unauthorized
+
+SECRET_FIX = (
+    "set RESEND_WEBHOOK_SECRET to the signing secret (whsec_...) shown for this endpoint in "
+    "Resend's dashboard (Webhooks)"
+)
+SIGNATURE_FIX = (
+    "check that RESEND_WEBHOOK_SECRET is this endpoint's signing secret and that this server's clock "
+    "is right (a signature is valid for 5 minutes)"
+)
+SVIX_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
+SUPPRESSING = {"email.bounced": "bounced", "email.complained": "complained"}
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    event_type: str
+    action: str  # "suppressed" | "ignored"
+    emails: list[str]
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": JSON_VERSION,
+            "ok": True,
+            "event_type": self.event_type,
+            "action": self.action,
+            "emails": self.emails,
+            "detail": self.detail,
+        }
+
+
+def handle_resend_webhook(
+    engine: Engine, payload: str, headers: Mapping[str, str], secret: str | None
+) -> WebhookOutcome:
+    """Verify one delivery and act on it: suppress on a permanent bounce or a complaint, else ignore."""
+    event = verify(payload, headers, secret)
+    event_type = str(event.get("type") or "")
+    data = event.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    reason = SUPPRESSING.get(event_type)
+    if reason is None:
+        return WebhookOutcome(event_type, "ignored", [], f"{event_type or 'an event without a type'}: nothing to do")
+    if event_type == "email.bounced":
+        bounce = data.get("bounce")
+        kind = bounce.get("type") if isinstance(bounce, Mapping) else None
+        if kind != "Permanent":
+            return WebhookOutcome(event_type, "ignored", [], f"{kind or 'unknown'} bounce: the address is kept")
+    candidates, skipped = recipients(data.get("to"))
+    suppressed: list[str] = []
+    parts: list[str] = []
+    for address in candidates:
+        try:
+            change = unsubscribe(engine, address, reason=reason)
+        except InvalidInput:  # checked before anything is written
+            skipped.append(address)
+            continue
+        suppressed.append(change.email)
+        parts.append(f"{change.email}: {len(change.rows)} pending email(s) cancelled")
+    parts += [f"skipped {value!r}: not an email address" for value in skipped]
+    if not suppressed:
+        detail = "; ".join(["no valid recipient in data.to", *parts])
+        return WebhookOutcome(event_type, "ignored", [], detail)
+    return WebhookOutcome(event_type, "suppressed", suppressed, f"{reason}: " + "; ".join(parts))
+
+
+def verify(payload: str, headers: Mapping[str, str], secret: str | None) -> Mapping[str, Any]:
+    """The event, once its Svix signature checks out with `secret`; Unauthorized otherwise."""
+    if not secret:
+        raise ConfigError("RESEND_WEBHOOK_SECRET is not set", SECRET_FIX)
+    try:
+        base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("RESEND_WEBHOOK_SECRET is not a webhook signing secret", SECRET_FIX) from None
+    lowered = {name.lower(): value for name, value in headers.items()}
+    missing = [name for name in SVIX_HEADERS if not lowered.get(name)]
+    if missing:
+        raise Unauthorized("webhook signature does not verify", f"missing header {', '.join(missing)}; {SIGNATURE_FIX}")
+    try:
+        event = resend.Webhooks.verify({
+            "payload": payload,
+            "headers": {"id": lowered["svix-id"], "timestamp": lowered["svix-timestamp"],
+                        "signature": lowered["svix-signature"]},
+            "webhook_secret": secret,
+        })
+    except ValueError as exc:
+        if str(exc).startswith("failed to parse webhook payload"):  # signed, but not JSON
+            raise InvalidInput("the webhook body is not JSON", "nothing was changed") from None
+        raise Unauthorized("webhook signature does not verify", f"{exc}; {SIGNATURE_FIX}") from None
+    if not isinstance(event, Mapping):
+        raise InvalidInput("the webhook body is not a JSON object", "nothing was changed")
+    return event
+
+
+def recipients(value: Any) -> tuple[list[str], list[str]]:
+    """Bare lower-case addresses from `data.to` (a list, or one string; `Name <addr>` allowed), and the rest."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    addresses: list[str] = []
+    skipped: list[str] = []
+    for item in items:
+        address = parseaddr(item)[1].strip().lower() if isinstance(item, str) else ""
+        if "@" in address:
+            if address not in addresses:
+                addresses.append(address)
+        else:
+            skipped.append(str(item))
+    return addresses, skipped

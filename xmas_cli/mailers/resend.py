@@ -1,0 +1,295 @@
+"""The Resend mailer: emails leave through the real `resend` SDK, paced, retried and idempotent.
+
+Every request carries an idempotency key derived from the scheduled email (or, for a batch, from its
+membership), and a retry always repeats the same key with the same payload: Resend then answers with
+the first reply instead of sending twice. What each SDK exception means is decided in one place,
+`classify`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple, TypeVar
+
+import resend
+from resend.exceptions import ResendError
+
+from ..errors import ConfigError, MailerUnavailable
+from .base import OutgoingEmail, SendResult
+
+MAX_BATCH = 100  # Resend's limit for POST /emails/batch
+ALREADY_ACCEPTED = (
+    "Resend already accepted this email under its key (409 invalid_idempotent_request); "
+    "recorded as sent, not re-sent"
+)
+KEY_FIX = "set RESEND_API_KEY to a Resend API key with sending access (Resend dashboard → API Keys)"
+
+T = TypeVar("T")
+
+
+class Verdict(NamedTuple):
+    """What one failed request means."""
+
+    retryable: bool  # worth another attempt inside this send(): same key, same payload
+    permanent: bool  # retrying can never help: the row fails
+    message: str
+    already_accepted: bool = False  # the key was used before with another payload: the first one went
+
+
+def status_of(exc: ResendError) -> int:
+    try:
+        return int(exc.code)
+    except (TypeError, ValueError):
+        return 500
+
+
+def classify(exc: ResendError, api_key: str = "") -> Verdict:
+    """Turn an SDK exception into a verdict; raise MailerUnavailable when nothing can be sent at all.
+
+    The one table of Resend failures (see the module docstring of tests/resend_emulator.py for what
+    the SDK raises). `api_key` is only used to scrub the key from a message, should one ever echo it.
+    """
+    code, kind = status_of(exc), str(exc.error_type or "")
+    text = str(exc.message or exc) or "no message"
+    if api_key:
+        text = text.replace(api_key, "[RESEND_API_KEY]")
+    what = f"Resend {code} {kind}: {text}"
+    if code in (401, 403):
+        raise MailerUnavailable(f"Resend refused the API key ({code} {kind})", KEY_FIX)
+    if code in (404, 405):
+        raise MailerUnavailable(
+            f"Resend has no sending endpoint at the configured URL ({code} {kind})",
+            "unset RESEND_API_URL to use https://api.resend.com, or point it at a Resend-compatible API",
+        )
+    if kind == "HttpClientError":  # no HTTP answer at all (the SDK reports it as 500)
+        return Verdict(True, False, f"cannot reach Resend: {text}")
+    if code == 409 and kind == "invalid_idempotent_request":
+        return Verdict(False, False, what, already_accepted=True)
+    if code == 409 and kind == "concurrent_idempotent_requests":
+        return Verdict(True, False, what)
+    if code == 429:
+        # A spent daily or monthly quota does not come back within seconds: leave it to a later tick.
+        return Verdict(kind not in ("daily_quota_exceeded", "monthly_quota_exceeded"), False, what)
+    if code >= 500:
+        return Verdict(True, False, what)
+    if code in (400, 422):
+        return Verdict(False, True, f"Resend refused the email ({code} {kind}): {text}")
+    return Verdict(False, False, what)  # another 4xx: not retried now, the engine tries a later tick
+
+
+def retry_after(exc: ResendError) -> float | None:
+    """Seconds from a `retry-after` header (a number; an HTTP date is not honoured), else None."""
+    headers = {str(k).lower(): v for k, v in (exc.headers or {}).items()}
+    try:
+        value = float(headers["retry-after"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, value) if math.isfinite(value) else None
+
+
+def email_params(email: OutgoingEmail) -> resend.Emails.SendParams:
+    params: resend.Emails.SendParams = {
+        "from": email.sender,
+        "to": [email.to],
+        "subject": email.subject,
+        "html": email.html,
+        "text": email.text,
+        "headers": dict(email.headers),
+        "tags": [{"name": name, "value": value} for name, value in email.tags.items()],
+    }
+    if email.reply_to:
+        params["reply_to"] = email.reply_to
+    return params
+
+
+def batch_results(emails: Sequence[OutgoingEmail], response: Mapping[str, Any]) -> list[SendResult]:
+    """Map a permissive batch reply back to the rows.
+
+    `errors` names the refused rows by index; `data` lists the ids of the accepted rows only, in
+    their order (Resend skips the refused ones), so ids are handed out to the rows not in `errors`.
+    """
+    refused: dict[int, str] = {}
+    for item in response.get("errors") or []:
+        index = item.get("index") if isinstance(item, Mapping) else None
+        if isinstance(index, int) and 0 <= index < len(emails):
+            refused[index] = str(item.get("message") or "invalid email")
+    ids = [str(item["id"]) for item in response.get("data") or [] if isinstance(item, Mapping) and "id" in item]
+    accepted = len(emails) - len(refused)
+    note = None
+    if len(ids) != accepted:  # cannot align: the emails went, but which id is whose is unknown
+        note = (f"Resend accepted the batch but answered {len(ids)} ids for {accepted} accepted emails; "
+                "recorded as sent without an id")
+        ids = []
+    next_id = iter(ids)
+    results = []
+    for index, email in enumerate(emails):
+        if index in refused:
+            message = f"Resend refused the email (batch validation): {refused[index]}"
+            results.append(SendResult(email.row_id, error=message, permanent=True))
+        else:
+            results.append(SendResult(email.row_id, message_id=next(next_id, None), note=note))
+    return results
+
+
+class ResendMailer:
+    """Sends through Resend. `batch=True` allows up to 100 emails per call, sent as one request when the
+    caller gives a `batch_key`; otherwise every email is its own request under its own key.
+    `rate_limit` is requests per second for this instance (`math.inf`: unpaced); `sleep` and
+    `monotonic` are injectable so tests never wait."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_url: str | None = None,
+        batch: bool = False,
+        rate_limit: float = 5.0,
+        max_retries: int = 3,
+        backoff_seconds: float = 1.0,
+        max_wait_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not rate_limit > 0:
+            raise ValueError("rate_limit must be a positive number of requests per second")
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        self._api_key = api_key
+        self.api_url = api_url.rstrip("/") if api_url else None
+        self.batch = batch
+        self.max_batch = MAX_BATCH if batch else 1
+        self.description = f"Resend {self.api_url or resend.api_url}"
+        self.rate_limit = rate_limit
+        self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._next_request_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"ResendMailer({self.description!r}, batch={self.batch})"
+
+    def send(self, emails: Sequence[OutgoingEmail], batch_key: str | None = None) -> list[SendResult]:
+        if len(emails) > self.max_batch:
+            raise ValueError(f"{len(emails)} emails in one call; this mailer sends at most {self.max_batch}")
+        if batch_key is not None and len(emails) > 1:
+            return self._send_batch(emails, batch_key)
+        results: list[SendResult] = []
+        outage: str | None = None
+        for email in emails:
+            if outage is not None:  # Resend is down or throttling: don't spend the retries again per email
+                results.append(SendResult(email.row_id, error=f"not attempted: {outage}"))
+                continue
+            result = self._send_one(email)
+            if not result.ok and not result.permanent:
+                outage = result.error
+            results.append(result)
+        return results
+
+    def close(self) -> None:
+        """Nothing to release: the SDK opens a connection per request."""
+
+    # ------------------------------------------------------------------ one request each
+
+    def _send_one(self, email: OutgoingEmail) -> SendResult:
+        params = email_params(email)
+        options: resend.Emails.SendOptions = {"idempotency_key": email.idempotency_key}
+        response, verdict = self._call(lambda: resend.Emails.send(params, options))
+        if verdict is not None:
+            return self._failed(email.row_id, verdict)
+        assert response is not None
+        return SendResult(email.row_id, message_id=str(response["id"]))
+
+    def _send_batch(self, emails: Sequence[OutgoingEmail], batch_key: str) -> list[SendResult]:
+        params = [email_params(email) for email in emails]
+        options: resend.Batch.SendOptions = {"idempotency_key": batch_key, "batch_validation": "permissive"}
+        response, verdict = self._call(lambda: resend.Batch.send(params, options))
+        if verdict is not None:
+            return [self._failed(email.row_id, verdict) for email in emails]
+        assert response is not None
+        return batch_results(emails, response)
+
+    @staticmethod
+    def _failed(row_id: str, verdict: Verdict) -> SendResult:
+        if verdict.already_accepted:
+            return SendResult(row_id, message_id=None, note=ALREADY_ACCEPTED)
+        return SendResult(row_id, error=verdict.message, permanent=verdict.permanent)
+
+    # ------------------------------------------------------------------ transport
+
+    def _call(self, request: Callable[[], T]) -> tuple[T | None, Verdict | None]:
+        """Run one request, retrying what `classify` calls retryable; the caller reuses key and payload."""
+        attempt = 0
+        while True:
+            self._pace()
+            try:
+                with self._sdk_settings():
+                    return request(), None
+            except ResendError as exc:
+                verdict = classify(exc, self._api_key)
+                if not verdict.retryable:
+                    return None, verdict
+                if attempt >= self.max_retries:
+                    return None, verdict._replace(message=f"{verdict.message} (tried {attempt + 1} times)")
+                self._sleep(self._wait(exc, attempt))
+                attempt += 1
+
+    def _wait(self, exc: ResendError, attempt: int) -> float:
+        after = retry_after(exc) if status_of(exc) == 429 else None
+        wait = after if after is not None else self.backoff_seconds * 2**attempt
+        return min(wait, self.max_wait_seconds)
+
+    def _pace(self) -> None:
+        """At most `rate_limit` requests a second from this mailer: a minimum interval between starts."""
+        now = self._monotonic()
+        if self._next_request_at is not None and now < self._next_request_at:
+            self._sleep(self._next_request_at - now)
+            now = max(self._monotonic(), self._next_request_at)
+        self._next_request_at = now + 1.0 / self.rate_limit
+
+    @contextmanager
+    def _sdk_settings(self) -> Iterator[None]:
+        """The SDK reads module globals on every request: set ours for this request only."""
+        old_key, old_url = resend.api_key, resend.api_url
+        resend.api_key = self._api_key
+        if self.api_url is not None:
+            resend.api_url = self.api_url
+        try:
+            yield
+        finally:
+            resend.api_key, resend.api_url = old_key, old_url
+
+
+def from_env(
+    env: Mapping[str, str],
+    *,
+    batch: bool = False,
+    rate_limit: float = 5.0,
+    max_retries: int = 3,
+    backoff_seconds: float = 1.0,
+    max_wait_seconds: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> ResendMailer:
+    """The mailer for `[mailer] backend = "resend"`: the key from RESEND_API_KEY, the URL from RESEND_API_URL."""
+    api_key = (env.get("RESEND_API_KEY") or "").strip()
+    if not api_key:
+        raise ConfigError(
+            "RESEND_API_KEY is not set",
+            f"{KEY_FIX}, or use [mailer] backend = \"outbox\" in campaign.toml",
+        )
+    return ResendMailer(
+        api_key,
+        api_url=(env.get("RESEND_API_URL") or "").strip() or None,
+        batch=batch,
+        rate_limit=rate_limit,
+        max_retries=max_retries,
+        backoff_seconds=backoff_seconds,
+        max_wait_seconds=max_wait_seconds,
+        sleep=sleep,
+        monotonic=monotonic,
+    )

@@ -1,0 +1,518 @@
+"""The website's way in: one WSGI application (standard library only) over the engine calls the CLI makes.
+
+    POST /api/v1/executions/webhook/christmas/handlers/{handler}/{key}   the old Kestra webhooks: enroll
+    POST /enroll/{sequence}            enroll in any sequence; Authorization: Bearer $XMAS_API_TOKEN
+    GET  /unsubscribe?t=TOKEN          a confirm page that changes nothing (mail scanners prefetch links)
+    POST /unsubscribe?t=TOKEN          unsubscribe (RFC 8058 one-click, or the page's button)
+    POST /webhooks/resend              bounces and complaints, signed the Svix way (bounces.py)
+    GET  /healthz                      the store answers
+
+Every answer is built whole before `start_response`, so a failure can never follow a half-sent success, and
+a retry after a 503 is safe: enrollment rows have deterministic ids. Secrets come from the environment, read
+per request; none is ever echoed, and details of server-side failures go to `wsgi.errors` only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import importlib
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from http import HTTPStatus
+from socketserver import ThreadingMixIn
+from typing import Any
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from . import engine as core
+from .backends import config_path, engine_from_config
+from .campaign import load_campaign
+from .engine import Engine
+from .errors import (
+    Busy,
+    ConfigError,
+    InvalidInput,
+    MailerUnavailable,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
+    XmasError,
+    error_json,
+)
+from .tokens import check_secret, read_token
+
+MAX_BODY = 64 * 1024
+RETRY_AFTER = "5"
+KESTRA_PREFIX = "/api/v1/executions/webhook/christmas/handlers/"
+# The old Kestra handler names → (sequence, suffix of its key's environment variable XMAS_WEBHOOK_KEY_<SUFFIX>).
+HANDLERS: dict[str, tuple[str, str]] = {
+    "signup-handler": ("signup", "SIGNUP"),
+    "assessment-handler": ("assessment", "ASSESSMENT"),
+    "noshow-recovery-handler": ("noshow", "NOSHOW"),
+    "postcall-maybe-handler": ("postcall", "POSTCALL"),
+    "onboarding-handler": ("onboarding", "ONBOARDING"),
+}
+_FROM_LOG = "the operator will find the details in the server's error log"
+
+
+# ------------------------------------------------------------------------------------ requests, answers
+
+@dataclass(frozen=True)
+class _Request:
+    environ: WSGIEnvironment
+    env: Mapping[str, str]
+    config: str | None
+
+    @property
+    def method(self) -> str:
+        return str(self.environ.get("REQUEST_METHOD", "GET")).upper()
+
+    @property
+    def path(self) -> str:
+        return str(self.environ.get("PATH_INFO", "")) or "/"
+
+    def header(self, name: str) -> str:
+        key = name.upper().replace("-", "_")
+        return str(self.environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}", ""))
+
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(str(self.environ.get("QUERY_STRING", "")))
+
+    def log(self, text: str) -> None:
+        stream = self.environ.get("wsgi.errors") or sys.stderr
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Refused(Exception):
+    """An answer decided from the request alone, before the engine runs."""
+
+    def __init__(self, status: int, error: XmasError, headers: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(error.message)
+        self.status = status
+        self.error = error
+        self.headers = headers or []
+
+
+def _json(status: int, document: dict[str, Any], headers: list[tuple[str, str]] | None = None) -> _Answer:
+    body = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()  # as `xmas ... --json` prints
+    return _Answer(status, body, [("Content-Type", "application/json; charset=utf-8"), *(headers or [])])
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>{title}</title>
+<style>body{{font:17px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}}
+button{{font:inherit;padding:.5rem 1.4rem;cursor:pointer}}</style></head>
+<body><main><h1>{title}</h1>
+{content}</main></body></html>
+"""
+_PAGE_HEADERS = [
+    ("Content-Security-Policy",
+     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    ("Referrer-Policy", "no-referrer"),
+]
+
+
+def _page(status: int, title: str, lines: list[str], form_token: str | None = None,
+          headers: list[tuple[str, str]] | None = None) -> _Answer:
+    """A small HTML page. Every piece of text is escaped here; callers pass plain text."""
+    content = "".join(f"<p>{html.escape(line)}</p>\n" for line in lines)
+    if form_token is not None:  # no action: the form posts back to this very URL, ?t= included
+        content += (f'<form method="post"><input type="hidden" name="t" value="{html.escape(form_token)}">'
+                    '<button type="submit">Unsubscribe</button></form>\n')
+    body = _PAGE.format(title=html.escape(title), content=content).encode()
+    return _Answer(status, body, [("Content-Type", "text/html; charset=utf-8"), *_PAGE_HEADERS, *(headers or [])])
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+def _status(exc: XmasError) -> int:
+    if isinstance(exc, Unauthorized):
+        return 401
+    if isinstance(exc, InvalidInput):
+        return 400
+    if isinstance(exc, StoreUnavailable | MailerUnavailable | Busy):
+        return 503
+    return 500
+
+
+def _internal() -> XmasError:
+    return XmasError("the server failed to handle this request", _FROM_LOG)
+
+
+def _public(exc: XmasError) -> XmasError:
+    """What the client may read: the error itself for bad input, a generic one for what fails on our side."""
+    if isinstance(exc, InvalidInput):
+        return exc
+    if isinstance(exc, Busy):
+        return Busy("another enrollment is being written", "retry in a few seconds; a retry is safe")
+    if isinstance(exc, StoreUnavailable | MailerUnavailable):
+        return type(exc)("the campaign's store or mailer cannot be reached", "retry in a few seconds; a retry is safe")
+    if isinstance(exc, ConfigError):
+        return ConfigError("the server is not configured correctly", _FROM_LOG)
+    return _internal()
+
+
+def _error_page(status: int) -> _Answer:
+    """The unsubscribe routes' error pages say nothing specific: no address, no detail."""
+    if status == 400:
+        return _page(400, "This link does not work", [
+            "The unsubscribe link is incomplete or was changed on its way.",
+            "Open the link from the email again, or reply to the email and ask to be removed."])
+    if status == 503:
+        return _page(503, "Please try again", ["We could not complete this just now. Try again in a minute."])
+    if status >= 500:
+        return _page(status, "Something went wrong", [
+            "We could not complete this on our side. Reply to the email and ask to be removed."])
+    return _page(status, HTTPStatus(status).phrase, ["This address does not accept that request."])
+
+
+def _render_error(status: int, error: XmasError, as_html: bool, headers: list[tuple[str, str]]) -> _Answer:
+    if status == 503:
+        headers = [*headers, ("Retry-After", RETRY_AFTER)]
+    if as_html:
+        page = _error_page(status)
+        return _Answer(page.status, page.body, [*page.headers, *headers])
+    return _json(status, error_json(error), headers)
+
+
+# ---------------------------------------------------------------------------------------------- bodies
+
+def _body(req: _Request, *, required: bool, json_only: bool = False) -> bytes:
+    """The request body, after the checks that need only the headers: 411, 413, 415."""
+    if req.header("Transfer-Encoding"):
+        raise _Refused(411, InvalidInput("chunked request bodies are not accepted",
+                                         "send the body with a Content-Length header"))
+    length = req.header("Content-Length").strip()
+    if not length and required:
+        raise _Refused(411, InvalidInput("the request has no Content-Length header",
+                                         "send the body with a Content-Length header"))
+    if length and not (length.isascii() and length.isdigit()):
+        raise _Refused(400, InvalidInput("Content-Length is not a number", "send the body's length in bytes"))
+    digits = length.lstrip("0")
+    if len(digits) > 9 or int(digits or "0") > MAX_BODY:  # decided from the header: the body stays unread
+        raise _Refused(413, InvalidInput(f"the request body is larger than the limit of {MAX_BODY} bytes",
+                                         "send one enrollment per request"))
+    if json_only and req.header("Content-Type").partition(";")[0].strip().lower() != "application/json":
+        raise _Refused(415, InvalidInput("the request body must be JSON",
+                                         "send it with Content-Type: application/json"))
+    size = int(digits or "0")
+    stream = req.environ["wsgi.input"]
+    chunks: list[bytes] = []
+    left = size
+    try:
+        while left > 0 and (chunk := stream.read(left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError:  # the client went away, or stalled past the server's timeout
+        pass
+    if left > 0:
+        raise _Refused(400, InvalidInput(f"the request body ended after {size - left} of {size} bytes",
+                                         "send the whole body that Content-Length announces"))
+    return b"".join(chunks)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        problem = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    except UnicodeDecodeError:
+        problem = "not UTF-8 text"
+    except ValueError as exc:  # NaN or Infinity, or a number too long to convert
+        problem = f"not valid JSON: {exc}"
+    except RecursionError:
+        problem = "not valid JSON: nested too deeply"
+    raise InvalidInput("the request body is not valid JSON", "send one JSON object with the seeds' snake_case keys",
+                       [("(body)", problem)])
+
+
+# ---------------------------------------------------------------------------------------------- engine
+
+@contextmanager
+def _engine(req: _Request) -> Iterator[Engine]:
+    try:
+        engine = engine_from_config(req.config, None, req.env)
+    except InvalidInput as exc:  # a bad XMAS_NOW: the server's environment is wrong, not the request
+        raise ConfigError(f"environment: {exc}", "fix the server's environment") from None
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def _same(given: str, secret: str) -> bool:
+    """Constant-time comparison of a credential from the request (a WSGI latin-1 string) with a secret."""
+    return hmac.compare_digest(given.encode("latin-1", "replace"), secret.encode("utf-8", "surrogateescape"))
+
+
+def _enroll(req: _Request, sequence: str) -> _Answer:
+    raw = _parse_json(_body(req, required=True, json_only=True))
+    with _engine(req) as engine:
+        result = core.enroll(engine, sequence, raw)
+    return _json(200, result.to_json())
+
+
+# ---------------------------------------------------------------------------------------------- routes
+
+def _kestra_enroll(req: _Request, *, sequence: str, suffix: str, key: str, secret: str) -> _Answer:
+    if not _same(key, secret):
+        raise _Refused(401, Unauthorized("wrong webhook key in the URL",
+                                         f"use the key set in XMAS_WEBHOOK_KEY_{suffix} or XMAS_WEBHOOK_KEY"))
+    return _enroll(req, sequence)
+
+
+def _bearer_enroll(req: _Request, *, sequence: str, secret: str) -> _Answer:
+    scheme, _, token = req.header("Authorization").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or not _same(token.strip(), secret):
+        raise _Refused(401, Unauthorized("missing or wrong bearer token",
+                                         "send Authorization: Bearer <the value of XMAS_API_TOKEN>"),
+                       [("WWW-Authenticate", 'Bearer realm="xmas"')])
+    return _enroll(req, sequence)
+
+
+def _token(req: _Request, form: Mapping[str, list[str]]) -> tuple[str, str]:
+    """The unsubscribe token (from ?t=, else the form's t) and the address it was signed for; 400 otherwise."""
+    token = (req.query().get("t") or form.get("t") or [""])[0]
+    email = read_token(check_secret(req.env.get("XMAS_SECRET") or None), token) if token else None
+    if email is None:
+        raise _Refused(400, InvalidInput("invalid unsubscribe token", "open the link from the email again"))
+    return token, email
+
+
+def _unsubscribe_page(req: _Request) -> _Answer:
+    token, _ = _token(req, {})
+    company = load_campaign(config_path(req.config, req.env), dict(req.env)).sender.company_name
+    return _page(200, "Unsubscribe", [f"Stop all emails from {company}?"], form_token=token)
+
+
+def _unsubscribe(req: _Request) -> _Answer:
+    body = _body(req, required=False)  # RFC 8058: List-Unsubscribe=One-Click; the page's form sends t=
+    form = parse_qs(body.decode("utf-8", "replace")) if body else {}
+    _, email = _token(req, form)
+    one_click = form.get("List-Unsubscribe") == ["One-Click"]
+    with _engine(req) as engine:
+        core.unsubscribe(engine, email, "unsubscribed (one-click)" if one_click else "unsubscribed (web page)")
+        company = engine.campaign.sender.company_name
+    return _page(200, "You are unsubscribed", [f"{company} will not email you again."])
+
+
+def _resend_webhook(req: _Request) -> _Answer:
+    try:
+        bounces = importlib.import_module(f"{__package__}.bounces")  # written separately; import when used
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.bounces":
+            raise
+        raise _Refused(404, NotFound("this build has no Resend webhook handler", "install a newer xmas")) from None
+    body = _body(req, required=True)
+    try:
+        payload = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the request body is not UTF-8", "send the webhook's JSON as Resend does") from None
+    headers = {key[5:].lower().replace("_", "-"): str(value) for key, value in req.environ.items()
+               if key.startswith("HTTP_SVIX_")}
+    with _engine(req) as engine:
+        outcome = bounces.handle_resend_webhook(engine, payload, headers, req.env.get("RESEND_WEBHOOK_SECRET") or None)
+        document: dict[str, Any] = outcome.to_json()
+    return _json(200, document)
+
+
+def _health(req: _Request) -> _Answer:
+    with _engine(req) as engine:
+        engine.store.get_contact("healthz@example.invalid")  # a real read: the store answers
+    return _json(200, {"ok": True})
+
+
+Handler = Callable[[_Request], _Answer]
+
+
+@dataclass(frozen=True)
+class _Route:
+    methods: dict[str, Handler]
+    html: bool = False
+
+
+def _route(req: _Request) -> _Route | None:
+    """The route for this path, or None (404). A route whose secret is not set does not exist."""
+    path, env = req.path, req.env
+    if path == "/healthz":
+        return _Route({"GET": _health})
+    if path == "/unsubscribe":
+        return _Route({"GET": _unsubscribe_page, "POST": _unsubscribe}, html=True)
+    if path == "/webhooks/resend":
+        return _Route({"POST": _resend_webhook})
+    if path.startswith("/enroll/"):
+        sequence, token = path.removeprefix("/enroll/"), env.get("XMAS_API_TOKEN") or ""
+        if not sequence or "/" in sequence or not token:
+            return None
+        return _Route({"POST": partial(_bearer_enroll, sequence=sequence, secret=token)})
+    if path.startswith(KESTRA_PREFIX):
+        name, _, key = path.removeprefix(KESTRA_PREFIX).partition("/")
+        if name not in HANDLERS or not key or "/" in key:
+            return None
+        sequence, suffix = HANDLERS[name]
+        secret = env.get(f"XMAS_WEBHOOK_KEY_{suffix}") or env.get("XMAS_WEBHOOK_KEY") or ""
+        if not secret:
+            return None
+        return _Route({"POST": partial(_kestra_enroll, sequence=sequence, suffix=suffix, key=key, secret=secret)})
+    return None
+
+
+def _answer(req: _Request) -> _Answer:
+    route = _route(req)
+    if route is None:
+        return _json(404, error_json(NotFound("no such endpoint", "check the URL and the method")))
+    handler = route.methods.get(req.method)
+    if handler is None:
+        allow = [("Allow", ", ".join(route.methods))]
+        return _render_error(405, InvalidInput(f"{req.method} is not allowed here",
+                                               f"use {' or '.join(route.methods)}"), route.html, allow)
+    try:
+        return handler(req)
+    except _Refused as refused:
+        return _render_error(refused.status, refused.error, route.html, refused.headers)
+    except XmasError as exc:
+        status = _status(exc)
+        if status >= 500:
+            req.log(f"xmas web: {req.method} {_redact(req.path)}: {type(exc).__name__}: {exc}")
+        return _render_error(status, _public(exc), route.html, [])
+    except Exception:
+        req.log(f"xmas web: {req.method} {_redact(req.path)} failed:\n{traceback.format_exc()}")
+        return _render_error(500, _internal(), route.html, [])
+
+
+def make_app(config: str | None = None, env: Mapping[str, str] | None = None) -> WSGIApplication:
+    """The WSGI application. `config` is campaign.toml's path (default: $XMAS_CONFIG, then ./campaign.toml);
+    `env` (default os.environ) is read on every request, so secrets can change without a restart."""
+
+    def application(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        answer = _answer(_Request(environ, os.environ if env is None else env, config))
+        headers = [*answer.headers, ("Content-Length", str(len(answer.body))), ("Cache-Control", "no-store"),
+                   ("X-Content-Type-Options", "nosniff")]
+        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", headers)
+        return [answer.body]
+
+    return application
+
+
+application = make_app()  # for WSGI servers (gunicorn xmas_cli.web:application); config from XMAS_CONFIG
+
+
+# ---------------------------------------------------------------------------------------------- server
+
+_IN_LOGS = re.compile(r"(/handlers/[^/\s]+/)[^\s?#\"]+|([?&]t=)[^&\s#\"]+")
+
+
+def _redact(text: str) -> str:
+    """Access-log lines without the webhook keys and unsubscribe tokens that URLs carry."""
+    return _IN_LOGS.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+
+
+class _Handler(WSGIRequestHandler):
+    timeout = 30  # seconds a client may stall while sending its request
+
+    def log_message(self, format: str, *args: Any) -> None:
+        super().log_message("%s", _redact(format % args))
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    drain_bytes = 1024 * 1024
+    drain_seconds = 2.0
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close gently: read what a refused client already sent, so the close does not reset the connection
+        (and destroy the answer) while unread bytes wait in the socket."""
+        try:
+            request.shutdown(socket.SHUT_WR)
+            deadline, left = time.monotonic() + self.drain_seconds, self.drain_bytes
+            while left > 0 and (wait := deadline - time.monotonic()) > 0:
+                request.settimeout(wait)
+                data = request.recv(min(left, 65536))
+                if not data:
+                    break
+                left -= len(data)
+        except OSError:
+            pass
+        self.close_request(request)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def _make_server(host: str, port: int, app: WSGIApplication) -> _Server:
+    server_class = _Server6 if ":" in host else _Server
+    server = make_server(host, port, app, server_class=server_class, handler_class=_Handler)
+    assert isinstance(server, _Server)
+    return server
+
+
+@dataclass
+class RunningServer:
+    """A server answering in a background thread (tests, embedding)."""
+
+    server: _Server
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    @property
+    def url(self) -> str:
+        host = str(self.server.server_address[0])
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def start(host: str = "127.0.0.1", port: int = 0, config: str | None = None,
+          env: Mapping[str, str] | None = None) -> RunningServer:
+    """Serve in a daemon thread; port 0 picks a free port (see .port, .url)."""
+    server = _make_server(host, port, make_app(config, env))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="xmas-web", daemon=True)
+    thread.start()
+    return RunningServer(server, thread)
+
+
+def serve(host: str, port: int, config: str | None) -> None:
+    """`xmas serve`: a threaded server until Ctrl-C. Checks campaign.toml first, so a bad file fails at once."""
+    load_campaign(config_path(config, os.environ))
+    server = _make_server(host, port, make_app(config))
+    shown = f"[{host}]" if ":" in host else host
+    print(f"xmas: serving on http://{shown}:{server.server_port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
