@@ -9,7 +9,6 @@ from pathlib import Path
 from .campaign import Campaign, load_campaign
 from .clock import clock_from
 from .engine import Engine
-from .errors import ConfigError
 from .mailers.base import Mailer
 from .mailers.outbox import OutboxMailer
 from .stores.base import Store
@@ -23,27 +22,39 @@ def config_path(value: str | None, env: Mapping[str, str]) -> Path:
 
 
 def open_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
-    if campaign.store.backend == "sqlite":
-        return SqliteStore(campaign.path(campaign.store.path), campaign.path(campaign.campaign.templates_dir))
-    raise ConfigError(f"store backend {campaign.store.backend!r} is not available in this build", "use sqlite")
+    if campaign.store.backend == "notion":
+        from .stores.notion import open_notion_store
+
+        return open_notion_store(campaign, env)
+    return SqliteStore(campaign.path(campaign.store.path), campaign.path(campaign.campaign.templates_dir))
 
 
-def open_mailer(campaign: Campaign, env: Mapping[str, str]) -> Mailer:
-    if campaign.mailer.backend == "outbox":
-        return OutboxMailer(campaign.path(campaign.mailer.outbox))
-    raise ConfigError(f"mailer backend {campaign.mailer.backend!r} is not available in this build", "use outbox")
+def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store) -> Mailer:
+    if campaign.mailer.backend == "resend":
+        from .mailers.resend import from_env
+
+        # Batches (one key for up to 100 emails) only where the store records a batch's membership
+        # atomically before it is sent (SQLite); with Notion each email is its own request and key.
+        return from_env(
+            env,
+            batch=store.supports_batches,
+            rate_limit=campaign.mailer.requests_per_second,
+            max_retries=campaign.mailer.max_retries,
+            backoff_seconds=campaign.mailer.retry_backoff_seconds,
+        )
+    return OutboxMailer(campaign.path(campaign.mailer.outbox))
 
 
 def build_engine(campaign: Campaign, now: str | None = None, env: Mapping[str, str] | None = None) -> Engine:
     env = os.environ if env is None else env
-    clock = clock_from(now or env.get("XMAS_NOW") or None)
+    clock = clock_from(now, env.get("XMAS_NOW"))
     store = open_store(campaign, env)
     return Engine(
         campaign=campaign,
         store=store,
         clock=clock,
         secret=env.get("XMAS_SECRET") or None,
-        mailer_factory=lambda: open_mailer(campaign, env),
+        mailer_factory=lambda: open_mailer(campaign, env, store),
     )
 
 

@@ -92,6 +92,7 @@ class MailerConfig(_Strict):
     max_attempts: int = Field(default=8, ge=1, le=100)
     requests_per_second: float = Field(default=5, gt=0, le=100)  # Resend's default team limit
     max_retries: int = Field(default=3, ge=0, le=10)  # within one tick, for 429 / 5xx / connection errors
+    retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # doubles on each retry
 
 
 class ContactProperties(_Strict):

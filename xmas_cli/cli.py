@@ -403,7 +403,7 @@ def demo(
     from .clock import clock_from
     from .demo import run_demo
 
-    report = run_demo(config_path(config, os.environ), folder, clock_from(now or os.environ.get("XMAS_NOW")).now())
+    report = run_demo(config_path(config, os.environ), folder, clock_from(now, os.environ.get("XMAS_NOW")).now())
     out.print(
         _rows_table(
             report.rows,
@@ -420,5 +420,23 @@ def demo(
     )
 
 
+@app.command()
+@handled
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8080,
+    config: Config = None,
+) -> None:
+    """Serve the website's routes (Kestra-compatible webhooks, /enroll, /unsubscribe) over HTTP."""
+    from .web import serve as run_server
+
+    run_server(host, port, config)
+
+
 def main() -> None:
     app()
+
+
+from .cli_notion import register as _register_notion  # noqa: E402  (the commands need app and templates_app)
+
+_register_notion(app, templates_app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-from .errors import InvalidInput
+from .errors import ConfigError, InvalidInput
 
 
 class Clock(Protocol):
@@ -49,8 +49,16 @@ def parse_instant(text: str, field: str = "--now") -> datetime:
     return value.astimezone(UTC)
 
 
-def clock_from(now: str | None) -> Clock:
-    return FixedClock(parse_instant(now)) if now else SystemClock()
+def clock_from(now: str | None, env_now: str | None = None) -> Clock:
+    """`--now` (bad: invalid input) or XMAS_NOW (bad: a configuration error), else the system clock."""
+    if now:
+        return FixedClock(parse_instant(now))
+    if env_now:
+        try:
+            return FixedClock(parse_instant(env_now, "XMAS_NOW"))
+        except InvalidInput as exc:
+            raise ConfigError(exc.message, exc.fix) from None
+    return SystemClock()
 
 
 def iso(value: datetime | None) -> str | None:

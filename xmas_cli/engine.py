@@ -103,6 +103,12 @@ class EnrollResult:
         }
 
 
+def _contact_lock(engine: Engine) -> Any:
+    """Enrollments and unsubscribes one after another: an enrollment saves the contact it read, so an
+    unsubscribe landing in between would otherwise be overwritten."""
+    return file_lock(engine.lock_path("enroll.lock"), wait=10, what="enrollment or unsubscribe")
+
+
 def _cancel(store: Store, rows: Iterable[ScheduledEmail], note: str) -> list[ScheduledEmail]:
     return [
         store.update_email(row, {"state": State.CANCELLED, "note": note})
@@ -118,7 +124,7 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
     payload = validate_payload(sequence.payload, raw)
     now = engine.clock.now()
     data = payload.data()
-    with file_lock(engine.lock_path("enroll.lock"), wait=30, what="enrollment"):
+    with _contact_lock(engine):
         existing_contact = store.get_contact(payload.email) or Contact(email=payload.email)
         segment = classify_segment(data.get("red_systems"), data.get("orange_systems"))
         contact = store.save_contact(existing_contact.merged(data, segment, now))
@@ -195,12 +201,13 @@ def unsubscribe(engine: Engine, email: str, reason: str = "unsubscribed") -> Cha
     address = email.strip().lower()
     validate_payload("lead", {"email": address, "first_name": "-"})  # a real address, or exit 2
     now = engine.clock.now()
-    contact = engine.store.get_contact(address) or Contact(email=address)
-    if not contact.suppressed:
-        contact = engine.store.save_contact(
-            replace(contact, suppressed=True, suppressed_reason=f"{reason} {iso(now)}", updated_at=now)
-        )
-    rows = _cancel(engine.store, engine.store.emails_for_contact(address), reason)
+    with _contact_lock(engine):
+        contact = engine.store.get_contact(address) or Contact(email=address)
+        if not contact.suppressed:
+            contact = engine.store.save_contact(
+                replace(contact, suppressed=True, suppressed_reason=f"{reason} {iso(now)}", updated_at=now)
+            )
+        rows = _cancel(engine.store, engine.store.emails_for_contact(address), reason)
     return ChangeResult("unsubscribe", address, rows, contact)
 
 

@@ -13,7 +13,7 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 2  # a bad payload, option, sequence name or unknown contact: nothing was written
     CONFIG = 3  # campaign.toml or an environment variable is wrong
     UNAVAILABLE = 4  # the store or the mailer could not be reached
-    BUSY = 5  # another tick holds the lock: nothing was sent
+    BUSY = 5  # another tick (or enrollment) holds the lock: nothing was done
 
 
 class XmasError(Exception):

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import RenderError
@@ -73,6 +74,18 @@ def _render(source: str, variables: dict[str, Any], autoescape: bool, what: str)
         raise RenderError(f"{what}: syntax error at line {exc.lineno}: {exc.message}", "fix the template") from None
     except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
         raise RenderError(f"{what}: {type(exc).__name__}: {exc}", "fix the template or its data") from None
+
+
+@lru_cache(maxsize=256)
+def variables_used(template: Template) -> frozenset[str]:
+    """The names a template reads (subject and body), so callers compute costly values only when needed."""
+    names: set[str] = set()
+    for source in (template.subject, template.html):
+        try:
+            names |= meta.find_undeclared_variables(_environment(True).parse(source))
+        except jinja2.TemplateSyntaxError:
+            continue  # render() reports it, with its line
+    return frozenset(names)
 
 
 def render(template: Template, variables: dict[str, Any]) -> Rendered:

@@ -19,12 +19,13 @@ from .errors import JSON_VERSION, RenderError
 from .lock import file_lock
 from .mailers.base import OutgoingEmail, SendResult, batch_key, idempotency_key
 from .model import Contact, ScheduledEmail, State, Template
-from .render import render
+from .render import render, variables_used
 from .stores.base import Changes
 from .tokens import check_secret, unsubscribe_url
 from .variables import Counts, build_variables
 
 Progress = Callable[[int, int], None]
+COUNTED = frozenset({"spots_remaining", "bookings_count"})
 DRY_RUN = {
     "sent": "would-send",
     "skipped": "would-skip",
@@ -118,6 +119,19 @@ class _Tick:
         self.dry_run = dry_run
         self.templates: dict[str, Template | None] = {}
         self.report = TickReport(now=now, dry_run=dry_run)
+        self._counts: Counts | None = None
+
+    def counts(self, template: Template) -> Counts:
+        """Campaign counts from the store, read once per tick and only for a template that shows them."""
+        if not variables_used(template) & COUNTED:
+            return Counts()
+        if self._counts is None:
+            seqs = self.campaign.sequences
+            self._counts = Counts(
+                bookings=self.store.count_contacts([n for n, s in seqs.items() if s.counts_as_booking]),
+                spots_taken=self.store.count_contacts([n for n, s in seqs.items() if s.takes_spot]),
+            )
+        return self._counts
 
     def record(self, row: ScheduledEmail, action: str, detail: str, changes: Changes) -> None:
         if self.dry_run:
@@ -131,9 +145,12 @@ class _Tick:
             self.templates[template_id] = self.store.get_template(template_id)
         return self.templates[template_id]
 
-    def prepare(
-        self, row: ScheduledEmail, contact: Contact | None, counts: Counts, secret: str
-    ) -> OutgoingEmail | None:
+    def prepare(self, row: ScheduledEmail, contact: Contact | None, secret: str) -> OutgoingEmail | None:
+        sequence = self.campaign.sequences.get(row.sequence)
+        if sequence is None:  # a row a person edited in the store: it waits, visibly, until someone decides
+            why = f"sequence {row.sequence!r} is not in campaign.toml"
+            self.record(row, "waiting", why, {"last_error": f"{why}: the email waits"})
+            return None
         template = self.template(row.template)
         if template is None or not template.active:
             why = "missing" if template is None else "not Active"
@@ -150,7 +167,7 @@ class _Tick:
         url = unsubscribe_url(str(self.campaign.campaign.public_url), secret, row.email)
         try:
             # rendered as of the row's due time, not the tick's: a retry renders the same bytes under the same key
-            rendered = render(template, build_variables(data, self.campaign, row.due, url, counts))
+            rendered = render(template, build_variables(data, self.campaign, row.due, url, self.counts(template)))
         except RenderError as exc:
             self.record(row, "failed", str(exc), {"state": State.FAILED, "last_error": str(exc)})
             return None
@@ -158,7 +175,7 @@ class _Tick:
         headers = {"List-Unsubscribe": f"<{url}>"}
         if sender.unsubscribe_mailto:
             headers["List-Unsubscribe"] += f", <mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>"
-        if not self.campaign.sequences[row.sequence].transactional:
+        if not sequence.transactional:
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return OutgoingEmail(
             row_id=row.id,
@@ -175,6 +192,9 @@ class _Tick:
         )
 
     def outcome(self, row: ScheduledEmail, result: SendResult) -> None:
+        if not result.attempted:
+            self.record(row, "retry", str(result.error), {"last_error": result.error})
+            return
         attempts = row.attempts + 1
         if result.ok:
             self.record(
@@ -227,10 +247,6 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None, monotonic: Call
     secret = check_secret(t.engine.secret)
     campaign = t.campaign
     contacts = t.store.get_contacts({r.email for r in due})
-    counts = Counts(
-        bookings=t.store.count_contacts([n for n, s in campaign.sequences.items() if s.counts_as_booking]),
-        spots_taken=t.store.count_contacts([n for n, s in campaign.sequences.items() if s.takes_spot]),
-    )
     ready: list[tuple[ScheduledEmail, OutgoingEmail]] = []
     deferred_in: dict[str, int] = {}
     for row in due:
@@ -250,7 +266,7 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None, monotonic: Call
             )
             continue
         deferred_in[row.enrollment_key] = 0
-        email = t.prepare(row, contact, counts, secret)
+        email = t.prepare(row, contact, secret)
         if email is not None:
             ready.append((row, email))
     if t.dry_run:
@@ -296,8 +312,9 @@ def _batches(t: _Tick, ready: Ready) -> Iterator[tuple[Ready, str | None]]:
             earlier.setdefault(item[0].batch, []).append(item)
         else:
             fresh.append(item)
-    for group in earlier.values():
-        yield group, batch_key(name, [row.id for row, _ in group])
+    for group in earlier.values():  # sorted by id, as when first sent: same members, same order, same key
+        yield sorted(group, key=lambda item: item[0].id), batch_key(name, [row.id for row, _ in group])
+    fresh.sort(key=lambda item: item[0].id)
     for start in range(0, len(fresh), size):
         chunk = fresh[start : start + size]
         key = batch_key(name, [row.id for row, _ in chunk])

@@ -30,6 +30,7 @@ class SendResult:
     message_id: str | None = None  # None with ok=True: accepted earlier, id unknown (see note)
     error: str | None = None
     permanent: bool = False  # a validation error: retrying cannot help
+    attempted: bool = True  # False: the mailer gave up before trying this one (an outage); no attempt counted
     note: str | None = None
 
     @property

@@ -182,7 +182,7 @@ class ResendMailer:
         outage: str | None = None
         for email in emails:
             if outage is not None:  # Resend is down or throttling: don't spend the retries again per email
-                results.append(SendResult(email.row_id, error=f"not attempted: {outage}"))
+                results.append(SendResult(email.row_id, error=f"not attempted: {outage}", attempted=False))
                 continue
             result = self._send_one(email)
             if not result.ok and not result.permanent:

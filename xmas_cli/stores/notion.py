@@ -1,0 +1,393 @@
+"""The production store: contacts, templates and scheduled emails in three Notion databases.
+
+Notion holds all the state, and the business reads and edits it there: a person who sets a row's State to Paused
+or Cancelled stops it, a person who ticks a contact's Unsubscribed suppresses it, and the visible columns win over
+the Data JSON. Every write touches one page; there are no transactions, so `supports_batches` is False and the
+tick sends each email under its own idempotency key.
+
+Request costs (what `xmas tick` and `xmas enroll` pay, with the schema check cached, see notion_schema.py):
+due query 1 per 100 due rows; `get_contacts` 1 per 100 addresses; `count_contacts` 1 per 100 step-1 rows (its
+answer is kept for smaller sets of sequences); a template 1 read per store instance; every update 1; an add_email 1
+(create) when this instance has just read the contact's rows (enroll does, under its lock), else 2 (look up its
+Row ID, create); saving a contact found absent moments before, 1 (create). A store instance lives for one command
+(the web app opens one per request).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..campaign import Campaign
+from ..errors import ConfigError, NotFound
+from ..model import Contact, ScheduledEmail, State, Template
+from .base import Changes
+from .notion_api import NOTION_API, NotionApi
+from .notion_records import JSON, Props, Records, prop, read_value, select_value, text_value, title_value
+from .notion_schema import ENV, KINDS, SETUP_FIX, SchemaCache, Schemas, notion_id
+
+TOKEN_FIX = (
+    "create an internal integration (https://www.notion.so/my-integrations), share the three databases with it, "
+    "and export NOTION_TOKEN=<its secret>"
+)
+BY_CREATION = [{"timestamp": "created_time", "direction": "ascending"}]
+
+
+class _StderrHandler(logging.Handler):
+    """Warnings as `xmas: warning: ...` on whatever sys.stderr is at the time (the CLI runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # a closed stream must not break a command
+            self.handleError(record)
+
+
+def default_logger() -> logging.Logger:
+    logger = logging.getLogger("xmas.notion")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler(logging.WARNING)
+        handler.setFormatter(logging.Formatter("xmas: warning: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    return logger
+
+
+@dataclass(frozen=True)
+class NotionSettings:
+    token: str
+    base_url: str
+    databases: dict[str, str]  # kind → database id (canonical); a kind without an id is absent
+    cache_path: Path | None
+
+
+def notion_settings(campaign: Campaign, env: Mapping[str, str], *, need_databases: bool = True) -> NotionSettings:
+    """Token, API address and database ids from the environment and campaign.toml; ConfigError names what is missing."""
+    token = (env.get("NOTION_TOKEN") or "").strip()
+    if not token:
+        raise ConfigError("NOTION_TOKEN is not set (the store is Notion)", TOKEN_FIX)
+    base_url = (env.get("NOTION_BASE_URL") or "").strip().rstrip("/") or NOTION_API
+    base_url = base_url.removesuffix("/v1")
+    databases: dict[str, str] = {}
+    missing: list[str] = []
+    for kind in KINDS:
+        from_env = (env.get(ENV[kind]) or "").strip()
+        raw = from_env or str(getattr(campaign.notion, kind)).strip()
+        if not raw:
+            missing.append(f"[notion] {kind} (or {ENV[kind]})")
+            continue
+        canonical = notion_id(raw)
+        if canonical is None:
+            where = ENV[kind] if from_env else f"campaign.toml: notion.{kind}"
+            raise ConfigError(
+                f"{where}: {raw!r} is not a Notion database id",
+                "copy the database's link in Notion and use the 32-character id in it",
+            )
+        databases[kind] = canonical
+    if missing and need_databases:
+        raise ConfigError(f"no Notion database id for: {', '.join(missing)}", SETUP_FIX)
+    return NotionSettings(token, base_url, databases, cache_path(campaign))
+
+
+def cache_path(campaign: Campaign) -> Path:
+    return campaign.path(campaign.tick.lock).with_name("notion-cache.json")
+
+
+def open_api(
+    campaign: Campaign,
+    settings: NotionSettings,
+    *,
+    logger: logging.Logger | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> NotionApi:
+    cfg = campaign.notion
+    return NotionApi(
+        settings.token,
+        settings.base_url,
+        timeout_seconds=cfg.timeout_seconds,
+        requests_per_second=cfg.requests_per_second,
+        max_retries=cfg.max_retries,
+        logger=logger or default_logger(),
+        monotonic=monotonic,
+        sleep=sleep,
+    )
+
+
+def open_notion_store(campaign: Campaign, env: Mapping[str, str]) -> NotionStore:
+    return NotionStore(campaign, notion_settings(campaign, env))
+
+
+class NotionStore:
+    """The Store protocol (stores/base.py) on three Notion databases."""
+
+    supports_batches = False  # no transactions: the tick sends each email under its own row key
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        settings: NotionSettings,
+        *,
+        logger: logging.Logger | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.campaign = campaign
+        self.props = campaign.notion.properties
+        self.logger = logger or default_logger()
+        self.description = "Notion"
+        self.api = open_api(campaign, settings, logger=self.logger, monotonic=monotonic, sleep=sleep)
+        cache = SchemaCache(settings.cache_path, campaign.notion.schema_check_minutes, wall)
+        self.schemas = Schemas(campaign, self.api, settings.databases, cache)
+        self.api.on_validation_error = self.schemas.recheck
+        self.records = Records(self.props, self.logger)
+        self._templates: dict[str, Template | None] = {}
+        self._counted: dict[frozenset[str], set[tuple[str, str]]] = {}
+        self._contact_values: dict[str, Props] = {}  # page id → the contact properties as last read or written
+        # What this instance (one command, under the enrollment lock) has just seen to be absent, so a following
+        # create need not look again: addresses with no contact row, and the Row IDs each contact has.
+        self._absent_contacts: set[str] = set()
+        self._rows_of: dict[str, set[str]] = {}
+
+    def close(self) -> None:
+        self.api.close()
+
+    def _query(self, kind: str, body: JSON, what: str, limit: int | None = None) -> Iterator[JSON]:
+        yield from self.api.query(self.schemas.data_source(kind), body, what=what, kind=kind, limit=limit)
+
+    def _first(self, pages: list[JSON], what: str) -> JSON | None:
+        if len(pages) > 1:
+            links = ", ".join(str(p.get("url") or p.get("id")) for p in pages)
+            self.logger.warning("%s has %d rows in Notion (%s): using the first", what, len(pages), links)
+        return pages[0] if pages else None
+
+    # ------------------------------------------------------------------------------------- contacts
+
+    def _contact(self, page: JSON) -> Contact:
+        """The contact on this page; what the page holds is kept, so a later save writes only what changed."""
+        self._contact_values[str(page["id"])] = {k: read_value(v) for k, v in (page.get("properties") or {}).items()}
+        return self.records.contact(page)
+
+    def _contact_pages(self, email: str) -> list[JSON]:
+        body = {"filter": {"property": self.props.contacts.email, "email": {"equals": email}}, "sorts": BY_CREATION}
+        return list(self._query("contacts", body, f"look up contact {email}", limit=10))
+
+    def get_contact(self, email: str) -> Contact | None:
+        address = email.strip().lower()
+        page = self._first(self._contact_pages(address), f"contact {address}")
+        if page is None:
+            self._absent_contacts.add(address)
+        return self._contact(page) if page else None
+
+    def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
+        wanted = sorted({e.strip().lower() for e in emails})
+        out: dict[str, Contact] = {}
+        field = self.props.contacts.email
+        for start in range(0, len(wanted), 100):  # at most 100 conditions in one compound filter
+            chunk = wanted[start : start + 100]
+            which = [{"property": field, "email": {"equals": e}} for e in chunk]
+            body = {"filter": {"or": which}, "sorts": BY_CREATION}
+            for page in self._query("contacts", body, f"read {len(chunk)} contacts"):
+                contact = self._contact(page)
+                if contact.email in out:
+                    self.logger.warning("contact %s has more than one row in Notion: using the first", contact.email)
+                    continue
+                out[contact.email] = contact
+        return out
+
+    def save_contact(self, contact: Contact) -> Contact:
+        address = contact.email.strip().lower()
+        properties = self.records.contact_properties(replace(contact, email=address))
+        page_id = contact.ref
+        if page_id is None and address not in self._absent_contacts:
+            found = self._first(self._contact_pages(address), f"contact {address}")
+            if found is not None:
+                self._contact(found)
+                page_id = str(found["id"])
+        what = f"save contact {address}"
+        if page_id is None:
+            page = self.api.create_page(
+                self.schemas.data_source("contacts"),
+                properties,
+                find=lambda: self._first(self._contact_pages(address), f"contact {address}"),
+                what=what,
+                kind="contacts",
+            )
+            self._absent_contacts.discard(address)
+            return self._contact(page)
+        known = self._contact_values.get(page_id)
+        if known is not None:  # write only what changed, so a person's edit of another column stays
+            properties = {k: v for k, v in properties.items() if k not in known or known[k] != read_value(v)}
+            if not properties:  # Notion already holds exactly this
+                return replace(contact, email=address, ref=page_id)
+        return self._contact(self.api.update_page(page_id, properties, what=what, kind="contacts"))
+
+    # ---------------------------------------------------------------------------- scheduled emails
+
+    def _by_due(self) -> list[JSON]:
+        t = self.props.tracker
+        return [{"property": t.due, "direction": "ascending"}, {"property": t.step, "direction": "ascending"}]
+
+    def _row_pages(self, row_id: str) -> list[JSON]:
+        which = {"property": self.props.tracker.row_id, "rich_text": {"equals": row_id}}
+        body = {"filter": which, "sorts": BY_CREATION}
+        return list(self._query("tracker", body, f"look up row {row_id}", limit=10))
+
+    def _find_row(self, row_id: str) -> JSON | None:
+        return self._first(self._row_pages(row_id), f"Row ID {row_id}")
+
+    def emails_for_enrollment(self, key: str) -> list[ScheduledEmail]:
+        t = self.props.tracker
+        body = {
+            "filter": {"property": t.enrollment_key, "rich_text": {"equals": key}},
+            "sorts": [{"property": t.step, "direction": "ascending"}],
+        }
+        return [self.records.row(p) for p in self._query("tracker", body, f"read the rows of {key}")]
+
+    def emails_for_contact(self, email: str) -> list[ScheduledEmail]:
+        address = email.strip().lower()
+        body = {"filter": {"property": self.props.tracker.email, "email": {"equals": address}}, "sorts": self._by_due()}
+        rows = [self.records.row(p) for p in self._query("tracker", body, f"read the rows of {address}")]
+        self._rows_of[address] = {r.id for r in rows}
+        return rows
+
+    def add_email(self, row: ScheduledEmail) -> ScheduledEmail:
+        seen = self._rows_of.get(row.email)
+        if seen is None or row.id in seen:  # no unique constraint in Notion: look before writing
+            existing = self._find_row(row.id)
+            if existing is not None:
+                return self.records.row(existing)
+        page = self.api.create_page(
+            self.schemas.data_source("tracker"),
+            self.records.row_properties(row),
+            find=lambda: self._find_row(row.id),
+            what=f"create row {row.id}",
+            kind="tracker",
+        )
+        if seen is not None:
+            seen.add(row.id)
+        return self.records.row(page)
+
+    def update_email(self, row: ScheduledEmail, changes: Changes) -> ScheduledEmail:
+        properties = self.records.change_properties(row.id, changes)
+        if not properties:
+            return replace(row, batch=changes.get("batch", row.batch))
+        page_id = row.ref
+        if page_id is None:
+            found = self._find_row(row.id)
+            if found is None:
+                raise NotFound(f"no row {row.id} in the Notion Sequence Tracker", "was it deleted in Notion?")
+            page_id = str(found["id"])
+        page = self.api.update_page(page_id, properties, what=f"update row {row.id}", kind="tracker")
+        return self.records.row(page)
+
+    def due_emails(self, now: datetime, limit: int | None = None) -> Iterator[ScheduledEmail]:
+        t = self.props.tracker
+        until = now.astimezone(UTC).isoformat(timespec="milliseconds")
+        body = {
+            "filter": {
+                "and": [
+                    {"property": t.state, "select": {"equals": State.SCHEDULED.value}},
+                    {"property": t.due, "date": {"on_or_before": until}},
+                ]
+            },
+            "sorts": self._by_due(),
+        }
+        for page in self._query("tracker", body, "query the due rows", limit=limit):
+            row = self.records.row(page)
+            if row.sequence not in self.campaign.sequences or not row.email:
+                # a row a person added or changed in Notion that xmas cannot send: say so, and leave it alone
+                why = (
+                    f"its {t.sequence} {row.sequence!r} is not in campaign.toml"
+                    if row.email
+                    else f"it has no {t.email}"
+                )
+                self.logger.warning("Sequence Tracker row %s is due but not sent: %s", row.id, why)
+                continue
+            yield row
+
+    def assign_batch(self, batch: str, rows: Collection[ScheduledEmail]) -> None:
+        raise NotImplementedError("Notion has no transactions: supports_batches is False, so the tick never batches")
+
+    def all_emails(self) -> Iterator[ScheduledEmail]:
+        yield from (self.records.row(p) for p in self._query("tracker", {"sorts": self._by_due()}, "read every row"))
+
+    def count_contacts(self, sequences: Collection[str]) -> int:
+        """Distinct emails with a step-1 row in any of these sequences (every enrollment has one)."""
+        names = frozenset(sequences)
+        if not names:
+            return 0
+        pairs = next((p for counted, p in self._counted.items() if names <= counted), None)
+        if pairs is None:
+            t = self.props.tracker
+            which: JSON = {"or": [{"property": t.sequence, "select": {"equals": n}} for n in sorted(names)]}
+            body = {"filter": {"and": [which, {"property": t.step, "number": {"equals": 1}}]}}
+            pages = self._query("tracker", body, f"count the contacts in {', '.join(sorted(names))}")
+            pairs = {(str(prop(p, t.email) or "").lower(), str(prop(p, t.sequence))) for p in pages}
+            self._counted[names] = pairs
+        return len({email for email, seq in pairs if seq in names})
+
+    # ------------------------------------------------------------------------------------ templates
+
+    def template_pages(self, name: str | None = None) -> dict[str, JSON]:
+        """Template pages by Template Name (one query: all of them, or those with this name); first one wins,
+        preferring an Active one."""
+        t = self.props.templates
+        body: JSON = {"sorts": BY_CREATION}
+        if name is not None:
+            body["filter"] = {"property": t.name, "title": {"equals": name}}
+        found: dict[str, list[JSON]] = {}
+        for page in self._query("templates", body, f"read template {name}" if name else "read the templates"):
+            found.setdefault(str(prop(page, t.name) or "").strip(), []).append(page)
+        out: dict[str, JSON] = {}
+        for key, pages in found.items():
+            if not key:
+                continue
+            active = [p for p in pages if prop(p, t.status) == "Active"] or pages
+            if len(pages) > 1:
+                chosen = active[0].get("url")
+                self.logger.warning("template %s has %d rows in Notion: using %s", key, len(pages), chosen)
+            out[key] = active[0]
+        return out
+
+    def get_template(self, template_id: str) -> Template | None:
+        if template_id not in self._templates:
+            page = self.template_pages(template_id).get(template_id)
+            self._templates[template_id] = self.records.template(page) if page else None
+        return self._templates[template_id]
+
+    def list_templates(self) -> list[Template]:
+        found = [self.records.template(p) for p in self.template_pages().values()]
+        self._templates.update({t.id: t for t in found})
+        return sorted(found, key=lambda t: t.id)
+
+    def save_template(self, template: Template, page: JSON | None) -> str:
+        """Create (Status Active) or update (subject and body only: Status is the business's) one template.
+        Returns created | updated | unchanged."""
+        t = self.props.templates
+        what = f"template {template.id}"
+        properties = {
+            t.subject: text_value(template.subject, f"{what}: subject"),
+            t.body: text_value(template.html, f"{what}: body"),
+        }
+        if page is None:
+            self.api.create_page(
+                self.schemas.data_source("templates"),
+                {t.name: title_value(template.id, f"{what}: name"), **properties, t.status: select_value("Active")},
+                find=lambda: self.template_pages(template.id).get(template.id),
+                what=f"create {what}",
+                kind="templates",
+            )
+            return "created"
+        current = page.get("properties") or {}
+        changed = {k: v for k, v in properties.items() if read_value(current.get(k)) != read_value(v)}
+        if not changed:
+            return "unchanged"
+        self.api.update_page(str(page["id"]), changed, what=f"update {what}", kind="templates")
+        return "updated"
