@@ -66,7 +66,7 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _emit(data: dict[str, Any]) -> None:
+def emit(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -165,7 +165,7 @@ def enroll(
     finally:
         eng.close()
     if as_json:
-        _emit(result.to_json())
+        emit(result.to_json())
         return
     for warning in result.warnings:
         err.print(f"xmas: warning: {warning}", markup=False)
@@ -223,7 +223,7 @@ def tick(
             bar.stop()
         eng.close()
     if as_json:
-        _emit(report.to_json())
+        emit(report.to_json())
     else:
         if dry_run or any(o.action not in ("sent",) for o in report.outcomes):
             table = Table(title_justify="left")
@@ -284,7 +284,7 @@ def templates_check(config: Config = None, now: Now = None, as_json: AsJson = Fa
     finally:
         eng.close()
     if as_json:
-        _emit(report.to_json())
+        emit(report.to_json())
     else:
         table = Table(title_justify="left")
         for name in ("template", "used by", "result"):
@@ -312,7 +312,7 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
     finally:
         eng.close()
     if as_json:
-        _emit(report.to_json())
+        emit(report.to_json())
     else:
         states = [s.value for s in State]
         table = Table(title=f"{eng.store.description} at {iso(report.now)}", title_justify="left")
@@ -345,7 +345,7 @@ def show(email: str, config: Config = None, as_json: AsJson = False) -> None:
     finally:
         eng.close()
     if as_json:
-        _emit(timeline.to_json())
+        emit(timeline.to_json())
         return
     c = timeline.contact
     out.print(
@@ -370,7 +370,7 @@ def cancel(
     finally:
         eng.close()
     if as_json:
-        _emit(result.to_json())
+        emit(result.to_json())
     else:
         out.print(f"{result.email}: cancelled {len(result.rows)} pending email(s)", markup=False)
 
@@ -385,7 +385,7 @@ def unsubscribe(email: str, config: Config = None, now: Now = None, as_json: AsJ
     finally:
         eng.close()
     if as_json:
-        _emit(result.to_json())
+        emit(result.to_json())
     else:
         out.print(f"{result.email}: unsubscribed; cancelled {len(result.rows)} pending email(s)", markup=False)
 

@@ -4,8 +4,9 @@ No `from __future__ import annotations` here: Typer reads the commands' annotati
 `AsJson` are imported inside `register` (cli.py imports this module at its end).
 """
 
-import json
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,13 +24,10 @@ def register(app: typer.Typer, templates_app: typer.Typer) -> None:
         return
     from .backends import config_path
     from .campaign import load_campaign
-    from .cli import AsJson, Config, err, handled, out
+    from .cli import AsJson, Config, emit, err, handled, out
     from .stores import notion_admin as admin
     from .stores.notion import NotionStore, notion_settings
     from .stores.notion_schema import TITLES
-
-    def emit(data: dict[str, Any]) -> None:
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
     def open_store(config: str | None) -> tuple[Any, NotionStore]:
         campaign = load_campaign(config_path(config, os.environ), dict(os.environ))
@@ -77,7 +75,12 @@ def register(app: typer.Typer, templates_app: typer.Typer) -> None:
             out.print(f"{TITLES[db.kind]} ({db.database_id}): ok", markup=False)
         out.print("the Notion databases match campaign.toml", markup=False)
 
-    def print_sync(report: admin.SyncReport, as_json: bool) -> None:
+    def sync(config: str | None, as_json: bool, action: Callable[[NotionStore, Path], admin.SyncReport]) -> None:
+        campaign, store = open_store(config)
+        try:
+            report = action(store, campaign.path(campaign.campaign.templates_dir))
+        finally:
+            store.close()
         if as_json:
             emit(report.to_json())
             return
@@ -95,22 +98,12 @@ def register(app: typer.Typer, templates_app: typer.Typer) -> None:
     @handled
     def templates_push(config: Config = None, as_json: AsJson = False) -> None:
         """Copy the templates folder into the Email Templates database (new ones Active; Status otherwise kept)."""
-        campaign, store = open_store(config)
-        try:
-            report = admin.push_templates(store, campaign.path(campaign.campaign.templates_dir))
-        finally:
-            store.close()
-        print_sync(report, as_json)
+        sync(config, as_json, admin.push_templates)
 
     @templates_app.command("pull")
     @handled
     def templates_pull(config: Config = None, as_json: AsJson = False) -> None:
         """Write every Active template of the Email Templates database into the templates folder."""
-        campaign, store = open_store(config)
-        try:
-            report = admin.pull_templates(store, campaign.path(campaign.campaign.templates_dir))
-        finally:
-            store.close()
-        print_sync(report, as_json)
+        sync(config, as_json, admin.pull_templates)
 
     app.add_typer(notion_app, name="notion")
