@@ -52,10 +52,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from local_server import LocalServer
 
 JSONDict = dict[str, Any]
 
@@ -456,7 +457,7 @@ _Route = Callable[[tuple[str, ...], JSONDict, dict[str, list[str]]], JSONDict]
 # --------------------------------------------------------------------------------------- emulator
 
 
-class NotionEmulator:
+class NotionEmulator(LocalServer):
     """In-process Notion API server for tests.  See the module docstring."""
 
     def __init__(
@@ -489,8 +490,7 @@ class NotionEmulator:
         self._data_sources: dict[str, _DataSource] = {}
         self._faults: list[_Fault] = []
         self._delays: list[_Delay] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._routes: list[tuple[str, re.Pattern[str], _Route]] = [
             ("GET", re.compile(r"/v1/databases/([^/]+)"), self._get_database),
             ("PATCH", re.compile(r"/v1/databases/([^/]+)"), self._patch_database),
@@ -507,51 +507,18 @@ class NotionEmulator:
 
     # ---------------------------------------------------------------------------- lifecycle
 
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (the SDK appends ``/v1/``)."""
-        if self._server is None:
-            raise RuntimeError("NotionEmulator is not started; call start() first")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    thread_name = "notion-emulator"
 
-    def start(self) -> NotionEmulator:
-        if self._server is None:
-            self._server = _Server(self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.01},  # stop() waits up to one poll interval
-                name="notion-emulator",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+    def _new_server(self) -> _Server:
+        return _Server(self)
 
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._server = self._thread = None
-        server.shutdown()
-        server.server_close()
+    def _on_stop(self, server: ThreadingHTTPServer) -> None:
+        assert isinstance(server, _Server)
         with server.connections_lock:
             open_connections = list(server.connections)
         for conn in open_connections:  # keep-alive connections would otherwise outlive the server
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> NotionEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------- direct setup / inspection
 

@@ -99,9 +99,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import urlsplit
+
+from local_server import LocalServer
 
 __all__ = [
     "IDEMPOTENCY_TTL_SECONDS",
@@ -420,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------- the emulator
 
 
-class ResendEmulator:
+class ResendEmulator(LocalServer):
     """An in-process fake of ``api.resend.com`` (``POST /emails`` and ``POST /emails/batch``).
 
     Args:
@@ -460,56 +461,20 @@ class ResendEmulator:
         self._drops: list[_Drop] = []
         self._hold: threading.Event | None = None
         self._in_flight = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.rate_limit = rate_limit
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> ResendEmulator:
-        if self._server is not None:
-            return self
-        server = _Server(self)
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.02},  # stop() waits for at most one poll
-            name="resend-emulator",
-            daemon=True,
-        )
-        thread.start()
-        self._server, self._thread = server, thread
-        return self
+    thread_name = "resend-emulator"
 
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+    def _new_server(self) -> _Server:
+        return _Server(self)
+
+    def _on_stop(self, server: ThreadingHTTPServer) -> None:
         hold = self._hold
         if hold is not None:
             hold.set()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> ResendEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``; only valid after :meth:`start`."""
-        if self._server is None:
-            raise RuntimeError("ResendEmulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     # ----------------------------------------------------------------- clock
 
@@ -523,6 +488,7 @@ class ResendEmulator:
             self._offset += seconds
 
     # ----------------------------------------------------------------- rate limit
+
 
     @property
     def rate_limit(self) -> float | None:

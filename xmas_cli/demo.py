@@ -14,8 +14,10 @@ from .engine import Engine, enroll, unsubscribe
 from .errors import InvalidInput
 from .mailers.outbox import OutboxMailer
 from .model import ScheduledEmail, State
+from .payloads import AssessmentPayload
 from .stores.sqlite import SqliteStore
 from .tick import tick
+from .variables import SAMPLE
 
 MARKER = ".xmas-demo"
 DEMO_SECRET = "demo-secret-not-for-production-use"
@@ -42,18 +44,9 @@ def _people(start: datetime) -> list[tuple[str, dict[str, Any]]]:
         ("lead-nurture", {"email": "omar@example.com", "first_name": "Omar", "business_name": "Omar Spa"}),
         (
             "assessment",
-            {
-                "email": "sarah@example.com",
-                "first_name": "Sarah",
-                "business_name": "Sarah's Salon",
-                "red_systems": 2,
-                "orange_systems": 1,
-                "yellow_systems": 2,
-                "green_systems": 3,
-                "weakest_system_1": "GPS",
+            {  # the preview's sample contact, who has just completed the assessment
+                **{k: v for k, v in SAMPLE.items() if k in AssessmentPayload.model_fields},
                 "weakest_system_2": "Money",
-                "revenue_leak_total": 14700,
-                "overall_score": 42,
                 "email_1_sent_at": at,
                 "email_1_status": "sent",
             },
