@@ -21,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import resend
 from conftest import ROOT, Cli
 from notion_client import Client
 from notion_emulator import NotionEmulator
+from resend_emulator import ResendEmulator
 from test_cli_enroll import ASSESSMENT
 from test_cli_tick import PEOPLE, T0, at
+
+from xmas_cli.mailers.base import idempotency_key
 
 TOKEN = "secret_e2e_token"
 LONG_BODY = ("<p>Ho ho ho 🎄 — déjà vu, 雪, {{ first_name }}.</p>\n" * 500)[:20_000]
@@ -474,3 +478,52 @@ def test_templates_push_and_pull_round_trip_a_20000_character_body(xmas: Cli, no
     for path in (ROOT / "templates").glob("*.html"):
         assert (folder / path.name).read_bytes() == path.read_bytes()
     assert "20 unchanged" in xmas("templates", "pull").stdout
+
+
+# ------------------------------------------------------------ with Resend: one request per email
+
+RESEND_KEY = "re_test_notion_key"
+
+
+@pytest.fixture
+def mail(notion: Notion, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ResendEmulator]:
+    path = project / "campaign.toml"
+    text = path.read_text().replace('backend = "outbox"', 'backend = "resend"')
+    path.write_text(text.replace("requests_per_second = 5 ", "requests_per_second = 100\nretry_backoff_seconds = 0 "))
+    old = resend.api_url
+    with ResendEmulator(api_key=RESEND_KEY, rate_limit=None) as emulator:
+        monkeypatch.setenv("RESEND_API_KEY", RESEND_KEY)
+        monkeypatch.setenv("RESEND_API_URL", emulator.base_url)
+        yield emulator
+    resend.api_url = old
+
+
+def test_each_email_is_its_own_request_under_its_own_key(xmas: Cli, notion: Notion, mail: ResendEmulator) -> None:
+    for n in range(3):
+        enroll(xmas, "postcall", email=f"p{n}@example.com", call_date=at(T0))
+    assert "3 sent" in xmas("tick", "--now", at(T0 + timedelta(hours=1))).stdout
+    posts = [r for r in mail.requests if r["method"] == "POST"]
+    assert [r["path"] for r in posts] == ["/emails"] * 3
+    row_ids = sorted(f"postcall:p{n}@example.com|{at(T0)}#1" for n in range(3))
+    assert sorted(r["headers"]["idempotency-key"] for r in posts) == sorted(
+        idempotency_key("christmas-2026", i) for i in row_ids
+    )
+    rows = {r["Row ID"]: r for r in notion.rows()}
+    assert [rows[i]["State"] for i in row_ids] == ["Sent"] * 3
+    assert {rows[i]["Message ID"] for i in row_ids} == {m["id"] for m in mail.sent}
+
+
+def test_a_lost_answer_on_notion_is_replayed_next_tick_not_resent(
+    xmas: Cli, notion: Notion, mail: ResendEmulator
+) -> None:
+    for n in range(2):
+        enroll(xmas, "postcall", email=f"p{n}@example.com", call_date=at(T0))
+    mail.drop_connection_after_accept(times=4)  # the first email's answer is lost, on every retry too
+    result = xmas("tick", "--now", at(T0 + timedelta(hours=1)), code=1)
+    assert "1 sent, 1 retry" in result.stdout
+    assert len(mail.sent) == 2  # both went out once: the first although its answer never came back
+    states = sorted((r["State"], r["Attempts"]) for r in notion.rows() if r["Step"] == 1)
+    assert states == [("Scheduled", 1), ("Sent", 1)]
+    xmas("tick", "--now", at(T0 + timedelta(hours=1, minutes=1)))
+    assert len(mail.sent) == 2 and sorted(m["to"][0] for m in mail.sent) == ["p0@example.com", "p1@example.com"]
+    assert {r["State"] for r in notion.rows() if r["Step"] == 1} == {"Sent"}
