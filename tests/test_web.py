@@ -493,7 +493,6 @@ def test_healthz_reads_the_store(web: Web) -> None:
 # --------------------------------------------------------------------------------------------- Resend webhooks
 
 def test_resend_webhook_route(web: Web) -> None:
-    pytest.importorskip("xmas_cli.bounces")
     from resend_emulator import new_webhook_secret, sign_webhook
 
     assert web.kestra("assessment-handler", assessment("ana@example.com")).status == 200
