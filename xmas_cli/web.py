@@ -432,6 +432,7 @@ class _Handler(WSGIRequestHandler):
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 64  # a burst of form posts waits in the backlog instead of in SYN retries
     drain_bytes = 1024 * 1024
     drain_seconds = 2.0
 
