@@ -22,8 +22,9 @@ from xmas_cli import engine as core
 from xmas_cli.backends import engine_from_config
 from xmas_cli.engine import Engine
 from xmas_cli.model import Contact, ScheduledEmail
+from xmas_cli.server import RunningServer, start
 from xmas_cli.tokens import make_token
-from xmas_cli.web import KESTRA_PREFIX, MAX_BODY, RunningServer, start
+from xmas_cli.web import KESTRA_PREFIX, MAX_BODY
 
 NOW = "2025-12-01T10:31:00Z"
 KEY = "kestra-key-7c1f0e9b2d"

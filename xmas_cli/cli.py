@@ -428,7 +428,7 @@ def serve(
     config: Config = None,
 ) -> None:
     """Serve the website's routes (Kestra-compatible webhooks, /enroll, /unsubscribe) over HTTP."""
-    from .web import serve as run_server
+    from .server import serve as run_server
 
     run_server(host, port, config)
 

@@ -19,20 +19,15 @@ import html
 import json
 import os
 import re
-import socket
 import sys
-import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from . import engine as core
@@ -389,10 +384,10 @@ def _answer(req: _Request) -> _Answer:
     except XmasError as exc:
         status = _status(exc)
         if status >= 500:
-            req.log(f"xmas web: {req.method} {_redact(req.path)}: {type(exc).__name__}: {exc}")
+            req.log(f"xmas web: {req.method} {redact(req.path)}: {type(exc).__name__}: {exc}")
         return _render_error(status, _public(exc), route.html, [])
     except Exception:
-        req.log(f"xmas web: {req.method} {_redact(req.path)} failed:\n{traceback.format_exc()}")
+        req.log(f"xmas web: {req.method} {redact(req.path)} failed:\n{traceback.format_exc()}")
         return _render_error(500, _internal(), route.html, [])
 
 
@@ -413,98 +408,11 @@ def make_app(config: str | None = None, env: Mapping[str, str] | None = None) ->
 application = make_app()  # for WSGI servers (gunicorn xmas_cli.web:application); config from XMAS_CONFIG
 
 
-# ---------------------------------------------------------------------------------------------- server
+# ------------------------------------------------------------------------------------------------ logs
 
 _IN_LOGS = re.compile(r"(/handlers/[^/\s]+/)[^\s?#\"]+|([?&]t=)[^&\s#\"]+")
 
 
-def _redact(text: str) -> str:
+def redact(text: str) -> str:
     """Access-log lines without the webhook keys and unsubscribe tokens that URLs carry."""
     return _IN_LOGS.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
-
-
-class _Handler(WSGIRequestHandler):
-    timeout = 30  # seconds a client may stall while sending its request
-
-    def log_message(self, format: str, *args: Any) -> None:
-        super().log_message("%s", _redact(format % args))
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 64  # a burst of form posts waits in the backlog instead of in SYN retries
-    drain_bytes = 1024 * 1024
-    drain_seconds = 2.0
-
-    def shutdown_request(self, request: Any) -> None:
-        """Close gently: read what a refused client already sent, so the close does not reset the connection
-        (and destroy the answer) while unread bytes wait in the socket."""
-        try:
-            request.shutdown(socket.SHUT_WR)
-            deadline, left = time.monotonic() + self.drain_seconds, self.drain_bytes
-            while left > 0 and (wait := deadline - time.monotonic()) > 0:
-                request.settimeout(wait)
-                data = request.recv(min(left, 65536))
-                if not data:
-                    break
-                left -= len(data)
-        except OSError:
-            pass
-        self.close_request(request)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-def _make_server(host: str, port: int, app: WSGIApplication) -> _Server:
-    server_class = _Server6 if ":" in host else _Server
-    server = make_server(host, port, app, server_class=server_class, handler_class=_Handler)
-    assert isinstance(server, _Server)
-    return server
-
-
-@dataclass
-class RunningServer:
-    """A server answering in a background thread (tests, embedding)."""
-
-    server: _Server
-    thread: threading.Thread
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_port)
-
-    @property
-    def url(self) -> str:
-        host = str(self.server.server_address[0])
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-def start(host: str = "127.0.0.1", port: int = 0, config: str | None = None,
-          env: Mapping[str, str] | None = None) -> RunningServer:
-    """Serve in a daemon thread; port 0 picks a free port (see .port, .url)."""
-    server = _make_server(host, port, make_app(config, env))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="xmas-web", daemon=True)
-    thread.start()
-    return RunningServer(server, thread)
-
-
-def serve(host: str, port: int, config: str | None) -> None:
-    """`xmas serve`: a threaded server until Ctrl-C. Checks campaign.toml first, so a bad file fails at once."""
-    load_campaign(config_path(config, os.environ))
-    server = _make_server(host, port, make_app(config))
-    shown = f"[{host}]" if ":" in host else host
-    print(f"xmas: serving on http://{shown}:{server.server_port}/ (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
