@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,21 @@ def test_the_due_query_uses_the_state_due_index(xmas: Cli, project: Path) -> Non
 def test_every_command_has_help_and_takes_config(xmas: Cli, command: str) -> None:
     out = xmas(*command.split(), "--help").stdout
     assert "--config" in out and len(out.splitlines()) > 5
+
+
+def test_retry_puts_failed_emails_back_after_a_fix(xmas: Cli, project: Path) -> None:
+    enroll(xmas, "postcall")
+    path = project / "templates" / "postcall_maybe_email_1.html"
+    good = path.read_text()
+    path.write_text(good.replace("{{ first_name }}", "{{ GenerateScore }}", 1))
+    xmas("tick", "--now", at(T0 + timedelta(hours=1)), code=1)
+    path.write_text(good)
+    assert "no contact" in xmas("retry", "nobody@example.com", code=2).stderr
+    result = xmas("retry", "paul@example.com", "--now", at(T0 + timedelta(hours=2)))
+    assert "1 failed email(s) scheduled again" in result.stdout
+    assert "1 sent" in xmas("tick", "--now", at(T0 + timedelta(hours=2))).stdout
+    assert [m["To"] for m in outbox(project)] == ["paul@example.com"]
+    doc = xmas.json("show", "paul@example.com")
+    assert (doc["emails"][0]["state"], doc["emails"][0]["attempts"]) == ("Sent", 1)
+    xmas("unsubscribe", "paul@example.com")
+    assert "is suppressed" in xmas("retry", "paul@example.com", code=2).stderr

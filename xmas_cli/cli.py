@@ -377,6 +377,27 @@ def cancel(
 
 @app.command()
 @handled
+def retry(
+    email: str,
+    sequence: Annotated[str | None, typer.Option(help="Only this sequence's failed emails.")] = None,
+    config: Config = None,
+    now: Now = None,
+    as_json: AsJson = False,
+) -> None:
+    """Send a contact's Failed emails again on the next tick (after fixing the template or the data)."""
+    eng = engine_from_config(config, now)
+    try:
+        result = core.retry(eng, email, sequence)
+    finally:
+        eng.close()
+    if as_json:
+        emit(result.to_json())
+    else:
+        out.print(f"{result.email}: {len(result.rows)} failed email(s) scheduled again", markup=False)
+
+
+@app.command()
+@handled
 def unsubscribe(email: str, config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
     """Stop all email to a contact, now and for any later enrollment."""
     eng = engine_from_config(config, now)

@@ -12,7 +12,7 @@ from typing import Any
 
 from .campaign import Campaign
 from .clock import Clock, iso
-from .errors import JSON_VERSION, NotFound
+from .errors import JSON_VERSION, InvalidInput, NotFound
 from .lock import file_lock
 from .mailers.base import Mailer
 from .model import Contact, ScheduledEmail, State
@@ -194,6 +194,29 @@ def cancel(engine: Engine, email: str, sequence: str | None = None) -> ChangeRes
         engine.campaign.sequence(sequence)
     rows = [r for r in engine.store.emails_for_contact(contact.email) if sequence in (None, r.sequence)]
     return ChangeResult("cancel", contact.email, _cancel(engine.store, rows, "cancelled by operator"), contact)
+
+
+def retry(engine: Engine, email: str, sequence: str | None = None) -> ChangeResult:
+    """Put a contact's Failed emails back to Scheduled, due now, with a fresh count of attempts.
+
+    Safe after a lost answer too: the email keeps its idempotency key, so a provider that already accepted it
+    answers with the first reply instead of sending it again.
+    """
+    contact = _known_contact(engine, email)
+    if sequence is not None:
+        engine.campaign.sequence(sequence)
+    if contact.suppressed:
+        raise InvalidInput(f"{contact.email} is suppressed ({contact.suppressed_reason})", "nothing was changed")
+    now = engine.clock.now()
+    rows = [
+        engine.store.update_email(
+            row,
+            {"state": State.SCHEDULED, "due": now, "attempts": 0, "last_error": None, "note": "retried by operator"},
+        )
+        for row in engine.store.emails_for_contact(contact.email)
+        if row.state is State.FAILED and sequence in (None, row.sequence)
+    ]
+    return ChangeResult("retry", contact.email, rows, contact)
 
 
 def unsubscribe(engine: Engine, email: str, reason: str = "unsubscribed") -> ChangeResult:
