@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from .campaign import Campaign
@@ -43,7 +44,8 @@ class Engine:
             self._mailer.close()
         self.store.close()
 
-    def lock_path(self, name: str) -> Any:
+    def lock_path(self, name: str) -> Path:
+        """A lock file beside the tick's lock (campaign.toml's [tick] lock)."""
         return self.campaign.path(self.campaign.tick.lock).with_name(name)
 
 
