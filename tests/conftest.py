@@ -48,6 +48,23 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+RESEND_KEY = "re_test_key_for_xmas"
+
+
+@pytest.fixture
+def resend_api(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The project's mailer switched to Resend, pointed at a local emulator (unpaced, no backoff waits)."""
+    from resend_emulator import ResendEmulator
+
+    path = project / "campaign.toml"
+    text = path.read_text().replace('backend = "outbox"', 'backend = "resend"')
+    path.write_text(text.replace("requests_per_second = 5 ", "requests_per_second = 100\nretry_backoff_seconds = 0 "))
+    with ResendEmulator(api_key=RESEND_KEY, rate_limit=None) as emulator:
+        monkeypatch.setenv("RESEND_API_KEY", RESEND_KEY)
+        monkeypatch.setenv("RESEND_API_URL", emulator.base_url)
+        yield emulator
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import resend
 from conftest import ROOT, Cli
 from notion_client import Client
 from notion_emulator import NotionEmulator
@@ -482,20 +481,11 @@ def test_templates_push_and_pull_round_trip_a_20000_character_body(xmas: Cli, no
 
 # ------------------------------------------------------------ with Resend: one request per email
 
-RESEND_KEY = "re_test_notion_key"
 
 
 @pytest.fixture
-def mail(notion: Notion, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ResendEmulator]:
-    path = project / "campaign.toml"
-    text = path.read_text().replace('backend = "outbox"', 'backend = "resend"')
-    path.write_text(text.replace("requests_per_second = 5 ", "requests_per_second = 100\nretry_backoff_seconds = 0 "))
-    old = resend.api_url
-    with ResendEmulator(api_key=RESEND_KEY, rate_limit=None) as emulator:
-        monkeypatch.setenv("RESEND_API_KEY", RESEND_KEY)
-        monkeypatch.setenv("RESEND_API_URL", emulator.base_url)
-        yield emulator
-    resend.api_url = old
+def mail(notion: Notion, resend_api: ResendEmulator) -> ResendEmulator:
+    return resend_api
 
 
 def test_each_email_is_its_own_request_under_its_own_key(xmas: Cli, notion: Notion, mail: ResendEmulator) -> None:

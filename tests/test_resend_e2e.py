@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import resend
 from conftest import SECRET, Cli
 from resend_emulator import ResendEmulator
 from test_cli_enroll import rows_in_db
@@ -16,21 +13,10 @@ from test_cli_tick import T0, at, enroll
 
 from xmas_cli.tokens import read_token
 
-KEY = "re_test_e2e_key"
-
 
 @pytest.fixture
-def emu(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ResendEmulator]:
-    text = (project / "campaign.toml").read_text()
-    text = text.replace('backend = "outbox"', 'backend = "resend"').replace(
-        "requests_per_second = 5 ", "requests_per_second = 100\nretry_backoff_seconds = 0 ")
-    (project / "campaign.toml").write_text(text)
-    old = resend.api_url
-    with ResendEmulator(api_key=KEY, rate_limit=None) as emulator:
-        monkeypatch.setenv("RESEND_API_KEY", KEY)
-        monkeypatch.setenv("RESEND_API_URL", emulator.base_url)
-        yield emulator
-    resend.api_url = old
+def emu(resend_api: ResendEmulator) -> ResendEmulator:
+    return resend_api
 
 
 def enroll_three(xmas: Cli) -> None:

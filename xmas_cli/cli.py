@@ -66,6 +66,15 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def with_engine(config: str | None, now: str | None, action: Callable[[core.Engine], R]) -> R:
+    """Open the engine campaign.toml describes, run one engine call on it, and close it."""
+    engine = engine_from_config(config, now)
+    try:
+        return action(engine)
+    finally:
+        engine.close()
+
+
 def emit(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -159,11 +168,7 @@ def enroll(
     raw: Any = _read_payload(payload) if payload else {}
     if isinstance(raw, dict):
         raw = {**raw, **fields}
-    eng = engine_from_config(config, now)
-    try:
-        result = core.enroll(eng, sequence, raw)
-    finally:
-        eng.close()
+    result = with_engine(config, now, lambda e: core.enroll(e, sequence, raw))
     if as_json:
         emit(result.to_json())
         return
@@ -202,7 +207,6 @@ def tick(
 
     from .tick import tick as run_tick
 
-    eng = engine_from_config(config, now)
     bar: Progress | None = None
     task: Any = None
 
@@ -217,11 +221,10 @@ def tick(
         bar.update(task, completed=done)
 
     try:
-        report = run_tick(eng, dry_run=dry_run, limit=limit, progress=progress)
+        report = with_engine(config, now, lambda e: run_tick(e, dry_run=dry_run, limit=limit, progress=progress))
     finally:
         if bar is not None:
             bar.stop()
-        eng.close()
     if as_json:
         emit(report.to_json())
     else:
@@ -259,11 +262,7 @@ def preview(
     variables = _read_payload(str(data)) if data else None
     if variables is not None and not isinstance(variables, dict):
         raise InvalidInput("--data: the file must hold one JSON object", 'write {"first_name": ..., ...}')
-    eng = engine_from_config(config, now)
-    try:
-        result = run_preview(eng, template, contact, variables)
-    finally:
-        eng.close()
+    result = with_engine(config, now, lambda e: run_preview(e, template, contact, variables))
     out.print(f"[bold]Subject:[/bold] {result.rendered.subject}")
     out.print(f"[dim]{result.origin} · {result.data_source}[/dim]")
     out.print(result.rendered.text, markup=False)
@@ -278,11 +277,7 @@ def templates_check(config: Config = None, now: Now = None, as_json: AsJson = Fa
     """Render every template with sample data; fail on a missing template or any error."""
     from .preview import check_templates
 
-    eng = engine_from_config(config, now)
-    try:
-        report = check_templates(eng)
-    finally:
-        eng.close()
+    report = with_engine(config, now, check_templates)
     if as_json:
         emit(report.to_json())
     else:
@@ -306,16 +301,12 @@ def templates_check(config: Config = None, now: Now = None, as_json: AsJson = Fa
 @handled
 def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
     """Counts by sequence and state, the next email due, and every failure. Exit 1 when there are problems."""
-    eng = engine_from_config(config, now)
-    try:
-        report = core.status(eng)
-    finally:
-        eng.close()
+    report = with_engine(config, now, core.status)
     if as_json:
         emit(report.to_json())
     else:
         states = [s.value for s in State]
-        table = Table(title=f"{eng.store.description} at {iso(report.now)}", title_justify="left")
+        table = Table(title=f"{report.store} at {iso(report.now)}", title_justify="left")
         table.add_column("sequence")
         for s in states:
             table.add_column(s, justify="right")
@@ -339,11 +330,7 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
 @handled
 def show(email: str, config: Config = None, as_json: AsJson = False) -> None:
     """One contact's data and timeline."""
-    eng = engine_from_config(config)
-    try:
-        timeline = core.show(eng, email)
-    finally:
-        eng.close()
+    timeline = with_engine(config, None, lambda e: core.show(e, email))
     if as_json:
         emit(timeline.to_json())
         return
@@ -364,11 +351,7 @@ def cancel(
     as_json: AsJson = False,
 ) -> None:
     """Cancel a contact's pending emails (all, or one sequence's)."""
-    eng = engine_from_config(config)
-    try:
-        result = core.cancel(eng, email, sequence)
-    finally:
-        eng.close()
+    result = with_engine(config, None, lambda e: core.cancel(e, email, sequence))
     if as_json:
         emit(result.to_json())
     else:
@@ -385,11 +368,7 @@ def retry(
     as_json: AsJson = False,
 ) -> None:
     """Send a contact's Failed emails again on the next tick (after fixing the template or the data)."""
-    eng = engine_from_config(config, now)
-    try:
-        result = core.retry(eng, email, sequence)
-    finally:
-        eng.close()
+    result = with_engine(config, now, lambda e: core.retry(e, email, sequence))
     if as_json:
         emit(result.to_json())
     else:
@@ -400,11 +379,7 @@ def retry(
 @handled
 def unsubscribe(email: str, config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
     """Stop all email to a contact, now and for any later enrollment."""
-    eng = engine_from_config(config, now)
-    try:
-        result = core.unsubscribe(eng, email)
-    finally:
-        eng.close()
+    result = with_engine(config, now, lambda e: core.unsubscribe(e, email))
     if as_json:
         emit(result.to_json())
     else:

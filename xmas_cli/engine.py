@@ -256,6 +256,7 @@ def show(engine: Engine, email: str) -> Timeline:
 
 @dataclass(frozen=True)
 class Status:
+    store: str
     now: datetime
     counts: dict[str, dict[str, int]]
     next_due: ScheduledEmail | None
@@ -269,6 +270,7 @@ class Status:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": JSON_VERSION,
+            "store": self.store,
             "now": iso(self.now),
             "counts": self.counts,
             "next_due": row_json(self.next_due) if self.next_due else None,
@@ -293,4 +295,4 @@ def status(engine: Engine) -> Status:
                 overdue += 1
             elif next_due is None or row.due < next_due.due:
                 next_due = row
-    return Status(now, counts, next_due, overdue, problems)
+    return Status(engine.store.description, now, counts, next_due, overdue, problems)
