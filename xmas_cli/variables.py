@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from .campaign import Campaign
+from .model import CONTACT_FIELDS
 
 ALWAYS = (
     "first_name",
@@ -30,19 +31,11 @@ ALWAYS = (
     "bookings_count",
 )
 OPTIONAL = (
-    "business_name",
+    # the contact's fields (model.CONTACT_FIELDS) other than first_name, which is always there
+    *(name for name in CONTACT_FIELDS if name != "first_name"),
     "segment",
-    "overall_score",
-    "red_systems",
-    "orange_systems",
-    "yellow_systems",
-    "green_systems",
-    "weakest_system_1",
-    "weakest_system_2",
     "WeakestSystem1",
     "WeakestSystem2",
-    "strongest_system",
-    "revenue_leak_total",
     "TotalRevenueLeak_K",
     "personalized_tip_1",
     "personalized_tip_2",
