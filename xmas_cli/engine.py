@@ -20,7 +20,7 @@ from .model import Contact, ScheduledEmail, State
 from .payloads import validate_payload
 from .schedule import plan_enrollment
 from .stores.base import Store
-from .variables import classify_segment
+from .variables import Counts, classify_segment
 
 
 @dataclass
@@ -75,6 +75,15 @@ def contact_json(contact: Contact) -> dict[str, Any]:
         "suppressed": contact.suppressed,
         "suppressed_reason": contact.suppressed_reason,
     }
+
+
+def campaign_counts(engine: Engine) -> Counts:
+    """The real counts templates may show: contacts who booked a call, and contacts who took a spot."""
+    seqs = engine.campaign.sequences
+    return Counts(
+        bookings=engine.store.count_contacts([n for n, s in seqs.items() if s.counts_as_booking]),
+        spots_taken=engine.store.count_contacts([n for n, s in seqs.items() if s.takes_spot]),
+    )
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import Engine
+from .engine import Engine, campaign_counts
 from .errors import JSON_VERSION, NotFound, RenderError
 from .render import Rendered, render
 from .tokens import unsubscribe_url
-from .variables import SAMPLE, Counts, build_variables
+from .variables import SAMPLE, build_variables
 
 PREVIEW_SECRET = "preview-only-secret-links-will-not-verify"
 
@@ -22,14 +22,6 @@ class Preview:
     rendered: Rendered
 
 
-def _counts(engine: Engine) -> Counts:
-    seqs = engine.campaign.sequences
-    return Counts(
-        bookings=engine.store.count_contacts([n for n, s in seqs.items() if s.counts_as_booking]),
-        spots_taken=engine.store.count_contacts([n for n, s in seqs.items() if s.takes_spot]),
-    )
-
-
 def _render_with(engine: Engine, template_id: str, data: dict[str, Any]) -> tuple[str, Rendered]:
     template = engine.store.get_template(template_id)
     if template is None:
@@ -39,7 +31,7 @@ def _render_with(engine: Engine, template_id: str, data: dict[str, Any]) -> tupl
         )
     email = str(data.get("email") or SAMPLE["email"])
     url = unsubscribe_url(str(engine.campaign.campaign.public_url), engine.secret or PREVIEW_SECRET, email)
-    variables = build_variables(data, engine.campaign, engine.clock.now(), url, _counts(engine))
+    variables = build_variables(data, engine.campaign, engine.clock.now(), url, campaign_counts(engine))
     return template.origin, render(template, variables)
 
 

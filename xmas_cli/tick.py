@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import iso
-from .engine import Engine
+from .engine import Engine, campaign_counts
 from .errors import JSON_VERSION, RenderError
 from .lock import file_lock
 from .mailers.base import OutgoingEmail, SendResult, batch_key, idempotency_key
@@ -126,11 +126,7 @@ class _Tick:
         if not variables_used(template) & COUNTED:
             return Counts()
         if self._counts is None:
-            seqs = self.campaign.sequences
-            self._counts = Counts(
-                bookings=self.store.count_contacts([n for n, s in seqs.items() if s.counts_as_booking]),
-                spots_taken=self.store.count_contacts([n for n, s in seqs.items() if s.takes_spot]),
-            )
+            self._counts = campaign_counts(self.engine)
         return self._counts
 
     def record(self, row: ScheduledEmail, action: str, detail: str, changes: Changes) -> None:
