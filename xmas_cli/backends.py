@@ -26,7 +26,17 @@ def open_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
         from .stores.notion import open_notion_store
 
         return open_notion_store(campaign, env)
-    return SqliteStore(campaign.path(campaign.store.path), campaign.path(campaign.campaign.templates_dir))
+    return sqlite_store(campaign)
+
+
+def sqlite_store(campaign: Campaign) -> SqliteStore:
+    return SqliteStore(
+        campaign.path(campaign.store.path), campaign.path(campaign.campaign.templates_dir), campaign.store.mode
+    )
+
+
+def outbox_mailer(campaign: Campaign) -> OutboxMailer:
+    return OutboxMailer(campaign.path(campaign.mailer.outbox), campaign.store.mode)
 
 
 def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store) -> Mailer:
@@ -42,7 +52,7 @@ def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store) -> Mai
             max_retries=campaign.mailer.max_retries,
             backoff_seconds=campaign.mailer.retry_backoff_seconds,
         )
-    return OutboxMailer(campaign.path(campaign.mailer.outbox))
+    return outbox_mailer(campaign)
 
 
 def build_engine(campaign: Campaign, now: str | None = None, env: Mapping[str, str] | None = None) -> Engine:

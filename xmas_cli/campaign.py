@@ -84,6 +84,13 @@ class Values(_Strict):
 class StoreConfig(_Strict):
     backend: Literal["sqlite", "notion"] = "sqlite"
     path: str = ".xmas/xmas.db"
+    # Who may read the files xmas writes (the SQLite file, the outbox, the locks): the owner only, or also the
+    # group, for a CGI script and a cron job that run as two users of one group.
+    file_mode: Literal["0600", "0640", "0660"] = "0600"
+
+    @property
+    def mode(self) -> int:
+        return int(self.file_mode, 8)
 
 
 class MailerConfig(_Strict):
@@ -157,6 +164,7 @@ class TickConfig(_Strict):
     catch_up_gap: Duration = "24h"
     testing_catch_up_gap: Duration = "1m"
     budget_seconds: float = Field(default=50.0, gt=0)
+    slice: int = Field(default=100, ge=1, le=1000)  # emails rendered and sent between two looks at the budget
 
 
 class CampaignSection(_Strict):

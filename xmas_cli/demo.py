@@ -8,14 +8,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .backends import outbox_mailer, sqlite_store
 from .campaign import Campaign, MailerConfig, StoreConfig, load_campaign
 from .clock import FixedClock, iso
 from .engine import Engine, enroll, unsubscribe
 from .errors import InvalidInput
-from .mailers.outbox import OutboxMailer
 from .model import ScheduledEmail, State
 from .payloads import AssessmentPayload
-from .stores.sqlite import SqliteStore
 from .tick import tick
 from .variables import SAMPLE
 
@@ -106,7 +105,7 @@ def run_demo(config: Path, folder: Path, start: datetime) -> DemoReport:
         notes.append("the demo always uses the embedded SQLite store and outbox, whatever campaign.toml says")
     campaign: Campaign = loaded.model_copy(
         update={
-            "store": StoreConfig(backend="sqlite", path=loaded.store.path),
+            "store": StoreConfig(backend="sqlite", path=loaded.store.path, file_mode=loaded.store.file_mode),
             "mailer": MailerConfig(
                 backend="outbox", outbox=loaded.mailer.outbox, max_attempts=loaded.mailer.max_attempts
             ),
@@ -116,10 +115,10 @@ def run_demo(config: Path, folder: Path, start: datetime) -> DemoReport:
     outbox = campaign.path(campaign.mailer.outbox)
     engine = Engine(
         campaign=campaign,
-        store=SqliteStore(campaign.path(campaign.store.path), campaign.path(campaign.campaign.templates_dir)),
+        store=sqlite_store(campaign),
         clock=clock,
         secret=DEMO_SECRET,
-        mailer_factory=lambda: OutboxMailer(outbox),
+        mailer_factory=lambda: outbox_mailer(campaign),
     )
     try:
         for sequence, payload in _people(clock.now()):

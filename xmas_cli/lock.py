@@ -10,16 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import Busy
+from .perms import DEFAULT_MODE, private_file
 
 
 @contextmanager
-def file_lock(path: Path, *, wait: float = 0.0, what: str = "tick") -> Iterator[None]:
+def file_lock(path: Path, *, wait: float = 0.0, what: str = "tick", mode: int = DEFAULT_MODE) -> Iterator[None]:
     """Hold an exclusive lock on `path`. With wait=0 give up at once; otherwise retry for `wait` seconds.
 
     The kernel releases the lock when the process dies, so a crashed tick never leaves it stuck.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    private_file(path, mode)  # the tick and the web app may run as two users of one group: [store] file_mode
+    fd = os.open(path, os.O_RDWR)
     try:
         deadline = time.monotonic() + wait
         while True:

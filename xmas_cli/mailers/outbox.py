@@ -1,7 +1,8 @@
 """The embedded mailer: one .eml file per email, in a folder.
 
 A file is named after its scheduled email and created exclusively, so sending the same row again
-finds the first file and reports its Message-ID instead of writing a second one.
+finds the first file and reports its Message-ID instead of writing a second one, however much later.
+The folder and the files are readable by their owner only (or a group: `[store] file_mode`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -17,6 +19,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from ..errors import MailerUnavailable
+from ..perms import DEFAULT_MODE, private_dir
 from .base import OutgoingEmail, SendResult
 
 
@@ -45,9 +48,11 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
 
 class OutboxMailer:
     max_batch = 100
+    key_ttl: timedelta | None = None  # a file stays: the same row is never written twice, however late it is sent again
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, file_mode: int = DEFAULT_MODE) -> None:
         self.folder = folder
+        self.file_mode = file_mode
         self.description = f"outbox {folder}"
 
     def path_for(self, email: OutgoingEmail) -> Path:
@@ -55,7 +60,7 @@ class OutboxMailer:
 
     def send(self, emails: Sequence[OutgoingEmail], batch_key: str | None = None) -> list[SendResult]:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_dir(self.folder, self.file_mode)
         except OSError as exc:
             raise MailerUnavailable(f"cannot create {self.folder}: {exc}", "check the [mailer] outbox path") from None
         return [self._send_one(email) for email in emails]
@@ -68,6 +73,7 @@ class OutboxMailer:
         try:
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".sending-")
             with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fh.fileno(), self.file_mode)
                 fh.write(msg.as_bytes())
             try:
                 os.link(tmp, target)  # atomic and exclusive: a second writer gets FileExistsError
