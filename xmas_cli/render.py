@@ -6,6 +6,7 @@ RenderError for that email; raw braces never reach a recipient.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,9 +36,36 @@ def _no_none(value: Any) -> Any:
     return value
 
 
+MAX_REPEAT = 100_000  # characters or items a `*` may build; a number `**` may reach at most MAX_POWER
+MAX_POWER = 10**100
+
+
+def _too_big_a_power(base: Any, exponent: Any) -> bool:
+    if not isinstance(base, int | float) or not isinstance(exponent, int | float):
+        return False
+    if abs(exponent) > 1000:
+        return True
+    return abs(base) > 1 and exponent * math.log10(abs(base)) > math.log10(MAX_POWER)
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, with `*` and `**` bounded: one template line cannot build gigabytes or an endless number."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(count, int) and len(seq) * count > MAX_REPEAT:
+                    raise jinja2.exceptions.SecurityError(f"a repetition longer than {MAX_REPEAT} is not allowed")
+        if operator == "**" and _too_big_a_power(left, right):
+            raise jinja2.exceptions.SecurityError(f"a power above {MAX_POWER:.0e} is not allowed")
+        return super().call_binop(context, operator, left, right)
+
+
 @lru_cache(maxsize=2)
 def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
+    return _Sandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
         finalize=_no_none,
@@ -72,8 +100,10 @@ def _render(source: str, variables: dict[str, Any], autoescape: bool, what: str)
         raise RenderError(f"{what}: blocked by the sandbox ({exc})", "templates may only use plain data") from None
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(f"{what}: syntax error at line {exc.lineno}: {exc.message}", "fix the template") from None
-    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         raise RenderError(f"{what}: {type(exc).__name__}: {exc}", "fix the template or its data") from None
+    except RecursionError:
+        raise RenderError(f"{what}: recursion too deep (a macro that calls itself?)", "fix the template") from None
 
 
 @lru_cache(maxsize=256)
