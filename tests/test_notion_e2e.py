@@ -328,16 +328,17 @@ def test_request_counts_idle_tick_enroll_and_a_tick_with_due_emails(xmas: Cli, n
     assert xmas("tick", "--now", at(T0)).stdout.strip() == "tick 2026-12-01T10:30:00Z: 0 due"
     assert notion.requests() == ["query tracker"]
 
-    # Enrolling a new contact with R rows costs 3 + R requests: look up the contact (absent), create it, read the
-    # contact's rows (none), create each row (the store saw, under the enrollment lock, that none exists yet).
+    # Enrolling a new contact with R rows costs 3 + R requests: look up the contact (absent), read the contact's rows
+    # (none), create the contact (once the enrollment is planned), create each row (the store saw, under the
+    # enrollment lock, that none exists yet).
     notion.emu.reset_requests()
     doc = enroll(xmas, "assessment", email="a@example.com")
     assert len(doc["scheduled"]) == 5 and notion.emu.count() == 3 + 5 == 8
-    assert notion.requests() == ["query contacts", "create page", "query tracker"] + ["create page"] * 5
-    # Enrolling the same again (an hour later): look up the contact, update it (Updated changed), read its rows.
+    assert notion.requests() == ["query contacts", "query tracker", "create page"] + ["create page"] * 5
+    # Enrolling the same again (an hour later): look up the contact, read its rows, update it (Updated changed).
     notion.emu.reset_requests()
     enroll(xmas, "assessment", email="a@example.com", now=T0 + timedelta(hours=1))
-    assert notion.requests() == ["query contacts", "update page", "query tracker"]
+    assert notion.requests() == ["query contacts", "query tracker", "update page"]
 
     # A tick with N = 4 due emails (3 postcall contacts, one lead): 1 due query (ceil(N/100)), 1 contacts query
     # (≤ 100 addresses per query), 1 read per distinct template (2), and N row updates: N + 4. Neither template
@@ -367,7 +368,7 @@ def test_under_a_rate_limit_every_email_still_goes_once(xmas: Cli, notion: Notio
     statuses = [r["status"] for r in notion.emu.requests]
     assert 429 in statuses and set(statuses) == {200, 429}
     assert len(notion.rows()) == 3 and len(notion.rows("contacts")) == 1 and len(outbox(project)) == 1
-    assert notion.row("noshow:evt_1#1")["State"] == "Sent"
+    assert notion.row("noshow:nina@example.com|evt_1#1")["State"] == "Sent"
 
 
 def test_faults_and_timeouts_leave_no_duplicate_and_every_email_goes_once(
@@ -389,14 +390,14 @@ def test_faults_and_timeouts_leave_no_duplicate_and_every_email_goes_once(
     emu.inject_fault(529, "service_overload", method="PATCH")  # Notion overloaded on recording a send
     emu.inject_fault(503, "service_unavailable", method="POST", path_contains="/query")
     assert "2 sent" in xmas("tick", "--now", at(T0 + timedelta(hours=1))).stdout
-    assert [r["Row ID"] for r in notion.rows()] == [f"noshow:evt_1#{n}" for n in (1, 2, 3)] + [
+    assert [r["Row ID"] for r in notion.rows()] == [f"noshow:nina@example.com|evt_1#{n}" for n in (1, 2, 3)] + [
         f"postcall:paul@example.com|2026-12-01T10:30:00Z#{n}" for n in (1, 2, 3)
     ]
     assert sorted(c["Email"] for c in notion.rows("contacts")) == ["nina@example.com", "paul@example.com"]
     assert {r["status"] for r in emu.requests} == {200, 500, 503, 529}
     assert len(outbox(project)) == 2
     assert "0 due" in xmas("tick", "--now", at(T0 + timedelta(hours=1))).stdout
-    assert [notion.row(f"noshow:evt_1#{n}")["State"] for n in (1, 2, 3)] == ["Sent", "Scheduled", "Scheduled"]
+    assert [notion.row(f"noshow:nina@example.com|evt_1#{n}")["State"] for n in (1, 2, 3)] == ["Sent", "Scheduled", "Scheduled"]
 
 
 # ------------------------------------------------------------------------------ schema and setup

@@ -99,7 +99,7 @@ def test_signup_records_the_contact_only() -> None:
 
 def test_enrollment_keys_follow_the_sequence_identity() -> None:
     assert plan("assessment", False).key == "assessment:a@example.com"
-    assert plan("noshow", False).key == "noshow:evt_1"
+    assert plan("noshow", False).key == "noshow:a@example.com|evt_1"
     assert plan("postcall", False).key == "postcall:a@example.com|2026-12-01T10:30:00Z"
     assert plan("assessment", False, email="A@Example.COM").key == "assessment:a@example.com"
 

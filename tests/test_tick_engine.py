@@ -24,6 +24,7 @@ class ScriptedMailer:
     script: list[str]
     max_batch: int = 100
     description: str = "scripted mailer"
+    key_ttl: timedelta | None = timedelta(hours=24)
     calls: list[tuple[list[str], str | None]] = field(default_factory=list)
 
     def send(self, emails: Sequence[OutgoingEmail], batch_key: str | None = None) -> list[SendResult]:
@@ -123,8 +124,19 @@ def test_a_tick_that_runs_out_of_time_leaves_the_rest(project: Path) -> None:
     engine, _ = make_engine(project, mailer)
     for n in range(4):
         enroll_postcall(engine, f"p{n}@example.com")
-    ticks = iter([0.0, 0.0, 10.0, 100.0, 100.0])  # the budget (50 s) runs out before the third email
-    report = tick(engine, monotonic=lambda: next(ticks))
-    assert report.count("sent") == 2 and report.left_over == 2
-    assert "2 left for the next tick" in report.summary()
-    assert sum(1 for r in engine.store.all_emails() if r.step == 1 and r.state is State.SCHEDULED) == 2
+    # each send takes 20 s of a fake monotonic clock; the budget (50 s) is checked before each send
+    report = tick(engine, monotonic=lambda: 20.0 * len(mailer.calls))
+    assert report.count("sent") == 3 and report.left_over == 1 and not report.more_left
+    assert "1 left for the next tick (time budget)" in report.summary()
+    assert sum(1 for r in engine.store.all_emails() if r.step == 1 and r.state is State.SCHEDULED) == 1
+
+
+def test_a_tick_always_sends_at_least_once_whatever_the_budget(project: Path) -> None:
+    mailer = ScriptedMailer([], max_batch=2)
+    engine, _ = make_engine(project, mailer)
+    for n in range(5):
+        enroll_postcall(engine, f"p{n}@example.com")
+    started = iter([0.0])
+    report = tick(engine, monotonic=lambda: next(started, 1e9))  # out of time from the first look on
+    assert [len(ids) for ids, _ in mailer.calls] == [2] and report.count("sent") == 2
+    assert report.left_over == 3

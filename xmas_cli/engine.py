@@ -18,7 +18,7 @@ from .lock import file_lock
 from .mailers.base import Mailer
 from .model import Contact, ScheduledEmail, State
 from .payloads import validate_payload
-from .schedule import plan_enrollment
+from .schedule import legacy_enrollment_key, plan_enrollment
 from .stores.base import Store
 from .variables import Counts, classify_segment
 
@@ -63,6 +63,7 @@ def row_json(row: ScheduledEmail) -> dict[str, Any]:
         "attempts": row.attempts,
         "last_error": row.last_error,
         "note": row.note,
+        **({"defect": row.defect} if row.defect else {}),
     }
 
 
@@ -117,7 +118,9 @@ class EnrollResult:
 def _contact_lock(engine: Engine) -> Any:
     """Enrollments and unsubscribes one after another: an enrollment saves the contact it read, so an
     unsubscribe landing in between would otherwise be overwritten."""
-    return file_lock(engine.lock_path("enroll.lock"), wait=10, what="enrollment or unsubscribe")
+    return file_lock(
+        engine.lock_path("enroll.lock"), wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode
+    )
 
 
 def _cancel(store: Store, rows: Iterable[ScheduledEmail], note: str) -> list[ScheduledEmail]:
@@ -137,10 +140,13 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
     data = payload.data()
     with _contact_lock(engine):
         existing_contact = store.get_contact(payload.email) or Contact(email=payload.email)
+        history = store.emails_for_contact(payload.email)
+        legacy = legacy_enrollment_key(sequence_name, sequence, payload)
+        key = legacy if legacy and any(r.enrollment_key == legacy for r in history) else None
+        # planned before anything is written: a payload that cannot be planned leaves no trace
+        plan = plan_enrollment(campaign, sequence_name, payload, now, existing_contact.suppressed, key)
         segment = classify_segment(data.get("red_systems"), data.get("orange_systems"))
         contact = store.save_contact(existing_contact.merged(data, segment, now))
-        plan = plan_enrollment(campaign, sequence_name, payload, now, suppressed=contact.suppressed)
-        history = store.emails_for_contact(payload.email)
         seen = {r.sequence for r in history if r.sequence in campaign.sequences}
         blockers = sorted(
             name
@@ -297,7 +303,7 @@ def status(engine: Engine) -> Status:
     for row in engine.store.all_emails():
         per = counts.setdefault(row.sequence, {})
         per[row.state.value] = per.get(row.state.value, 0) + 1
-        if row.state is State.FAILED or (row.state is State.SCHEDULED and row.last_error):
+        if row.defect or row.state is State.FAILED or (row.state is State.SCHEDULED and row.last_error):
             problems.append(row)
         if row.state is State.SCHEDULED:
             if row.due <= now:

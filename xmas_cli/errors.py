@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     CONFIG = 3  # campaign.toml or an environment variable is wrong
     UNAVAILABLE = 4  # the store or the mailer could not be reached
     BUSY = 5  # another tick (or enrollment) holds the lock: nothing was done
+    STOPPED = 6  # tick: stopped by SIGTERM or SIGINT; what was sent is recorded, the next tick goes on
 
 
 class XmasError(Exception):

@@ -97,6 +97,7 @@ class ScheduledEmail:
     data: dict[str, Any] = field(default_factory=dict)
     batch: str | None = None  # the batch this row was recorded in before it was sent (batching stores)
     ref: str | None = None  # the store's own handle (a Notion page id)
+    defect: str | None = None  # why the stored row could not be read as it is (it is never sent so)
 
     @property
     def title(self) -> str:

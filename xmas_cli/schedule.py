@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from .campaign import Campaign, Sequence
+from .errors import InvalidInput
 from .model import ScheduledEmail, Sender, State, row_id
 from .payloads import Payload, anchor_time
 
@@ -27,10 +28,25 @@ class Plan:
 
 
 def enrollment_key(sequence_name: str, sequence: Sequence, payload: Payload) -> str:
-    """`assessment:sarah@example.com`, `noshow:evt_123abc`, `postcall:sarah@example.com|2025-12-08T15:00:00Z`."""
+    """`assessment:sarah@example.com`, `noshow:nina@example.com|evt_123abc`,
+    `postcall:sarah@example.com|2025-12-08T15:00:00Z`.
+
+    The contact's address always comes first, so two contacts can never share an enrollment (and its rows): the
+    same Calendly event id sent for another address is that contact's own enrollment.
+    """
     data = payload.data()
-    parts = [str(data.get(name, "")).strip() for name in sequence.key]
+    names = ["email", *(name for name in sequence.key if name != "email")]
+    parts = [str(data.get(name, "")).strip() for name in names]
     return f"{sequence_name}:{'|'.join(parts)}"
+
+
+def legacy_enrollment_key(sequence_name: str, sequence: Sequence, payload: Payload) -> str | None:
+    """The key versions before 0.2 gave an enrollment whose key did not name the email (`noshow:evt_123abc`),
+    so rows written then are found again instead of being written twice; None where it is the same key."""
+    if "email" in sequence.key:
+        return None
+    data = payload.data()
+    return f"{sequence_name}:{'|'.join(str(data.get(name, '')).strip() for name in sequence.key)}"
 
 
 def catch_up(planned: list[datetime], now: datetime, gap: timedelta) -> list[datetime]:
@@ -49,10 +65,16 @@ def catch_up(planned: list[datetime], now: datetime, gap: timedelta) -> list[dat
 
 
 def plan_enrollment(
-    campaign: Campaign, sequence_name: str, payload: Payload, now: datetime, suppressed: bool = False
+    campaign: Campaign,
+    sequence_name: str,
+    payload: Payload,
+    now: datetime,
+    suppressed: bool = False,
+    key: str | None = None,
 ) -> Plan:
+    """The enrollment's rows; `key` overrides the computed key (an enrollment found under its legacy key)."""
     sequence = campaign.sequence(sequence_name)
-    key = enrollment_key(sequence_name, sequence, payload)
+    key = key or enrollment_key(sequence_name, sequence, payload)
     warnings: list[str] = []
     anchor = anchor_time(payload, sequence.anchor)
     source = sequence.anchor or "now"
@@ -62,7 +84,14 @@ def plan_enrollment(
         anchor, source = now, "now"
     data = payload.data()
     ours = [(n, s) for n, s in enumerate(sequence.steps, 1) if s.sent_by is Sender.XMAS]
-    dues = iter(catch_up([anchor + s.delay(campaign.testing) for _, s in ours], now, campaign.catch_up_gap))
+    try:
+        dues = iter(catch_up([anchor + s.delay(campaign.testing) for _, s in ours], now, campaign.catch_up_gap))
+    except OverflowError:  # payload validation keeps times in range; this guards the arithmetic all the same
+        raise InvalidInput(
+            f"{source}: {anchor:%Y-%m-%dT%H:%M:%SZ} is too far from today to schedule {sequence_name}",
+            "give a time within the campaign's years; nothing was written",
+            [(source, "out of range")],
+        ) from None
     rows: list[ScheduledEmail] = []
     for number, step in enumerate(sequence.steps, 1):
         base = ScheduledEmail(

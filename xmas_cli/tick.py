@@ -1,7 +1,11 @@
 """`xmas tick`: send every due email once, record each outcome on its row.
 
-lock → query due rows (the store filters and sorts) → skip the suppressed → catch-up → render →
-send in batches → record. A failed render or send marks its row and the tick moves on.
+lock → replay the batches an earlier tick left open → then, slice by slice: read due rows (the store filters
+and sorts) → skip the suppressed → catch-up → render → record the batch → send → record the outcomes.
+The time budget is checked between sends, and at least one send goes out per tick, so any backlog drains
+at the mailer's pace. A row can only fail itself: whatever goes wrong while one row is planned or rendered
+marks that row Failed with the reason, and the tick moves on. Why each point a process can die at is safe:
+README, "Reliability".
 """
 
 from __future__ import annotations
@@ -11,21 +15,29 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
+from . import journal
 from .clock import iso
 from .engine import Engine, campaign_counts
-from .errors import JSON_VERSION, RenderError
+from .errors import JSON_VERSION, Busy, ConfigError, MailerUnavailable, StoreUnavailable
 from .lock import file_lock
 from .mailers.base import OutgoingEmail, SendResult, batch_key, idempotency_key
 from .model import Contact, ScheduledEmail, State, Template
 from .render import render, variables_used
-from .stores.base import Changes
+from .signals import Abandoned, StopRequest, stop_on_signals
+from .stores.base import Batch, Changes
 from .tokens import check_secret, unsubscribe_url
 from .variables import Counts, build_variables
 
 Progress = Callable[[int, int], None]
+Ready = list[tuple[ScheduledEmail, OutgoingEmail]]
 COUNTED = frozenset({"spots_remaining", "bookings_count"})
+# Errors of the tick's surroundings (store, mailer, configuration): they stop the tick. Anything else raised
+# while one row is handled is that row's problem.
+INFRASTRUCTURE = (StoreUnavailable, MailerUnavailable, Busy, ConfigError)
+KEY_MARGIN = timedelta(hours=1)  # replay a batch only while the provider surely still knows its key
 DRY_RUN = {
     "sent": "would-send",
     "skipped": "would-skip",
@@ -34,12 +46,13 @@ DRY_RUN = {
     "deferred": "would-defer",
     "retry": "would-retry",
 }
+TROUBLE = frozenset({"failed", "waiting", "retry", "would-fail", "would-wait"})
 
 
 @dataclass(frozen=True)
 class Outcome:
     row: ScheduledEmail
-    action: str  # sent | skipped | failed | waiting | retry | deferred | would-send | would-...
+    action: str  # sent | skipped | failed | waiting | retry | deferred | would-send | would-replay | would-...
     detail: str = ""
 
 
@@ -47,21 +60,24 @@ class Outcome:
 class TickReport:
     now: datetime
     dry_run: bool
-    due: int = 0
+    due: int = 0  # due rows this tick read (and batches it found open)
     outcomes: list[Outcome] = field(default_factory=list)
-    left_over: int = 0  # due rows not reached because the time budget ran out
+    left_over: int = 0  # due rows not reached (time budget or a stop signal)
+    more_left: bool = False  # and there are more than left_over (not all were read)
+    stopped: str | None = None  # the signal that stopped the tick early (SIGTERM, SIGINT)
 
     def count(self, action: str) -> int:
         return sum(1 for o in self.outcomes if o.action == action)
 
     @property
     def ok(self) -> bool:
-        return not any(o.action in ("failed", "waiting", "retry", "would-fail", "would-wait") for o in self.outcomes)
+        return not any(o.action in TROUBLE for o in self.outcomes)
 
     def summary(self) -> str:
         order = (
             "sent",
             "would-send",
+            "would-replay",
             "skipped",
             "would-skip",
             "deferred",
@@ -73,8 +89,11 @@ class TickReport:
             "would-fail",
         )
         parts = [f"{self.count(a)} {a}" for a in order if self.count(a)]
-        if self.left_over:
-            parts.append(f"{self.left_over} left for the next tick (time budget)")
+        if self.left_over or self.more_left:
+            why = f"stopped by {self.stopped}" if self.stopped else "time budget"
+            parts.append(f"{self.left_over}{'+' if self.more_left else ''} left for the next tick ({why})")
+        elif self.stopped:
+            parts.append(f"stopped by {self.stopped}")
         head = f"tick {iso(self.now)}{' (dry run)' if self.dry_run else ''}: {self.due} due"
         return head + (": " + ", ".join(parts) if parts else "")
 
@@ -86,6 +105,8 @@ class TickReport:
             "dry_run": self.dry_run,
             "due": self.due,
             "left_over": self.left_over,
+            "more_left": self.more_left,
+            "stopped": self.stopped,
             "outcomes": [
                 {
                     "id": o.row.id,
@@ -110,16 +131,37 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
 
 
+def describe(exc: BaseException) -> str:
+    """One line for a row's Last Error: what was raised, never a traceback."""
+    text = " ".join(str(exc).split())[:400]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class _Tick:
-    def __init__(self, engine: Engine, now: datetime, dry_run: bool) -> None:
+    def __init__(
+        self, engine: Engine, now: datetime, dry_run: bool, stop: StopRequest, monotonic: Callable[[], float]
+    ) -> None:
         self.engine = engine
         self.campaign = engine.campaign
         self.store = engine.store
         self.now = now
         self.dry_run = dry_run
+        self.stop = stop
         self.templates: dict[str, Template | None] = {}
         self.report = TickReport(now=now, dry_run=dry_run)
         self._counts: Counts | None = None
+        self._monotonic = monotonic
+        self._started = monotonic()
+        self.sends = 0  # mailer calls made: the budget never stops a tick before its first
+
+    # ------------------------------------------------------------------------------ bookkeeping
+
+    def must_stop(self) -> bool:
+        """Stop before the next send? On a signal at once; on the budget only once something was sent."""
+        if self.stop.requested:
+            self.report.stopped = self.stop.signal
+            return True
+        return self.sends > 0 and self._monotonic() - self._started > self.campaign.tick.budget_seconds
 
     def counts(self, template: Template) -> Counts:
         """Campaign counts from the store, read once per tick and only for a template that shows them."""
@@ -136,10 +178,51 @@ class _Tick:
             self.store.update_email(row, changes)
         self.report.outcomes.append(Outcome(row, action, detail))
 
+    def fail(self, row: ScheduledEmail, why: str) -> None:
+        """Mark one row Failed. If even that cannot be written (the row was deleted...), the report still says so."""
+        try:
+            self.record(row, "failed", why, {"state": State.FAILED, "last_error": why})
+        except INFRASTRUCTURE:
+            raise
+        except Exception as exc:
+            self.report.outcomes.append(Outcome(row, "failed", f"{why} (not recorded: {describe(exc)})"))
+
     def template(self, template_id: str) -> Template | None:
         if template_id not in self.templates:
             self.templates[template_id] = self.store.get_template(template_id)
         return self.templates[template_id]
+
+    # ------------------------------------------------------------------------------ one row
+
+    def handle(
+        self, row: ScheduledEmail, contact: Contact | None, deferred_in: dict[str, int], secret: str
+    ) -> OutgoingEmail | None:
+        """Skip, defer, fail or prepare one due row. Whatever goes wrong here is this row's alone."""
+        try:
+            if row.defect:
+                self.fail(row, row.defect)
+                return None
+            if contact is not None and contact.suppressed:
+                why = f"contact is suppressed ({contact.suppressed_reason or 'unsubscribed'})"
+                self.record(row, "skipped", why, {"state": State.SKIPPED, "note": why})
+                return None
+            if row.enrollment_key in deferred_in:  # catch-up: one email per enrollment per tick
+                deferred_in[row.enrollment_key] += 1
+                new_due = self.now + self.campaign.catch_up_gap * deferred_in[row.enrollment_key]
+                self.record(
+                    row,
+                    "deferred",
+                    f"catch-up: moved to {iso(new_due)}",
+                    {"due": new_due, "note": f"catch-up: was due {iso(row.due)}"},
+                )
+                return None
+            deferred_in[row.enrollment_key] = 0
+            return self.prepare(row, contact, secret)
+        except INFRASTRUCTURE:
+            raise
+        except Exception as exc:  # a bad date, a recursive template, a bug: this row fails, the others go on
+            self.fail(row, describe(exc))
+            return None
 
     def prepare(self, row: ScheduledEmail, contact: Contact | None, secret: str) -> OutgoingEmail | None:
         sequence = self.campaign.sequences.get(row.sequence)
@@ -161,12 +244,8 @@ class _Tick:
         if contact and contact.segment:
             data["segment"] = contact.segment
         url = unsubscribe_url(str(self.campaign.campaign.public_url), secret, row.email)
-        try:
-            # rendered as of the row's due time, not the tick's: a retry renders the same bytes under the same key
-            rendered = render(template, build_variables(data, self.campaign, row.due, url, self.counts(template)))
-        except RenderError as exc:
-            self.record(row, "failed", str(exc), {"state": State.FAILED, "last_error": str(exc)})
-            return None
+        # rendered as of the row's due time, not the tick's: a retry renders the same bytes under the same key
+        rendered = render(template, build_variables(data, self.campaign, row.due, url, self.counts(template)))
         sender = self.campaign.sender
         headers = {"List-Unsubscribe": f"<{url}>"}
         if sender.unsubscribe_mailto:
@@ -187,38 +266,130 @@ class _Tick:
             tags={"campaign": _tag(self.campaign.campaign.name), "sequence": _tag(row.sequence), "step": str(row.step)},
         )
 
+    # ------------------------------------------------------------------------------ outcomes
+
+    def changes(self, row: ScheduledEmail, result: SendResult, attempts: int, final: bool) -> tuple[str, str, Changes]:
+        """(action, detail, changes) for one row's result. `final`: a transient error is not retried any more."""
+        if result.ok:
+            note = result.note
+            if row.state is not State.SCHEDULED:  # a person changed it after its batch was recorded
+                note = f"{note + '; ' if note else ''}sent with its batch, recorded before it was set {row.state.value}"
+            changes: Changes = {
+                "state": State.SENT,
+                "sent_at": self.now,
+                "message_id": result.message_id,
+                "attempts": attempts,
+                "last_error": None,
+                "note": note,
+            }
+            return "sent", note or str(result.message_id), changes
+        why = result.error or "unknown error"
+        if result.permanent or final:
+            if not result.permanent:
+                why = f"{why} (gave up after {attempts} attempts)"
+            return "failed", why, {"state": State.FAILED, "attempts": attempts, "last_error": why}
+        retry_at = self.now + backoff(attempts)
+        return "retry", f"{why}; next attempt at {iso(retry_at)}", {
+            "attempts": attempts,
+            "last_error": why,
+            "due": retry_at,
+        }
+
     def outcome(self, row: ScheduledEmail, result: SendResult) -> None:
+        """One row sent under its own key (no journal): record its outcome on its row."""
         if not result.attempted:
             self.record(row, "retry", str(result.error), {"last_error": result.error})
             return
         attempts = row.attempts + 1
-        if result.ok:
-            self.record(
-                row,
-                "sent",
-                result.note or str(result.message_id),
-                {
-                    "state": State.SENT,
-                    "sent_at": self.now,
-                    "message_id": result.message_id,
-                    "attempts": attempts,
-                    "last_error": None,
-                    "note": result.note,
-                },
-            )
-        elif result.permanent or attempts >= self.campaign.mailer.max_attempts:
-            why = result.error or "unknown error"
-            if not result.permanent:
-                why = f"{why} (gave up after {attempts} attempts)"
-            self.record(row, "failed", why, {"state": State.FAILED, "attempts": attempts, "last_error": why})
-        else:
+        action, detail, changes = self.changes(row, result, attempts, attempts >= self.campaign.mailer.max_attempts)
+        self.record(row, action, detail, changes)
+
+    # ------------------------------------------------------------------------------ the journal
+
+    def send_journaled(self, batch: Batch, emails: list[OutgoingEmail], rows: dict[str, ScheduledEmail]) -> None:
+        """Send a recorded batch under its key and record the outcome: all members at once (close), or, when the
+        request failed as a whole, keep it open for a later tick with its attempts counted (defer)."""
+        key = batch.key if len(emails) > 1 else None
+        results = self.engine.mailer.send(emails, batch_key=key)
+        self.sends += 1
+        attempts = batch.attempts + 1
+        unknown = [r for r in results if not r.ok and not r.permanent]
+        out_of_attempts = attempts >= self.campaign.mailer.max_attempts
+        members = [(rows.get(e.row_id), result) for e, result in zip(emails, results, strict=True)]
+        if unknown and not out_of_attempts:  # no verdict: the same request goes again later, as it is
             retry_at = self.now + backoff(attempts)
-            self.record(
-                row,
-                "retry",
-                f"{result.error}; next attempt at {iso(retry_at)}",
-                {"attempts": attempts, "last_error": result.error, "due": retry_at},
+            why = unknown[0].error or "unknown error"
+            deferred = Batch(batch.key, batch.row_ids, batch.emails, batch.opened_at, attempts, retry_at, why)
+            updates: list[tuple[ScheduledEmail, Changes]] = [
+                (row, {"attempts": attempts, "last_error": why, "due": retry_at}) for row, _ in members if row
+            ]
+            self.store.defer_batch(deferred, updates)
+            for row, _ in members:
+                if row:
+                    self.report.outcomes.append(Outcome(row, "retry", f"{why}; batch sent again at {iso(retry_at)}"))
+            return
+        outcomes: list[tuple[ScheduledEmail, Changes]] = []
+        for row, result in members:
+            if row is None:
+                continue
+            action, detail, changes = self.changes(row, result, attempts, final=True)
+            outcomes.append((row, changes))
+            self.report.outcomes.append(Outcome(row, action, detail))
+        self.store.close_batch(batch.key, outcomes)
+
+    def replay(self, batch: Batch) -> None:
+        """A batch an earlier tick recorded but did not finish: send exactly it again under its key."""
+        if batch.retry_at is not None and batch.retry_at > self.now:
+            return None
+        rows = self.store.emails_by_id(batch.row_ids)
+        members = [rows[i] for i in batch.row_ids if i in rows]
+        self.report.due += len(members)
+        ttl = self.engine.mailer.key_ttl if not self.dry_run else None
+        expired = ttl is not None and self.now - batch.opened_at >= ttl - KEY_MARGIN
+        try:
+            emails = journal.decode(batch.emails)
+        except ValueError as exc:
+            return self.give_up(batch, members, f"its batch cannot be sent again: {exc}")
+        if expired:
+            return self.give_up(
+                batch,
+                members,
+                f"delivery unknown: its batch was recorded at {iso(batch.opened_at)}, the tick sending it stopped "
+                "before the outcome was recorded, and the provider's idempotency key has expired since, so it is "
+                "not sent again blind; check the provider's log and run `xmas retry` if it never arrived",
             )
+        if self.dry_run:
+            for row in members:
+                detail = f"batch recorded at {iso(batch.opened_at)}, outcome unknown: sent again under its key"
+                self.report.outcomes.append(Outcome(row, "would-replay", detail))
+            return None
+        self.send_journaled(batch, emails, rows)
+        return None
+
+    def give_up(self, batch: Batch, members: list[ScheduledEmail], why: str) -> None:
+        if self.dry_run:
+            self.report.outcomes.extend(Outcome(row, "would-fail", why) for row in members)
+            return
+        self.store.close_batch(batch.key, [(row, {"state": State.FAILED, "last_error": why}) for row in members])
+        self.report.outcomes.extend(Outcome(row, "failed", why) for row in members)
+
+    def send_group(self, group: Ready) -> None:
+        """Send up to max_batch ready emails: through the journal where the store keeps one, else row by row."""
+        if self.store.supports_batches:
+            while group:
+                ids = [row.id for row, _ in group]
+                emails = [email for _, email in group]
+                batch = Batch(batch_key(self.campaign.campaign.name, ids), ids, journal.encode(emails), self.now)
+                taken = set(self.store.open_batch(batch))
+                if not taken:
+                    self.send_journaled(batch, emails, {row.id: row for row, _ in group})
+                    return
+                group = [item for item in group if item[0].id not in taken]  # changed meanwhile: left alone
+            return
+        results = self.engine.mailer.send([email for _, email in group])
+        self.sends += 1
+        for (row, _), result in zip(group, results, strict=True):
+            self.outcome(row, result)
 
 
 def tick(
@@ -228,91 +399,58 @@ def tick(
     limit: int | None = None,
     progress: Progress | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    stop: StopRequest | None = None,
 ) -> TickReport:
     now = engine.clock.now()
-    with file_lock(engine.campaign.path(engine.campaign.tick.lock), what="tick"):
-        return _run(_Tick(engine, now, dry_run), limit, progress, monotonic)
-
-
-def _run(t: _Tick, limit: int | None, progress: Progress | None, monotonic: Callable[[], float]) -> TickReport:
-    started = monotonic()
-    due = list(t.store.due_emails(t.now, limit))
-    t.report.due = len(due)
-    if not due:
+    stop = stop if stop is not None else StopRequest()
+    lock = engine.campaign.path(engine.campaign.tick.lock)
+    with file_lock(lock, what="tick", mode=engine.campaign.store.mode), stop_on_signals(stop):
+        t = _Tick(engine, now, dry_run, stop, monotonic)
+        try:
+            _run(t, limit, progress)
+        except Abandoned as signal_name:  # a second signal: what was in flight is sent again by the next tick
+            t.report.stopped = str(signal_name)
         return t.report
-    secret = check_secret(t.engine.secret)
-    campaign = t.campaign
-    contacts = t.store.get_contacts({r.email for r in due})
-    ready: list[tuple[ScheduledEmail, OutgoingEmail]] = []
+
+
+def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
+    if t.store.supports_batches:
+        for batch in t.store.open_batches():
+            if t.must_stop():
+                return
+            t.replay(batch)
+    secret: str | None = None
     deferred_in: dict[str, int] = {}
-    for row in due:
-        contact = contacts.get(row.email)
-        if contact is not None and contact.suppressed:
-            why = f"contact is suppressed ({contact.suppressed_reason or 'unsubscribed'})"
-            t.record(row, "skipped", why, {"state": State.SKIPPED, "note": why})
+    due = iter(t.store.due_emails(t.now, limit))
+    size, handled = t.campaign.tick.slice, 0
+    while rows := list(islice(due, size)):
+        t.report.due += len(rows)
+        if t.must_stop():
+            _leave(t, len(rows), due)
+            return
+        secret = secret or check_secret(t.engine.secret)
+        contacts = t.store.get_contacts({r.email for r in rows if r.email})
+        ready: Ready = []
+        for row in rows:
+            email = t.handle(row, contacts.get(row.email), deferred_in, secret)
+            if email is not None:
+                ready.append((row, email))
+        if t.dry_run:
+            t.report.outcomes.extend(Outcome(r, "would-send", f"to {e.to}: {e.subject}") for r, e in ready)
             continue
-        if row.enrollment_key in deferred_in:  # catch-up: one email per enrollment per tick
-            deferred_in[row.enrollment_key] += 1
-            new_due = t.now + campaign.catch_up_gap * deferred_in[row.enrollment_key]
-            t.record(
-                row,
-                "deferred",
-                f"catch-up: moved to {iso(new_due)}",
-                {"due": new_due, "note": f"catch-up: was due {iso(row.due)}"},
-            )
-            continue
-        deferred_in[row.enrollment_key] = 0
-        email = t.prepare(row, contact, secret)
-        if email is not None:
-            ready.append((row, email))
-    if t.dry_run:
-        for row, email in ready:
-            t.report.outcomes.append(Outcome(row, "would-send", f"to {email.to}: {email.subject}"))
-        return t.report
-    done = 0
-    for chunk, key in _batches(t, ready):
-        if monotonic() - started > campaign.tick.budget_seconds:
-            t.report.left_over = len(ready) - done
-            break
-        results = t.engine.mailer.send([email for _, email in chunk], batch_key=key)
-        for (row, _), result in zip(chunk, results, strict=True):
-            t.outcome(row, result)
-        done += len(chunk)
-        if progress:
-            progress(done, len(ready))
-    return t.report
+        group_size = t.engine.mailer.max_batch
+        for start in range(0, len(ready), group_size):
+            if t.must_stop():
+                _leave(t, len(ready) - start, due)
+                return
+            t.send_group(ready[start : start + group_size])
+            handled += len(ready[start : start + group_size])
+            if progress:
+                progress(handled, t.report.due)
 
 
-Ready = list[tuple[ScheduledEmail, OutgoingEmail]]
-
-
-def _batches(t: _Tick, ready: Ready) -> Iterator[tuple[Ready, str | None]]:
-    """Group ready emails into the requests the mailer will make.
-
-    Without batching (Notion, or a one-at-a-time mailer) each email goes under its own row key.
-    With batching, a batch's membership is recorded in the store before it is sent and its key is
-    derived from that membership, so a retry after a crash re-sends exactly the same members under
-    the same key: rows already recorded in a batch are regrouped as they were; new rows are grouped,
-    recorded, then sent.
-    """
-    size = t.engine.mailer.max_batch
-    if size == 1 or not t.store.supports_batches:
-        for start in range(0, len(ready), size):
-            yield ready[start : start + size], None
-        return
-    name = t.campaign.campaign.name
-    earlier: dict[str, Ready] = {}
-    fresh: Ready = []
-    for item in ready:
-        if item[0].batch:
-            earlier.setdefault(item[0].batch, []).append(item)
-        else:
-            fresh.append(item)
-    for group in earlier.values():  # sorted by id, as when first sent: same members, same order, same key
-        yield sorted(group, key=lambda item: item[0].id), batch_key(name, [row.id for row, _ in group])
-    fresh.sort(key=lambda item: item[0].id)
-    for start in range(0, len(fresh), size):
-        chunk = fresh[start : start + size]
-        key = batch_key(name, [row.id for row, _ in chunk])
-        t.store.assign_batch(key, [row for row, _ in chunk])
-        yield chunk, key
+def _leave(t: _Tick, not_reached: int, due: Iterator[ScheduledEmail]) -> None:
+    """Count what this tick leaves for the next: exactly up to one more slice, then just "more"."""
+    peek = list(islice(due, t.campaign.tick.slice))
+    t.report.left_over = not_reached + len(peek)
+    t.report.more_left = next(due, None) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
@@ -41,6 +41,9 @@ class SendResult:
 class Mailer(Protocol):
     description: str
     max_batch: int
+    # How long the provider remembers an idempotency key (None: for ever). A batch whose outcome is still
+    # unknown after that is not sent again (it could go twice): its rows are Failed for a person to check.
+    key_ttl: timedelta | None
 
     def send(self, emails: Sequence[OutgoingEmail], batch_key: str | None = None) -> list[SendResult]:
         """Send up to max_batch emails; one result per email, in order.

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import resend
@@ -21,6 +22,7 @@ from ..errors import ConfigError, MailerUnavailable
 from .base import OutgoingEmail, SendResult
 
 MAX_BATCH = 100  # Resend's limit for POST /emails/batch
+KEY_TTL = timedelta(hours=24)  # Resend remembers an idempotency key for 24 hours
 ALREADY_ACCEPTED = (
     "Resend already accepted this email under its key (409 invalid_idempotent_request); "
     "recorded as sent, not re-sent"
@@ -161,6 +163,7 @@ class ResendMailer:
         self.api_url = api_url.rstrip("/") if api_url else None
         self.batch = batch
         self.max_batch = MAX_BATCH if batch else 1
+        self.key_ttl: timedelta | None = KEY_TTL
         self.description = f"Resend {self.api_url or resend.api_url}"
         self.rate_limit = rate_limit
         self.max_retries = max_retries

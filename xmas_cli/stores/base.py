@@ -1,13 +1,19 @@
 """The Store protocol the engine is given.
 
-Every write touches one row, and nothing relies on a transaction or a compare-and-swap: Notion offers
-neither. Row ids are deterministic (enrollment key + step), so a retried write finds what the first
-one wrote instead of writing it twice.
+Outside the batch journal every write touches one row, and nothing relies on a transaction or a
+compare-and-swap: Notion offers neither. Row ids are deterministic (enrollment key + step), so a
+retried write finds what the first one wrote instead of writing it twice.
+
+A store with `supports_batches` also keeps a **batch journal** (see tick.py): before a batch is sent,
+its members and the exact request (the rendered emails) are recorded in one transaction; after it
+was sent, every member's outcome is recorded and the entry removed in one transaction. An entry
+still open when a tick starts is a batch whose outcome is unknown: it is sent again, as recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
@@ -28,10 +34,23 @@ class Changes(TypedDict, total=False):
     batch: str | None
 
 
+@dataclass(frozen=True)
+class Batch:
+    """An open entry of the batch journal: emails recorded as going out together under one key."""
+
+    key: str
+    row_ids: list[str]
+    emails: str  # the rendered emails exactly as sent (JSON, see journal.py): a replay sends these bytes
+    opened_at: datetime  # on the tick's clock: the provider's key lasts a limited time from here
+    attempts: int = 0  # sends that ended with no verdict (the request failed as a whole)
+    retry_at: datetime | None = None  # not before this time (after a failed attempt)
+    last_error: str | None = None
+
+
 class Store(Protocol):
     description: str  # e.g. "SQLite .xmas/xmas.db", for messages
-    # True when assign_batch() records a whole batch's membership in one cheap atomic write, so the
-    # tick may send up to 100 emails under one idempotency key (see tick.py). Notion: False.
+    # True when the store keeps the batch journal (open_batch ... close_batch, each one transaction), so
+    # the tick may send up to 100 emails under one idempotency key (see tick.py). Notion: False.
     supports_batches: bool
 
     def get_contact(self, email: str) -> Contact | None: ...
@@ -51,11 +70,31 @@ class Store(Protocol):
     def update_email(self, row: ScheduledEmail, changes: Changes) -> ScheduledEmail: ...
 
     def due_emails(self, now: datetime, limit: int | None = None) -> Iterator[ScheduledEmail]:
-        """Rows in state Scheduled with due <= now, earliest first. Filtered and sorted by the store."""
+        """Rows in state Scheduled with due <= now, earliest first, none of them in an open batch.
+        Filtered and sorted by the store; lazily, so a tick reads only as far as it gets."""
         ...
 
-    def assign_batch(self, batch: str, rows: Collection[ScheduledEmail]) -> None:
-        """Record, atomically, that these rows go out together as `batch`. Only when supports_batches."""
+    # The batch journal: only when supports_batches.
+    def open_batch(self, batch: Batch) -> list[str]:
+        """In one transaction: record the entry and mark its rows. Rows that are no longer Scheduled, or are
+        in another open batch, are returned and nothing is written; an empty list means it is recorded."""
+        ...
+
+    def emails_by_id(self, ids: Collection[str]) -> dict[str, ScheduledEmail]:
+        """The rows with these ids, as they are now."""
+        ...
+
+    def open_batches(self) -> list[Batch]:
+        """Every open entry, oldest first."""
+        ...
+
+    def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        """In one transaction: record every member's outcome and remove the entry."""
+        ...
+
+    def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        """In one transaction: keep the entry open with batch.attempts, retry_at and last_error, and update its rows
+        (their error and next attempt, for people to see)."""
         ...
 
     def all_emails(self) -> Iterator[ScheduledEmail]: ...

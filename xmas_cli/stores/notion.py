@@ -26,7 +26,7 @@ from pathlib import Path
 from ..campaign import Campaign
 from ..errors import ConfigError, NotFound
 from ..model import Contact, ScheduledEmail, State, Template
-from .base import Changes
+from .base import Batch, Changes
 from .notion_api import NOTION_API, NotionApi
 from .notion_records import JSON, Props, Records, prop, read_value, select_value, text_value, title_value
 from .notion_schema import ENV, KINDS, SETUP_FIX, SchemaCache, Schemas, notion_id
@@ -312,8 +312,22 @@ class NotionStore:
                 continue
             yield row
 
-    def assign_batch(self, batch: str, rows: Collection[ScheduledEmail]) -> None:
-        raise NotImplementedError("Notion has no transactions: supports_batches is False, so the tick never batches")
+    # The batch journal needs transactions, which Notion does not have: supports_batches is False, so the tick
+    # sends every email under its own row key and never calls these.
+    def open_batch(self, batch: Batch) -> list[str]:
+        raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
+
+    def emails_by_id(self, ids: Collection[str]) -> dict[str, ScheduledEmail]:
+        raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
+
+    def open_batches(self) -> list[Batch]:
+        return []
+
+    def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
+
+    def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
 
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (self.records.row(p) for p in self._query("tracker", {"sorts": self._by_due()}, "read every row"))

@@ -1,6 +1,9 @@
 """The embedded store: one SQLite file (standard library), templates from the templates folder.
 
-Rows are indexed on (state, due), so an idle tick is one index probe however many rows there are.
+Rows are indexed on (state, due), so an idle tick is one index probe however many rows there are. The batch
+journal (stores/base.py) is the `batches` table: an entry is written with its rows' membership in one
+transaction, and removed with their outcomes in another. A stored value that cannot be read (a hand edit, a
+bug) never stops a command: the row is read as well as it can be, with the reason in `defect`.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,8 @@ from typing import Any
 from ..clock import iso
 from ..errors import StoreUnavailable
 from ..model import Contact, ScheduledEmail, Sender, State, Template
-from .base import Changes
+from ..perms import DEFAULT_MODE, private_file
+from .base import Batch, Changes
 from .files import FileTemplates
 
 SCHEMA = """
@@ -48,50 +53,126 @@ CREATE TABLE IF NOT EXISTS emails (
 CREATE INDEX IF NOT EXISTS emails_state_due ON emails (state, due);
 CREATE INDEX IF NOT EXISTS emails_enrollment ON emails (enrollment_key);
 CREATE INDEX IF NOT EXISTS emails_email ON emails (email, sequence);
+CREATE TABLE IF NOT EXISTS batches (
+    key TEXT PRIMARY KEY,
+    row_ids TEXT NOT NULL,
+    emails TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_at TEXT,
+    last_error TEXT
+);
 """
+DUE = (
+    "state = ? AND due <= ? AND (batch IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.key = emails.batch))"
+)
 _COLUMNS = (
     "id, enrollment_key, email, sequence, step, template, sender, due, state, sent_at, message_id, "
     "attempts, last_error, note, data, batch"
 )
 
 
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value).astimezone(UTC) if value else None
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return parsed.astimezone(UTC)
+
+
+class _Reader:
+    """Reads one stored record field by field; a field that cannot be read gets a default and a defect."""
+
+    def __init__(self, r: sqlite3.Row) -> None:
+        self.r = r
+        self.defects: list[str] = []
+
+    def get(self, name: str, convert: Any, default: Any) -> Any:
+        value = self.r[name]
+        try:
+            return convert(value)
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            self.defects.append(f"{name} {str(value)[:60]!r} cannot be read ({type(exc).__name__})")
+            return default
+
+    @property
+    def defect(self) -> str | None:
+        return "stored row is damaged: " + "; ".join(self.defects) if self.defects else None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not text")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    found = json.loads(value)
+    if not isinstance(found, dict):
+        raise ValueError("not a JSON object")
+    return found
+
+
+def _integer(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("not an integer")
+    return value
 
 
 def _row(r: sqlite3.Row) -> ScheduledEmail:
-    due = _time(r["due"])
-    assert due is not None
-    return ScheduledEmail(
-        id=r["id"],
-        enrollment_key=r["enrollment_key"],
-        email=r["email"],
-        sequence=r["sequence"],
-        step=r["step"],
-        template=r["template"],
-        sender=Sender(r["sender"]),
-        due=due,
-        state=State(r["state"]),
-        sent_at=_time(r["sent_at"]),
-        message_id=r["message_id"],
-        attempts=r["attempts"],
-        last_error=r["last_error"],
-        note=r["note"],
-        data=json.loads(r["data"]),
-        batch=r["batch"],
-        ref=r["id"],
+    read = _Reader(r)
+    row = ScheduledEmail(
+        id=str(r["id"]),
+        enrollment_key=read.get("enrollment_key", _text, ""),
+        email=read.get("email", _text, ""),
+        sequence=read.get("sequence", _text, ""),
+        step=read.get("step", _integer, 0),
+        template=read.get("template", _text, ""),
+        sender=read.get("sender", Sender, Sender.XMAS),
+        due=read.get("due", lambda v: _time(_text(v)) or EPOCH, EPOCH),
+        state=read.get("state", State, State.PAUSED),
+        sent_at=read.get("sent_at", _time, None),
+        message_id=read.get("message_id", _optional_text, None),
+        attempts=read.get("attempts", _integer, 0),
+        last_error=read.get("last_error", _optional_text, None),
+        note=read.get("note", _optional_text, None),
+        data=read.get("data", _json_object, {}),
+        batch=read.get("batch", _optional_text, None),
+        ref=str(r["id"]),
     )
+    return row if read.defect is None else replace(row, defect=read.defect)
 
 
 def _contact(r: sqlite3.Row) -> Contact:
+    read = _Reader(r)  # a damaged field reads as empty: the email then fails to render, visibly, on its own row
     return Contact(
-        email=r["email"],
-        fields=json.loads(r["fields"]),
-        segment=r["segment"],
+        email=str(r["email"]),
+        fields=read.get("fields", _json_object, {}),
+        segment=read.get("segment", _optional_text, None),
         suppressed=bool(r["suppressed"]),
-        suppressed_reason=r["suppressed_reason"],
-        updated_at=_time(r["updated_at"]),
-        ref=r["email"],
+        suppressed_reason=read.get("suppressed_reason", _optional_text, None),
+        updated_at=read.get("updated_at", _time, None),
+        ref=str(r["email"]),
+    )
+
+
+def _batch(r: sqlite3.Row) -> Batch:
+    return Batch(
+        key=r["key"],
+        row_ids=json.loads(r["row_ids"]),
+        emails=r["emails"],
+        opened_at=_time(r["opened_at"]) or EPOCH,
+        attempts=r["attempts"],
+        retry_at=_time(r["retry_at"]),
+        last_error=r["last_error"],
     )
 
 
@@ -108,12 +189,12 @@ def _db_value(key: str, value: Any) -> Any:
 class SqliteStore:
     supports_batches = True
 
-    def __init__(self, path: Path, templates_dir: Path) -> None:
+    def __init__(self, path: Path, templates_dir: Path, file_mode: int = DEFAULT_MODE) -> None:
         self.path = path
         self.description = f"SQLite {path}"
         self.templates = FileTemplates(templates_dir)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path, file_mode)  # names, emails and business data: not for every user of the machine
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -203,21 +284,91 @@ class SqliteStore:
         return _row(stored)
 
     def due_emails(self, now: datetime, limit: int | None = None) -> Iterator[ScheduledEmail]:
-        sql = f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due <= ? ORDER BY due, id"
+        sql = f"SELECT {_COLUMNS} FROM emails WHERE {DUE} ORDER BY due, id"
         params: list[Any] = [State.SCHEDULED.value, iso(now)]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
+        # read whole before anything is written: the tick updates these rows while it goes
         yield from (_row(r) for r in self._q(sql, params).fetchall())
 
-    def assign_batch(self, batch: str, rows: Collection[ScheduledEmail]) -> None:
-        ids = [r.id for r in rows]
+    # the batch journal
+    def _write(self, work: Any) -> Any:
+        """Run `work()` in one IMMEDIATE transaction: all of it is written, or none of it."""
         try:
-            with self.db:  # one transaction: the whole membership is recorded, or none of it
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.executemany("UPDATE emails SET batch = ? WHERE id = ?", [(batch, i) for i in ids])
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work()
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+            return result
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
+
+    def open_batch(self, batch: Batch) -> list[str]:
+        def work() -> list[str]:
+            marks = ",".join("?" * len(batch.row_ids))
+            free = {
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT id FROM emails WHERE id IN ({marks}) AND state = ? AND (batch IS NULL OR NOT EXISTS "
+                    "(SELECT 1 FROM batches b WHERE b.key = emails.batch))",
+                    [*batch.row_ids, State.SCHEDULED.value],
+                )
+            }
+            taken = [i for i in batch.row_ids if i not in free]
+            if taken:
+                return taken
+            self.db.execute(
+                "INSERT INTO batches (key, row_ids, emails, opened_at, attempts, retry_at, last_error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (batch.key, json.dumps(batch.row_ids), batch.emails, iso(batch.opened_at), batch.attempts,
+                 iso(batch.retry_at), batch.last_error),
+            )
+            self.db.executemany("UPDATE emails SET batch = ? WHERE id = ?", [(batch.key, i) for i in batch.row_ids])
+            return []
+
+        result: list[str] = self._write(work)
+        return result
+
+    def emails_by_id(self, ids: Collection[str]) -> dict[str, ScheduledEmail]:
+        wanted = list(ids)
+        out: dict[str, ScheduledEmail] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._q(f"SELECT {_COLUMNS} FROM emails WHERE id IN ({marks})", chunk):
+                out[r["id"]] = _row(r)
+        return out
+
+    def open_batches(self) -> list[Batch]:
+        return [_batch(r) for r in self._q("SELECT * FROM batches ORDER BY opened_at, key")]
+
+    def _apply(self, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        for row, changes in outcomes:
+            if changes:
+                sets = ", ".join(f"{key} = ?" for key in changes)
+                params = [_db_value(k, v) for k, v in changes.items()]
+                self.db.execute(f"UPDATE emails SET {sets} WHERE id = ?", [*params, row.id])
+
+    def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        def work() -> None:
+            self._apply(outcomes)
+            self.db.execute("DELETE FROM batches WHERE key = ?", (key,))
+
+        self._write(work)
+
+    def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        def work() -> None:
+            self._apply(outcomes)
+            self.db.execute(
+                "UPDATE batches SET attempts = ?, retry_at = ?, last_error = ? WHERE key = ?",
+                (batch.attempts, iso(batch.retry_at), batch.last_error, batch.key),
+            )
+
+        self._write(work)
 
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (_row(r) for r in self._q(f"SELECT {_COLUMNS} FROM emails ORDER BY due, id"))
