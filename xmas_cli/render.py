@@ -118,12 +118,16 @@ def variables_used(template: Template) -> frozenset[str]:
     return frozenset(names)
 
 
+# C0 and C1 control characters but tab, newline and carriage return: never in an email (stored data may hold them)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def render(template: Template, variables: dict[str, Any]) -> Rendered:
     subject = _render(template.subject, variables, False, f"template {template.id} subject")
-    subject = " ".join(subject.split())  # one line: no header injection
+    subject = " ".join(_CONTROLS.sub("", subject).split())  # one line: no header injection
     if not subject:
         raise RenderError(f"template {template.id}: the subject renders empty", "give it a subject")
-    html = _render(template.html, variables, True, f"template {template.id} body")
+    html = _CONTROLS.sub("", _render(template.html, variables, True, f"template {template.id} body"))
     return Rendered(subject=subject, html=html, text=html_to_text(html))
 
 

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
+
 from . import journal
 from .clock import iso
 from .engine import Engine, campaign_counts
@@ -225,6 +227,10 @@ class _Tick:
             return None
 
     def prepare(self, row: ScheduledEmail, contact: Contact | None, secret: str) -> OutgoingEmail | None:
+        try:  # the store may hold anything a person typed: never hand the mailer an address that is not one
+            validate_email(row.email, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"the recipient {row.email!r} is not an email address ({exc})") from None
         sequence = self.campaign.sequences.get(row.sequence)
         if sequence is None:  # a row a person edited in the store: it waits, visibly, until someone decides
             why = f"sequence {row.sequence!r} is not in campaign.toml"

@@ -67,7 +67,10 @@ class OutboxMailer:
 
     def _send_one(self, email: OutgoingEmail) -> SendResult:
         target = self.path_for(email)
-        msg = build_message(email)
+        try:
+            msg = build_message(email)
+        except (ValueError, TypeError, LookupError) as exc:  # e.g. a header the email library refuses
+            return SendResult(email.row_id, error=f"not a valid email: {type(exc).__name__}: {exc}", permanent=True)
         if target.exists():
             return SendResult(email.row_id, self._message_id(target), note=f"already in the outbox: {target.name}")
         try:
