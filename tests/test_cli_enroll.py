@@ -57,7 +57,7 @@ def test_enroll_with_options_prints_what_was_scheduled(xmas: Cli) -> None:
         "--now",
         NOW,
     )
-    assert "nina@example.com enrolled: noshow:evt_123abc" in result.stdout
+    assert "nina@example.com enrolled: noshow:nina@example.com|evt_123abc" in result.stdout
     for template in ("noshow_recovery_email_1", "noshow_recovery_email_2", "noshow_recovery_email_3"):
         assert template in result.stdout
     assert "2026-12-10T14:05:00Z" in result.stdout
@@ -154,8 +154,8 @@ def test_noshow_is_keyed_by_event_and_postcall_by_call_date(xmas: Cli, project: 
     xmas("enroll", "postcall", *base, "--call-date", "2026-12-09T10:00:00Z")
     keys = sorted({r["enrollment_key"] for r in rows_in_db(project)})
     assert keys == [
-        "noshow:evt_1",
-        "noshow:evt_2",
+        "noshow:nina@example.com|evt_1",
+        "noshow:nina@example.com|evt_2",
         "postcall:nina@example.com|2026-12-02T10:00:00Z",
         "postcall:nina@example.com|2026-12-09T10:00:00Z",
     ]
@@ -217,3 +217,108 @@ def test_cancel_one_sequence_or_all(xmas: Cli, project: Path) -> None:
     assert {r["state"] for r in rows_in_db(project)} == {"Cancelled"}
     assert "no contact with email 'nobody@example.com'" in xmas("cancel", "nobody@example.com", code=2).stderr
     assert "unknown sequence" in xmas("cancel", "paul@example.com", "--sequence", "nope", code=2).stderr
+
+
+# ------------------------------------------------------------------------------------------------- bad input
+
+
+def test_nan_and_deep_nesting_are_refused_on_stdin_as_over_http(xmas: Cli, project: Path) -> None:
+    nan = '{"email": "ana@example.com", "first_name": "Ana", "score": NaN}'
+    result = xmas("enroll", "lead-nurture", "--payload", "-", input=nan, code=2)
+    assert result.stderr.splitlines() == [
+        "xmas: error: --payload is not valid JSON — send plain JSON numbers of at most 40 characters; "
+        "NaN and Infinity are not JSON",
+        "  --payload: not valid JSON: NaN is not a JSON number",
+    ]
+    deep = "[" * 20000 + "]" * 20000  # a RecursionError traceback before the bounded reader
+    result = xmas("enroll", "lead-nurture", "--payload", "-", input=deep, code=2)
+    assert result.stderr.splitlines() == [
+        "xmas: error: --payload is not valid JSON — send one flat JSON object with the seeds' snake_case keys",
+        "  --payload: not valid JSON: nested deeper than 32 levels",
+    ]
+    big = json.dumps({**ASSESSMENT, "note": "x" * 70_000})
+    result = xmas("enroll", "assessment", "--payload", "-", input=big, code=2)
+    assert result.stderr.splitlines()[1] == "  --payload: larger than 65536 bytes"
+    (project / "latin1.json").write_bytes('{"email": "ana@example.com", "first_name": "Ana\xe9"}'.encode("latin-1"))
+    result = xmas("enroll", "lead-nurture", "--payload", "latin1.json", code=2)
+    assert result.stderr.splitlines()[1] == "  --payload: not UTF-8 text (byte 0xe9 at offset 47)"
+    (project / "vars.json").write_text('{"first_name": Infinity}')
+    result = xmas("preview", "christmas_email_2", "--data", "vars.json", code=2)
+    assert result.stderr.splitlines()[1] == "  --data: not valid JSON: Infinity is not a JSON number"
+    assert rows_in_db(project) == [] and contacts_in_db(project) == []
+
+
+def test_times_out_of_range_or_as_numbers_are_refused_and_nothing_is_written(xmas: Cli, project: Path) -> None:
+    who = ["--email", "nina@example.com", "--first-name", "Nina", "--calendly-event-id", "evt_1", "--now", NOW]
+    for when in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:00Z"):
+        result = xmas("enroll", "noshow", *who, "--scheduled-time", when, code=2)
+        assert result.stderr.splitlines() == [
+            "xmas: error: invalid noshow payload: 1 problem — fix the fields listed; nothing was written",
+            "  scheduled_time: is out of range: send a time from 2000-01-01T00:00:00Z up to (not including) "
+            f"2100-01-01T00:00:00Z (got '{when}')",
+        ]
+    result = xmas("enroll", "noshow", *who, "--scheduled-time", "1765375200", code=2)
+    assert result.stderr.splitlines()[1] == (
+        "  scheduled_time: is a number, not a time (got '1765375200'): send ISO 8601 with an offset, "
+        "like 2025-12-01T10:30:00Z")
+    epoch = {**ASSESSMENT, "email_1_sent_at": 1764585000, "red_systems": True}
+    result = xmas("enroll", "assessment", "--payload", "-", input=json.dumps(epoch), code=2)
+    assert result.stderr.splitlines()[1:] == [
+        "  red_systems: must be a whole number like 2, not a boolean (got true)",
+        "  email_1_sent_at: is a number, not a time (got 1764585000): send ISO 8601 with an offset, "
+        "like 2025-12-01T10:30:00Z",
+    ]
+    assert rows_in_db(project) == [] and contacts_in_db(project) == []
+
+
+def test_control_characters_are_refused_and_never_printed_raw(xmas: Cli, project: Path) -> None:
+    result = xmas("enroll", "lead-nurture", "--email", "ana@example.com", "--first-name", "Ana\x1b[2J", code=2)
+    assert result.stderr.splitlines()[1] == "  first_name: contains a control character (U+001B): remove it"
+    result = xmas("enroll", "lead-nurture", "--email", "ana@example.com", "--first-name", "Ana\nBcc: x@example.com",
+                  code=2)
+    assert result.stderr.splitlines()[1] == "  first_name: contains a control character (U+000A): remove it"
+    bad_key = {"email": "ana@example.com", "first_name": "Ana", "x\x1b[2J": 1}
+    result = xmas("enroll", "lead-nurture", "--payload", "-", input=json.dumps(bad_key), code=2)
+    assert "\x1b" not in result.stderr
+    assert result.stderr.splitlines()[1] == (
+        "  x\\x1b[2J: is not a usable field name: use at most 64 letters, digits and _, not starting with a digit")
+    assert rows_in_db(project) == [] and contacts_in_db(project) == []
+
+
+def test_rich_markup_in_names_prints_as_text(xmas: Cli, project: Path) -> None:
+    payload = {**ASSESSMENT, "first_name": "[/bold]", "business_name": "[red]x[/red]"}
+    enrolled = xmas("enroll", "assessment", "--payload", "-", "--now", NOW, input=json.dumps(payload))
+    assert "sarah@sarahssalon.com enrolled: assessment:sarah@sarahssalon.com" in enrolled.stdout
+    shown = xmas("show", "sarah@sarahssalon.com")
+    assert "sarah@sarahssalon.com [/bold] · segment CRITICAL" in shown.stdout
+    assert "christmas_email_2" in shown.stdout
+    xmas("status", "--now", NOW)
+    preview = xmas("preview", "christmas_email_2", "--contact", "sarah@sarahssalon.com", "--now", NOW)
+    assert preview.stdout.splitlines()[0] == "Subject: Fix your GPS first, [/bold]"
+
+
+def test_stored_data_is_never_trusted_by_the_terminal(xmas: Cli, project: Path) -> None:
+    """The store may hold anything (a person edits Notion): markup and control characters print as text."""
+    xmas("enroll", "assessment", "--payload", "-", "--now", NOW, input=json.dumps(ASSESSMENT))
+    db = sqlite3.connect(project / ".xmas" / "xmas.db")
+    with db:
+        db.execute("UPDATE contacts SET fields = ?, suppressed = 1, suppressed_reason = ?",
+                   (json.dumps({"first_name": "[/bold]\x1b[2J", "business_name": "[red]x"}), "[/red] by \x07hand"))
+        db.execute("UPDATE emails SET state = 'Failed', last_error = ? WHERE step = 2", ("[/red] boom\x1b]0;pwn\x07",))
+        db.execute("UPDATE emails SET template = ? WHERE step = 3", ("[/bold]x\x9b",))
+    db.close()
+    shown = xmas("show", "sarah@sarahssalon.com")
+    assert "sarah@sarahssalon.com [/bold]\\x1b[2J · segment CRITICAL · suppressed: [/red] by \\x07hand" in shown.stdout
+    assert "[/red] boom\\x1b]0;pwn\\x07" in shown.stdout and "[/bold]x\\x9b" in shown.stdout
+    status = xmas("status", "--now", NOW, code=1)  # a failed row is a problem: exit 1, printed as text
+    assert "[/red] boom\\x1b]0;pwn\\x07" in status.stdout
+    for result in (shown, status):
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\x9b" not in result.stdout
+    db = sqlite3.connect(project / ".xmas" / "xmas.db")
+    with db:
+        db.execute("UPDATE contacts SET suppressed = 0")
+        db.execute("UPDATE emails SET state = 'Scheduled', due = ? WHERE step = 3", (NOW,))
+    db.close()
+    dry = xmas("tick", "--dry-run", "--now", "2026-12-01T10:31:00Z", code=None)
+    assert dry.exit_code in (0, 1), dry.stderr
+    assert "[/bold]x\\x9b" in dry.stdout and "\x9b" not in dry.stdout

@@ -83,15 +83,16 @@ class Web:
         self.running, self.env, self.project = running, env, project
 
     def send(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-             *, length: str | None = None) -> Answer:
-        """One request, sent piece by piece so tests control the framing (length=None: the body's real length)."""
+             *, length: str | None = None, content_length: bool = True) -> Answer:
+        """One request, sent piece by piece so tests control the framing (length=None: the body's real length;
+        content_length=False: no Content-Length header of our own)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.running.port, timeout=10)
         started = time.monotonic()
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
             for name, value in (headers or {}).items():
                 conn.putheader(name, value)
-            if length is not None or body is not None:
+            if content_length and (length is not None or body is not None):
                 conn.putheader("Content-Length", length if length is not None else str(len(body or b"")))
             conn.endheaders(body)
             resp = conn.getresponse()
@@ -277,6 +278,32 @@ def test_a_body_that_is_not_a_json_object_is_400(web: Web, body: bytes, field: s
     assert entry["field"] == field and problem in entry["problem"]
 
 
+def test_a_time_out_of_range_is_400_and_writes_nothing(web: Web) -> None:
+    """Before: a 500 after the contact was written (the schedule overflowed past year 9999)."""
+    for when in ("9999-12-31T23:59:00Z", "0001-01-01T00:00:00Z"):
+        bad = {**SEEDS["noshow-recovery-handler"], "scheduled_time": when}
+        answer = web.kestra("noshow-recovery-handler", bad)
+        assert answer.status == 400, answer.text
+        assert answer.error()["fields"] == [{"field": "scheduled_time", "problem": (
+            "is out of range: send a time from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z "
+            f"(got '{when}')")}]
+    assert web.contact("customer@example.com") is None and web.rows("customer@example.com") == []
+
+
+def test_bad_json_gets_the_same_answer_from_the_cli_and_the_route(web: Web, project: Path) -> None:
+    for body in ('{"email": "ana@example.com", "first_name": "Ana", "score": NaN}', "[" * 20000 + "]" * 20000,
+                 '{"email": "ana@example.com", "first_name": "Ana", "score": 1e999}'):
+        answer = web.enroll("lead-nurture", body.encode())
+        cli = shell_out(project, "enroll", "lead-nurture", "--payload", "-", "--json", stdin=body)
+        assert answer.status == 400 and cli.returncode == 2, cli.stderr
+        assert "Traceback" not in cli.stderr
+        http_error, cli_error = answer.error(), json.loads(cli.stdout)["error"]
+        assert http_error["fields"][0]["field"] == "(body)" and cli_error["fields"][0]["field"] == "--payload"
+        assert http_error["fields"][0]["problem"] == cli_error["fields"][0]["problem"]
+        assert http_error["fix"] == cli_error["fix"]
+    assert web.contact("ana@example.com") is None
+
+
 # ------------------------------------------------------------------------------------ framing: 404 405 411 413 415
 
 def test_unknown_paths_are_404_json(web: Web) -> None:
@@ -305,9 +332,35 @@ def test_a_post_without_content_length_is_411(web: Web) -> None:
     assert answer.status == 411 and "Content-Length" in answer.error()["fix"]
     chunk = json.dumps(SEEDS["signup-handler"]).encode()
     chunked = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n"
-    answer = web.send("POST", path, chunked, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
-    assert answer.status == 411
+    te = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    answer = web.send("POST", path, chunked, te, content_length=False)
+    assert answer.status == 411 and "Content-Length" in answer.error()["fix"]
     assert web.contact("customer@example.com") is None
+
+
+def test_a_body_framed_two_ways_is_400_before_it_is_read(web: Web) -> None:
+    """Two Content-Length headers (equal or not), or Content-Length with Transfer-Encoding: what a proxy in front
+    made of the body is unknown (request smuggling), so the server refuses it from the headers alone."""
+    path = f"{KESTRA_PREFIX}signup-handler/{KEY}"
+    body = json.dumps(SEEDS["signup-handler"]).encode()
+    cases = [
+        ({"Content-Length": str(len(body))}, "the request has 2 Content-Length headers",
+         "send exactly one Content-Length header"),
+        ({"Content-Length": "5"}, "the request has 2 Content-Length headers", "send exactly one Content-Length header"),
+        ({"Transfer-Encoding": "chunked"}, "the request has both Transfer-Encoding and Content-Length",
+         "send the body with a Content-Length header only"),
+    ]
+    for extra, message, fix in cases:
+        answer = web.send("POST", path, body, {"Content-Type": "application/json", **extra})
+        assert answer.status == 400, extra
+        assert answer.headers["Connection"] == "close"
+        assert answer.error() == {"code": 2, "message": message, "fix": fix, "fields": []}
+    # 10 MB announced twice and 1 KiB sent: the answer comes from the headers, without waiting for a body
+    slow = web.send("POST", path, b"{" + b" " * 1023, {"Content-Type": "application/json",
+                                                      "Content-Length": "10485760"}, length="10485760")
+    assert slow.status == 400 and slow.elapsed < 2.0
+    assert web.contact("customer@example.com") is None
+    assert web.send("GET", "/healthz").status == 200
 
 
 def test_a_body_over_64_kib_is_413_decided_from_the_header(web: Web) -> None:

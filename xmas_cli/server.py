@@ -15,7 +15,8 @@ from wsgiref.types import WSGIApplication
 
 from .backends import config_path
 from .campaign import load_campaign
-from .web import make_app, redact
+from .errors import InvalidInput, error_json
+from .web import JSON_TYPE, json_bytes, make_app, redact
 
 
 class _Handler(WSGIRequestHandler):
@@ -23,6 +24,36 @@ class _Handler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         super().log_message("%s", redact(format % args))
+
+    def parse_request(self) -> bool:
+        """The request line and headers; then refuse, before any of the body is read, a body framed two ways:
+        two Content-Length headers (even equal ones), or Content-Length with Transfer-Encoding (RFC 9112 6.3).
+        A proxy in front may have framed it the other way: answering it would invite request smuggling."""
+        if not super().parse_request():
+            return False
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1:
+            self._refuse(InvalidInput(f"the request has {len(lengths)} Content-Length headers",
+                                      "send exactly one Content-Length header"))
+            return False
+        if lengths and self.headers.get_all("Transfer-Encoding"):
+            self._refuse(InvalidInput("the request has both Transfer-Encoding and Content-Length",
+                                      "send the body with a Content-Length header only"))
+            return False
+        return True
+
+    def _refuse(self, error: InvalidInput) -> None:
+        """A 400 with the app's JSON error document, and the connection closed (the server drains the body)."""
+        body = json_bytes(error_json(error))
+        self.close_connection = True
+        self.send_response(400)
+        for name, value in (("Content-Type", JSON_TYPE), ("Content-Length", str(len(body))),
+                            ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+                            ("Connection", "close")):
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class _Server(ThreadingMixIn, WSGIServer):

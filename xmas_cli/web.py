@@ -31,6 +31,7 @@ from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from . import engine as core
+from . import jsonin
 from .backends import config_path, engine_from_config
 from .bounces import handle_resend_webhook
 from .campaign import load_campaign
@@ -48,7 +49,8 @@ from .errors import (
 )
 from .tokens import check_secret, read_token
 
-MAX_BODY = 64 * 1024
+MAX_BODY = jsonin.MAX_BODY  # one limit for request bodies and `--payload`
+JSON_TYPE = "application/json; charset=utf-8"
 RETRY_AFTER = "5"
 KESTRA_PREFIX = "/api/v1/executions/webhook/christmas/handlers/"
 # The old Kestra handler names → (sequence, suffix of its key's environment variable XMAS_WEBHOOK_KEY_<SUFFIX>).
@@ -108,9 +110,13 @@ class _Refused(Exception):
         self.headers = headers or []
 
 
+def json_bytes(document: dict[str, Any]) -> bytes:
+    """A JSON answer's body, as `xmas ... --json` prints it (server.py answers framing errors with it too)."""
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
 def _json(status: int, document: dict[str, Any], headers: list[tuple[str, str]] | None = None) -> _Answer:
-    body = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()  # as `xmas ... --json` prints
-    return _Answer(status, body, [("Content-Type", "application/json; charset=utf-8"), *(headers or [])])
+    return _Answer(status, json_bytes(document), [("Content-Type", JSON_TYPE), *(headers or [])])
 
 
 _PAGE = """<!doctype html>
@@ -195,10 +201,13 @@ def _render_error(status: int, error: XmasError, as_html: bool, headers: list[tu
 
 def _body(req: _Request, *, required: bool, json_only: bool = False) -> bytes:
     """The request body, after the checks that need only the headers: 411, 413, 415."""
+    length = req.header("Content-Length").strip()
     if req.header("Transfer-Encoding"):
+        if length:  # two framings for one body: a request smuggling attempt, or a broken proxy
+            raise _Refused(400, InvalidInput("the request has both Transfer-Encoding and Content-Length",
+                                             "send the body with a Content-Length header only"))
         raise _Refused(411, InvalidInput("chunked request bodies are not accepted",
                                          "send the body with a Content-Length header"))
-    length = req.header("Content-Length").strip()
     if not length and required:
         raise _Refused(411, InvalidInput("the request has no Content-Length header",
                                          "send the body with a Content-Length header"))
@@ -207,7 +216,8 @@ def _body(req: _Request, *, required: bool, json_only: bool = False) -> bytes:
     digits = length.lstrip("0")
     if len(digits) > 9 or int(digits or "0") > MAX_BODY:  # decided from the header: the body stays unread
         raise _Refused(413, InvalidInput(f"the request body is larger than the limit of {MAX_BODY} bytes",
-                                         "send one enrollment per request"))
+                                         "send one enrollment per request",
+                                         [("(body)", f"larger than {MAX_BODY} bytes")]))
     if json_only and req.header("Content-Type").partition(";")[0].strip().lower() != "application/json":
         raise _Refused(415, InvalidInput("the request body must be JSON",
                                          "send it with Content-Type: application/json"))
@@ -227,23 +237,9 @@ def _body(req: _Request, *, required: bool, json_only: bool = False) -> bytes:
     return b"".join(chunks)
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constant)  # JSON is UTF-8 (RFC 8259)
-    except json.JSONDecodeError as exc:
-        problem = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-    except UnicodeDecodeError:
-        problem = "not UTF-8 text"
-    except ValueError as exc:  # NaN or Infinity, or a number too long to convert
-        problem = f"not valid JSON: {exc}"
-    except RecursionError:
-        problem = "not valid JSON: nested too deeply"
-    raise InvalidInput("the request body is not valid JSON", "send one JSON object with the seeds' snake_case keys",
-                       [("(body)", problem)])
+    """The same bounded reader as `xmas enroll --payload`: UTF-8, one value, no NaN, bounded depth and numbers."""
+    return jsonin.loads(body, field="(body)", what="the request body")
 
 
 # ---------------------------------------------------------------------------------------------- engine
