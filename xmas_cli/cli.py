@@ -16,8 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from . import engine as core
+from . import jsonin
 from .backends import config_path, engine_from_config
 from .clock import iso
+from .display import safe, visible
 from .errors import ExitCode, InvalidInput, XmasError, error_json
 from .model import ScheduledEmail, State
 
@@ -30,9 +32,11 @@ app = typer.Typer(
 templates_app = typer.Typer(help="Check and list the email templates.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 
-# A terminal gets its own width; a pipe or log file gets wide lines rather than truncated cells.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+# A terminal gets its own width; a pipe or log file gets wide lines rather than truncated cells. Stored data can
+# hold anything: every string of it goes through safe() (markup, cells) or visible() (markup=False), and no
+# :emoji: code in a name is ever replaced.
+out = Console(highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, width=None if sys.stderr.isatty() else 200)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -57,10 +61,10 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
                 raise
             if kwargs.get("as_json"):
                 typer.echo(json.dumps(error_json(exc), indent=2))
-            err.print(f"xmas: error: {exc}", markup=False)
+            err.print(f"xmas: error: {visible(exc, multiline=True)}", markup=False)
             if isinstance(exc, InvalidInput):
                 for field, problem in exc.problems:
-                    err.print(f"  {field}: {problem}", markup=False)
+                    err.print(f"  {visible(field)}: {visible(problem)}", markup=False)
             raise typer.Exit(int(exc.exit_code)) from None
 
     return wrapper
@@ -84,7 +88,7 @@ def _when(value: datetime | None) -> str:
 
 
 def _rows_table(rows: list[ScheduledEmail], title: str, with_email: bool = False) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=safe(title), title_justify="left")
     if with_email:
         table.add_column("contact")
     for name in ("sequence", "#", "template", "by", "due (UTC)", "state", "sent at", "note"):
@@ -101,27 +105,16 @@ def _rows_table(rows: list[ScheduledEmail], title: str, with_email: bool = False
             _when(r.sent_at),
             note,
         ]
-        table.add_row(*([r.email] if with_email else []), *cells)
+        table.add_row(*(safe(c) for c in [*([r.email] if with_email else []), *cells]))
     return table
 
 
 # ------------------------------------------------------------------------------------------- enroll
 
 
-def _read_payload(source: str) -> Any:
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(
-            f"--payload: cannot read {source}: {exc.strerror}", "give a readable JSON file or -"
-        ) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"--payload: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-            "send one JSON object with the seeds' snake_case keys",
-        ) from None
+def _read_payload(source: str, option: str = "--payload") -> Any:
+    """A JSON file, or stdin for '-', through the same bounded reader as the web's request bodies."""
+    return jsonin.loads(jsonin.read_source(source, option), field=option, what=option)
 
 
 @app.command()
@@ -173,19 +166,23 @@ def enroll(
         emit(result.to_json())
         return
     for warning in result.warnings:
-        err.print(f"xmas: warning: {warning}", markup=False)
+        err.print(f"xmas: warning: {visible(warning)}", markup=False)
     verb = "enrolled" if result.created else "already enrolled (data refreshed, nothing rescheduled)"
     out.print(
-        f"{result.contact.email} {verb}: {result.key}"
-        + (f" · segment {result.contact.segment}" if result.contact.segment else ""),
+        visible(
+            f"{result.contact.email} {verb}: {result.key}"
+            + (f" · segment {result.contact.segment}" if result.contact.segment else "")
+        ),
         markup=False,
     )
     if result.rows:
         out.print(_rows_table(result.rows, f"{result.sequence}: anchor {iso(result.anchor)} ({result.anchor_source})"))
     if result.cancelled:
         out.print(
-            f"exit rule: cancelled {len(result.cancelled)} pending email(s) in "
-            f"{', '.join(sorted({r.sequence for r in result.cancelled}))}",
+            visible(
+                f"exit rule: cancelled {len(result.cancelled)} pending email(s) in "
+                f"{', '.join(sorted({r.sequence for r in result.cancelled}))}"
+            ),
             markup=False,
         )
 
@@ -205,6 +202,7 @@ def tick(
     """Send every due email once and record each outcome. Run it from cron every minute."""
     from rich.progress import Progress
 
+    from .signals import Abandoned, StopRequest, stop_on_signals
     from .tick import tick as run_tick
 
     bar: Progress | None = None
@@ -220,8 +218,15 @@ def tick(
             task = bar.add_task("sending", total=total)
         bar.update(task, completed=done)
 
+    stop = StopRequest()  # a SIGTERM while the store opens is kept for the tick, which then stops before sending
     try:
-        report = with_engine(config, now, lambda e: run_tick(e, dry_run=dry_run, limit=limit, progress=progress))
+        with stop_on_signals(stop):
+            report = with_engine(
+                config, now, lambda e: run_tick(e, dry_run=dry_run, limit=limit, progress=progress, stop=stop)
+            )
+    except Abandoned as signal_name:  # two signals before the tick began
+        err.print(f"xmas: stopped by {signal_name} before the tick began: nothing was sent", markup=False)
+        raise typer.Exit(int(ExitCode.STOPPED)) from None
     finally:
         if bar is not None:
             bar.stop()
@@ -234,9 +239,12 @@ def tick(
                 table.add_column(name)
             for o in report.outcomes:
                 if dry_run or o.action != "sent":
-                    table.add_row(o.action, o.row.email, o.row.sequence, str(o.row.step), o.row.template, o.detail)
+                    table.add_row(*(safe(c) for c in (o.action, o.row.email, o.row.sequence, o.row.step,
+                                                      o.row.template, o.detail)))
             out.print(table)
-        out.print(report.summary(), markup=False)
+        out.print(visible(report.summary()), markup=False)
+    if report.stopped:
+        raise typer.Exit(int(ExitCode.STOPPED))
     if not report.ok:
         raise typer.Exit(int(ExitCode.FAILURES))
 
@@ -259,16 +267,16 @@ def preview(
 
     if contact and data:
         raise InvalidInput("--contact and --data both given", "use one of them")
-    variables = _read_payload(str(data)) if data else None
+    variables = _read_payload(str(data), "--data") if data else None
     if variables is not None and not isinstance(variables, dict):
         raise InvalidInput("--data: the file must hold one JSON object", 'write {"first_name": ..., ...}')
     result = with_engine(config, now, lambda e: run_preview(e, template, contact, variables))
-    out.print(f"[bold]Subject:[/bold] {result.rendered.subject}")
-    out.print(f"[dim]{result.origin} · {result.data_source}[/dim]")
-    out.print(result.rendered.text, markup=False)
+    out.print(f"[bold]Subject:[/bold] {safe(result.rendered.subject)}")
+    out.print(f"[dim]{safe(result.origin)} · {safe(result.data_source)}[/dim]")
+    out.print(visible(result.rendered.text, multiline=True), markup=False)
     if html:
         html.write_text(result.rendered.html, encoding="utf-8")
-        out.print(f"HTML written to {html}", markup=False)
+        out.print(visible(f"HTML written to {html}"), markup=False)
 
 
 @templates_app.command("check")
@@ -285,8 +293,8 @@ def templates_check(config: Config = None, now: Now = None, as_json: AsJson = Fa
         for name in ("template", "used by", "result"):
             table.add_column(name)
         for r in report.results:
-            result = f"[green]ok[/green] {r.subject}" if r.ok else f"[red]{r.problem}[/red]"
-            table.add_row(r.template_id, ", ".join(r.used_by) or "(unused)", result)
+            result = f"[green]ok[/green] {safe(r.subject)}" if r.ok else f"[red]{safe(r.problem)}[/red]"
+            table.add_row(safe(r.template_id), safe(", ".join(r.used_by) or "(unused)"), result)
         out.print(table)
         bad = sum(1 for r in report.results if not r.ok)
         out.print(f"{len(report.results)} templates, {bad} with problems", markup=False)
@@ -306,18 +314,16 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
         emit(report.to_json())
     else:
         states = [s.value for s in State]
-        table = Table(title=f"{report.store} at {iso(report.now)}", title_justify="left")
+        table = Table(title=safe(f"{report.store} at {iso(report.now)}"), title_justify="left")
         table.add_column("sequence")
         for s in states:
             table.add_column(s, justify="right")
         for seq, counts in report.counts.items():
-            table.add_row(seq, *(str(counts.get(s, 0) or "·") for s in states))
+            table.add_row(safe(seq), *(str(counts.get(s, 0) or "·") for s in states))
         out.print(table)
         nxt = report.next_due
-        out.print(
-            f"next due: {_when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing",
-            markup=False,
-        )
+        line = f"next due: {_when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing"
+        out.print(visible(line), markup=False)
         if report.overdue:
             out.print(f"overdue now: {report.overdue} (run xmas tick)", markup=False)
         if report.problems:
@@ -336,8 +342,8 @@ def show(email: str, config: Config = None, as_json: AsJson = False) -> None:
         return
     c = timeline.contact
     out.print(
-        f"[bold]{c.email}[/bold] {c.first_name} · segment {c.segment or '—'}"
-        + (f" · [red]suppressed: {c.suppressed_reason}[/red]" if c.suppressed else "")
+        f"[bold]{safe(c.email)}[/bold] {safe(c.first_name)} · segment {safe(c.segment or '—')}"
+        + (f" · [red]suppressed: {safe(c.suppressed_reason)}[/red]" if c.suppressed else "")
     )
     out.print(_rows_table(timeline.rows, "timeline"))
 
@@ -355,7 +361,7 @@ def cancel(
     if as_json:
         emit(result.to_json())
     else:
-        out.print(f"{result.email}: cancelled {len(result.rows)} pending email(s)", markup=False)
+        out.print(visible(f"{result.email}: cancelled {len(result.rows)} pending email(s)"), markup=False)
 
 
 @app.command()
@@ -372,7 +378,7 @@ def retry(
     if as_json:
         emit(result.to_json())
     else:
-        out.print(f"{result.email}: {len(result.rows)} failed email(s) scheduled again", markup=False)
+        out.print(visible(f"{result.email}: {len(result.rows)} failed email(s) scheduled again"), markup=False)
 
 
 @app.command()
@@ -383,7 +389,7 @@ def unsubscribe(email: str, config: Config = None, now: Now = None, as_json: AsJ
     if as_json:
         emit(result.to_json())
     else:
-        out.print(f"{result.email}: unsubscribed; cancelled {len(result.rows)} pending email(s)", markup=False)
+        out.print(visible(f"{result.email}: unsubscribed; cancelled {len(result.rows)} pending email(s)"), markup=False)
 
 
 @app.command()
@@ -408,7 +414,7 @@ def demo(
         )
     )
     for note in report.notes:
-        out.print(f"note: {note}", markup=False)
+        out.print(visible(f"note: {note}"), markup=False)
     sent = sum(1 for r in report.rows if r.state is State.SENT)
     out.print(f"{sent} emails sent; {report.eml_files} .eml files in {report.outbox}", markup=False)
     out.print(
