@@ -140,3 +140,20 @@ def test_a_tick_always_sends_at_least_once_whatever_the_budget(project: Path) ->
     report = tick(engine, monotonic=lambda: next(started, 1e9))  # out of time from the first look on
     assert [len(ids) for ids, _ in mailer.calls] == [2] and report.count("sent") == 2
     assert report.left_over == 3
+
+
+def test_a_backlog_drains_a_bounded_amount_per_tick_and_every_tick_progresses(project: Path) -> None:
+    mailer = ScriptedMailer([], max_batch=100)
+    engine, _ = make_engine(project, mailer)
+    for n in range(350):
+        enroll(engine, "lead-nurture", {"email": f"b{n}@example.com", "first_name": "B"})
+    # each mailer call takes 30 s of a fake clock: with a 50 s budget a tick makes two calls, then stops
+    per_tick = []
+    for _ in range(3):
+        before = len(mailer.calls)
+        report = tick(engine, monotonic=lambda before=before: 30.0 * (len(mailer.calls) - before))
+        per_tick.append((report.count("sent"), report.left_over))
+    assert per_tick == [(200, 150), (150, 0), (0, 0)]
+    assert sorted(i for ids, _ in mailer.calls for i in ids) == sorted(
+        f"lead-nurture:b{n}@example.com#1" for n in range(350)
+    )  # each row sent once

@@ -59,7 +59,9 @@ CASES: dict[str, tuple[str, dict[str, object], Damage, str]] = {
     "zero-time-in-data": (
         "lead-nurture",
         {},
-        lambda p, w: set_row(p, w, data=json.dumps({**LEAD, "email": w, "diagnostic_call_date": "0001-01-01T00:00:00Z"})),
+        lambda p, w: set_row(
+            p, w, data=json.dumps({**LEAD, "email": w, "diagnostic_call_date": "0001-01-01T00:00:00Z"})
+        ),
         "OverflowError",
     ),
     "due-year-one": ("lead-nurture", {}, lambda p, w: set_row(p, w, due="0001-01-01T00:00:00Z"), "Overflow"),
