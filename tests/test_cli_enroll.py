@@ -162,6 +162,28 @@ def test_noshow_is_keyed_by_event_and_postcall_by_call_date(xmas: Cli, project: 
     assert len(rows_in_db(project)) == 12
 
 
+def test_a_shared_calendly_event_id_is_each_contacts_own_enrollment(xmas: Cli, project: Path) -> None:
+    """Bob enrolled with Alice's event id used to get "created": true and her rows, and was never emailed."""
+    event = ["--calendly-event-id", "evt_shared", "--scheduled-time", "2026-12-01T10:00:00Z", "--now", NOW]
+    alice = xmas.json("enroll", "noshow", "--email", "alice@example.com", "--first-name", "Alice", *event)
+    bob = xmas.json("enroll", "noshow", "--email", "bob@example.com", "--first-name", "Bob", *event)
+    assert alice["created"] and bob["created"] and alice["enrollment_key"] != bob["enrollment_key"]
+    owners = {r["id"]: r["email"] for r in rows_in_db(project)}
+    assert sorted(owners.values()) == ["alice@example.com"] * 3 + ["bob@example.com"] * 3
+    assert all(owners[r["id"]] == "bob@example.com" for r in bob["scheduled"])
+
+
+def test_rows_written_under_the_old_key_are_found_again_not_written_twice(xmas: Cli, project: Path) -> None:
+    event = ["--calendly-event-id", "evt_1", "--scheduled-time", "2026-12-01T10:00:00Z", "--now", NOW]
+    xmas("enroll", "noshow", "--email", "nina@example.com", "--first-name", "Nina", *event)
+    con = sqlite3.connect(project / ".xmas" / "xmas.db", isolation_level=None)  # as versions before 0.2 wrote them
+    con.execute("UPDATE emails SET enrollment_key = 'noshow:evt_1', id = replace(id, 'nina@example.com|', '')")
+    again = xmas.json("enroll", "noshow", "--email", "nina@example.com", "--first-name", "Nina", *event)
+    assert not again["created"] and again["enrollment_key"] == "noshow:evt_1"
+    assert sorted(r["id"] for r in rows_in_db(project)) == [f"noshow:evt_1#{n}" for n in (1, 2, 3)]
+
+
+
 def test_exit_rules_cancel_pending_emails_of_earlier_sequences(xmas: Cli, project: Path) -> None:
     who = ["--email", "sarah@sarahssalon.com", "--first-name", "Sarah"]
     xmas("enroll", "lead-nurture", *who, "--now", NOW)
