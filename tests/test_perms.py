@@ -27,6 +27,12 @@ def open_umask() -> Iterator[None]:
         os.umask(old)
 
 
+def set_mode(project: Path, value: str) -> None:
+    config = project / "campaign.toml"
+    line = 'path = ".xmas/xmas.db"'
+    config.write_text(config.read_text().replace(line, f'{line}\nfile_mode = "{value}"'))
+
+
 def run_campaign(xmas: Cli) -> None:
     xmas("enroll", "lead-nurture", "--email", "lena@example.com", "--first-name", "Lena", "--now", NOW)
     xmas("tick", "--now", NOW)
@@ -43,8 +49,7 @@ def test_store_outbox_and_locks_are_the_owners_only(xmas: Cli, project: Path, op
 
 
 def test_a_group_mode_for_the_cgi_and_cron_split(xmas: Cli, project: Path, open_umask: None) -> None:
-    config = project / "campaign.toml"
-    config.write_text(config.read_text().replace('path = ".xmas/xmas.db"', 'path = ".xmas/xmas.db"\nfile_mode = "0660"'))
+    set_mode(project, "0660")
     run_campaign(xmas)
     state = project / ".xmas"
     assert mode(state / "xmas.db") == 0o660 and mode(state / "enroll.lock") == 0o660  # despite the umask
@@ -60,7 +65,6 @@ def test_an_existing_world_readable_store_is_tightened(xmas: Cli, project: Path,
 
 
 def test_a_mode_that_is_not_offered_is_a_config_error(xmas: Cli, project: Path) -> None:
-    config = project / "campaign.toml"
-    config.write_text(config.read_text().replace('path = ".xmas/xmas.db"', 'path = ".xmas/xmas.db"\nfile_mode = "0666"'))
+    set_mode(project, "0666")
     result = xmas("status", code=3)
     assert "store.file_mode" in result.stderr
