@@ -16,6 +16,28 @@ filters / sorts / cursor pagination), pages (create, retrieve, update, trash), p
 validation with Notion's error envelope, bearer auth, ``Notion-Version``, a token-bucket rate limiter
 answering 429 + ``Retry-After``, and fault / latency injection for tests.
 
+Order of checks for each request: injected fault (:meth:`NotionEmulator.inject_fault`), bearer token
+(401 ``unauthorized``), ``Notion-Version`` (400), rate limit (429 ``rate_limited``), random fault
+(:meth:`NotionEmulator.chaos`), then body size, JSON, route and the request itself.
+
+Random faults: ``emu.chaos(seed=7, rate_429=0.3, rate_5xx=0.1, after_processing_share=0.5)`` draws one
+fault (or none) per request that passed the token, version and rate-limit checks, so a request refused
+anyway is answered as without chaos:
+
+* 429 ``rate_limited`` with ``Retry-After: <emu.retry_after>``, before processing (Notion refuses
+  before doing anything);
+* a 5xx picked from ``statuses``: 500 ``internal_server_error``, 502 (a proxy's plain-text page, not
+  JSON), 503 ``service_unavailable``, 504 ``gateway_timeout``, 529 ``service_overload`` (with
+  ``Retry-After``).  ``after_processing_share`` of them are answered after the request was applied
+  (the write happens), like ``inject_fault(..., after_processing=True)``; such a fault is waived when
+  the request itself failed (the client sees that error).
+
+``emu.chaos(None)`` turns it off; :attr:`NotionEmulator.chaos_applied` counts the faults answered by
+label (``"429"``, ``"529"``, ``"500 after"``...).  ``emu.on_request = fn(event, index, method, path)`` is
+called with ``"received"`` once the body is read and before anything is checked, and with ``"answered"``
+once the reply was written and flushed (see ``local_server``).  :meth:`NotionEmulator.set_rate_limit`
+changes the limiter at run time.
+
 Deliberate Notion behaviours worth knowing:
 
 * ``created_time`` / ``last_edited_time`` are rounded down to the minute, as Notion does.
@@ -47,7 +69,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.message import Message
@@ -56,7 +78,7 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from local_server import LocalServer
+from local_server import Chaos, Fault, LocalServer
 
 JSONDict = dict[str, Any]
 
@@ -96,6 +118,14 @@ _SCHEMA_META_KEYS = frozenset({"name", "id", "type", "description"})
 _TEXT_LIMITS = {"email": MAX_EMAIL_LENGTH, "url": MAX_URL_LENGTH, "phone_number": MAX_PHONE_LENGTH}
 _ANNOTATION_FLAGS = ("bold", "italic", "strikethrough", "underline", "code")
 _REASONS = {529: "Site Overloaded"}
+_CHAOS_CODES = {
+    500: "internal_server_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+    529: "service_overload",
+}
+CHAOS_STATUSES = tuple(_CHAOS_CODES)
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MISSING: Any = object()
@@ -588,6 +618,54 @@ class NotionEmulator(LocalServer):
         with self._lock:
             self._delays.append(_Delay(seconds, times, method, path_contains))
 
+    def chaos(
+        self,
+        seed: int | None,
+        *,
+        rate_429: float = 0.0,
+        rate_5xx: float = 0.0,
+        after_processing_share: float = 0.0,
+        statuses: Sequence[int] = CHAOS_STATUSES,
+    ) -> Chaos | None:
+        """Random faults from ``random.Random(seed)`` (see the module docstring); ``None`` turns them
+        off.  Returns the :class:`local_server.Chaos` in use.  ``Retry-After`` (on 429 and 529) is
+        :attr:`retry_after` at the time of the answer."""
+        unknown = set(statuses) - set(_CHAOS_CODES)
+        if unknown:
+            raise ValueError(f"statuses must be among {sorted(_CHAOS_CODES)}, not {sorted(unknown)}")
+        chaos = None
+        if seed is not None:
+            chaos = Chaos(
+                seed,
+                rate_429=rate_429,
+                rate_5xx=rate_5xx,
+                after_processing_share=after_processing_share,
+                statuses=statuses,
+            )
+        self._chaos = chaos
+        return chaos
+
+    def set_rate_limit(self, rate_limit: float | None, burst: int | None = None) -> None:
+        """Change the rate limiter while running (None: no limit); the bucket starts full."""
+        if rate_limit is not None and rate_limit <= 0:
+            raise ValueError("rate_limit must be positive (or None to disable)")
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be at least 1")
+        with self._bucket_lock:
+            self.rate_limit = rate_limit
+            if burst is not None:
+                self.burst = burst
+            self._tokens = float(self.burst)
+            self._bucket_at = time.monotonic()
+
+    def _chaos_response(self, fault: Fault) -> _Response:
+        if fault.status == 429:
+            return self._fault_response(_Fault(429, "rate_limited", 1, None, None, True, False, None))
+        code = _CHAOS_CODES[fault.status]
+        retry_after = self.retry_after if fault.status == 529 else None
+        body_json = fault.status != 502  # a bad gateway is the proxy's page, not Notion's JSON
+        return self._fault_response(_Fault(fault.status, code, 1, None, None, body_json, False, retry_after))
+
     def clear_faults(self) -> None:
         """Drop pending injected faults and delays."""
         with self._lock:
@@ -637,11 +715,14 @@ class NotionEmulator(LocalServer):
         try:
             raw = self._read_body(handler)
         except _BodyUnreadable as exc:
+            index = self._request_received(method, path)
             handler.close_connection = True
             response = self._error(400, "validation_error", str(exc), {"Connection": "close"})
             self._record(method, path, query, None, response.status)
             self._write(handler, response)
+            self._request_answered(index, method, path)
             return
+        index = self._request_received(method, path)
         body, body_ok = _decode_json(raw)
         with self._lock:
             fault = self._take_fault(method, path)
@@ -649,13 +730,14 @@ class NotionEmulator(LocalServer):
         if fault is not None and not fault.after_processing:
             response = self._fault_response(fault)
         else:
-            response = self._process(method, path, query, handler.headers, raw, body, body_ok)
+            response = self._process(method, path, query, handler.headers, raw, body, body_ok, chaos=fault is None)
             if fault is not None:
                 response = self._fault_response(fault)
         self._record(method, path, query, body, response.status)
         if delay is not None:
             time.sleep(delay.seconds)
         self._write(handler, response)
+        self._request_answered(index, method, path)
 
     @staticmethod
     def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -697,7 +779,10 @@ class NotionEmulator(LocalServer):
         raw: bytes,
         body: Any,
         body_ok: bool,
+        *,
+        chaos: bool = False,
     ) -> _Response:
+        drawn: tuple[Chaos, Fault] | None = None
         try:
             if headers.get("Authorization") != f"Bearer {self.token}":
                 raise NotionAPIError(401, "unauthorized", "API token is invalid.")
@@ -721,6 +806,10 @@ class NotionEmulator(LocalServer):
                     "You have been rate limited. Please try again in a few minutes.",
                     {"Retry-After": str(self.retry_after)},
                 )
+            drawn = self._draw_fault() if chaos else None
+            if drawn is not None and not drawn[1].after_processing:
+                drawn[0].record(drawn[1])
+                return self._chaos_response(drawn[1])
             if len(raw) > MAX_BODY_BYTES:
                 raise _invalid(f"Request body too large: {len(raw)} bytes; the limit is {MAX_BODY_BYTES} bytes.")
             if not body_ok:
@@ -732,6 +821,9 @@ class NotionEmulator(LocalServer):
                 raise _failed("body", "should be an object", body)
             with self._lock:
                 payload = route(params, body, query)
+            if drawn is not None:  # applied: the write happened, the answer is lost
+                drawn[0].record(drawn[1])
+                return self._chaos_response(drawn[1])
             return self._json(200, payload)
         except NotionAPIError as exc:
             return self._error(exc.status, exc.code, exc.message)

@@ -31,7 +31,31 @@ Order of checks for each request: injected fault, ``User-Agent`` present (400
 ``validation_error``), ``Authorization: Bearer`` (401 ``missing_api_key`` / 403
 ``invalid_api_key``), rate limit (429 ``rate_limit_exceeded``), route (404 ``not_found`` /
 405 ``method_not_allowed``), ``Idempotency-Key`` length (400 ``invalid_idempotency_key``),
-idempotency store (replay / 409), then body validation and sending.
+random fault (:meth:`ResendEmulator.chaos`), idempotency store (replay / 409), then body
+validation and sending.
+
+Random faults and request hooks
+-------------------------------
+``emu.chaos(seed=7, rate_429=0.2, rate_5xx=0.1, after_processing_share=0.5, rate_drop=0.1)``
+draws one fault (or none) per request that passed every check up to the idempotency-key length
+(so a request the emulator refuses anyway is answered as without chaos):
+
+* 429 ``rate_limit_exceeded`` with ``retry-after: <emu.retry_after>``, before processing;
+* 5xx from ``statuses`` (default 500 ``application_error`` and 503 ``service_unavailable``):
+  before processing, or, for ``after_processing_share`` of them, after it: the messages are
+  recorded and the key stores the 2xx reply (a retry gets that reply), but the client sees the
+  5xx. An after-processing fault is waived when processing itself failed (the client sees that
+  error);
+* a drop (``rate_drop``): as :meth:`ResendEmulator.drop_connection_after_accept`, and waived in
+  the same way when the request did not succeed.
+
+Replays are subject to after-processing faults and drops too. ``emu.chaos(None)`` turns it
+off; :attr:`ResendEmulator.chaos_applied` counts the faults answered by label (``"429"``,
+``"503"``, ``"500 after"``, ``"drop"``).
+
+``emu.on_request = fn(event, index, method, path)`` is called with ``"received"`` once the
+body is read and before anything is checked, and with ``"answered"`` once the reply was
+written and flushed or the connection dropped (see ``local_server``).
 
 Deviations from the hosted API, on purpose: a request without ``User-Agent`` gets a JSON 400
 ``validation_error`` (the hosted API is fronted by Cloudflare, which answers a non-JSON
@@ -87,22 +111,26 @@ checks the timestamp against the real wall clock (5 minutes tolerance), not the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import math
 import re
 import secrets
+import socket
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from local_server import LocalServer
+from local_server import Chaos, Fault, LocalServer
 
 __all__ = [
     "IDEMPOTENCY_TTL_SECONDS",
@@ -142,6 +170,7 @@ _DEFAULT_FAULT_MESSAGES = {
     503: "Service unavailable.",
     504: "Gateway timeout.",
 }
+_FAULT_NAMES = {500: "application_error", 502: "bad_gateway", 503: "service_unavailable", 504: "gateway_timeout"}
 
 
 class _ApiError(Exception):
@@ -360,6 +389,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.emulator = emulator
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # the client went away (e.g. a test killed it) while its connection was open
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -390,32 +424,42 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         emulator = cast(_Server, self.server).emulator
         headers = {name.lower(): value for name, value in self.headers.items()}
+        path = urlsplit(self.path).path
         try:
             length = int(headers.get("content-length") or 0)
         except ValueError:
             length = -1
         if length < 0:
+            index = emulator._request_received(self.command, path)
             self.close_connection = True
             self._write(_Reply.error(400, "validation_error", "Invalid Content-Length header."))
+            emulator._request_answered(index, self.command, path)
             return
         raw_body = self.rfile.read(length) if length else b""
+        index = emulator._request_received(self.command, path)
         reply, drop = emulator._dispatch(self.command, self.path, headers, raw_body)
         if drop:
             # Fully processed, but no byte of an HTTP response: the client sees the socket close.
             self.close_connection = True
-            return
-        self._write(reply)
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        else:
+            self._write(reply)
+        emulator._request_answered(index, self.command, path)
 
     def _write(self, reply: _Reply) -> None:
         payload = json.dumps(reply.body).encode("utf-8")
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("content-type", "application/json; charset=utf-8")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-        self.wfile.flush()
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("content-type", "application/json; charset=utf-8")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except OSError:  # the client went away (e.g. it was killed while its request was in flight)
+            self.close_connection = True
 
 
 # --------------------------------------------------------------------------- the emulator
@@ -601,6 +645,52 @@ class ResendEmulator(LocalServer):
         with self._lock:
             return self._in_flight
 
+    def chaos(
+        self,
+        seed: int | None,
+        *,
+        rate_429: float = 0.0,
+        rate_5xx: float = 0.0,
+        after_processing_share: float = 0.0,
+        rate_drop: float = 0.0,
+        statuses: Sequence[int] = (500, 503),
+    ) -> Chaos | None:
+        """Random faults from ``random.Random(seed)`` (see the module docstring); ``None`` turns
+        them off. Returns the :class:`local_server.Chaos` in use. The ``retry-after`` of a 429 is
+        :attr:`retry_after` at the time of the answer."""
+        chaos = None
+        if seed is not None:
+            chaos = Chaos(
+                seed,
+                rate_429=rate_429,
+                rate_5xx=rate_5xx,
+                after_processing_share=after_processing_share,
+                rate_drop=rate_drop,
+                statuses=statuses,
+            )
+        self._chaos = chaos
+        return chaos
+
+    def _fault_reply(self, fault: Fault) -> _Reply:
+        if fault.status == 429:
+            message = _RATE_LIMIT_MESSAGE.format(limit=f"{self._rate_limit or 5:g}")
+            return _Reply.error(429, "rate_limit_exceeded", message, {"retry-after": str(self.retry_after)})
+        name = _FAULT_NAMES.get(fault.status, "application_error")
+        return _Reply.error(fault.status, name, _DEFAULT_FAULT_MESSAGES.get(fault.status, "Server error."))
+
+    def _after_processing(self, reply: _Reply, drop: bool, drawn: tuple[Chaos, Fault] | None) -> tuple[_Reply, bool]:
+        """Apply a drawn after-processing fault or drop to a successful reply (else waive it)."""
+        if drawn is None or drop or not reply.ok:
+            return reply, drop
+        chaos, fault = drawn
+        if fault.kind == "drop":
+            chaos.record(fault)
+            return reply, True
+        if fault.after_processing:
+            chaos.record(fault)
+            return self._fault_reply(fault), False
+        return reply, drop
+
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -637,6 +727,26 @@ class ResendEmulator(LocalServer):
         names), ``body`` (parsed JSON, else text), ``status``, ``dropped``."""
         with self._lock:
             return [dict(request) for request in self._requests]
+
+    def delivered_by_recipient(self) -> Counter[str]:
+        """How many accepted messages each address received (to/cc/bcc, bare and lower-cased)."""
+        counts: Counter[str] = Counter()
+        for message in self.sent:
+            for recipient in [*message["to"], *message["cc"], *message["bcc"]]:
+                counts[(_bare_address(recipient) or recipient).lower()] += 1
+        return counts
+
+    def deliveries(self, *tags: str) -> Counter[tuple[str, ...]]:
+        """Accepted messages counted by ``(recipient, value of each named tag...)``, e.g.
+        ``emu.deliveries("sequence", "step")[("ada@example.com", "lead-nurture", "1")]``. A missing
+        tag counts as ``""``; one entry per ``to`` address (bare, lower-cased)."""
+        counts: Counter[tuple[str, ...]] = Counter()
+        for message in self.sent:
+            values = {tag["name"]: tag.get("value", "") for tag in message["tags"]}
+            for recipient in message["to"]:
+                address = (_bare_address(recipient) or recipient).lower()
+                counts[(address, *(values.get(name, "") for name in tags))] += 1
+        return counts
 
     def sent_to(self, address: str) -> list[dict[str, Any]]:
         """Accepted messages with ``address`` among to/cc/bcc (bare addresses, case-insensitive;
@@ -734,6 +844,10 @@ class ResendEmulator(LocalServer):
                 False,
             )
         mode = headers.get("x-batch-validation", "strict").strip().lower() if path == _BATCH_PATH else ""
+        drawn = self._draw_fault()
+        if drawn is not None and drawn[1].kind != "drop" and not drawn[1].after_processing:
+            drawn[0].record(drawn[1])
+            return self._fault_reply(drawn[1]), False
         if key is not None:
             canonical = (
                 json.dumps(body, sort_keys=True, separators=(",", ":")).encode() if parsed else raw_body
@@ -765,7 +879,7 @@ class ResendEmulator(LocalServer):
                             ),
                             False,
                         )
-                    return entry.reply.copy(), self._take_drop(path)
+                    return self._after_processing(entry.reply.copy(), self._take_drop(path), drawn)
                 self._idempotency[key] = _IdempotencyEntry(fingerprint, now)
 
         with self._lock:
@@ -789,7 +903,7 @@ class ResendEmulator(LocalServer):
                         self._idempotency[key].reply = reply.copy()
                     else:
                         self._idempotency.pop(key, None)
-        return reply, reply.ok and self._take_drop(path)
+        return self._after_processing(reply, reply.ok and self._take_drop(path), drawn)
 
     def _record(self, fields: dict[str, Any], key: str | None, *, batch: bool) -> str:
         message_id = str(uuid.uuid4())

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from notion_client import APIResponseError, Client
+from notion_client.client import RetryOptions
 from notion_client.errors import RequestTimeoutError, UnknownHTTPResponseError
 from notion_client.helpers import collect_paginated_api
 from notion_emulator import NOTION_VERSION, NotionEmulator
@@ -728,3 +732,185 @@ def test_stop_closes_keep_alive_connections() -> None:
         sdk.users.me()
     with pytest.raises(RuntimeError):
         _ = emu.base_url
+
+
+# --------------------------------------------------------------------------- random faults
+
+
+def test_seeded_random_faults_honour_their_rates_and_repeat(emu: NotionEmulator, ds_id: str) -> None:
+    emu.retry_after = 0
+    sdk = make_client(emu, retry=False)
+    chaos = emu.chaos(7, rate_429=0.3, rate_5xx=0.1, after_processing_share=0.5)
+    assert chaos is not None
+
+    def run() -> list[int]:
+        emu.reset_requests()
+        for n in range(200):
+            with contextlib.suppress(APIResponseError, UnknownHTTPResponseError):
+                create_row(sdk, ds_id, f"row {n}")
+        return [r["status"] for r in emu.requests]
+
+    seen = run()
+    counts = Counter(seen)
+    assert 42 <= counts[429] <= 80  # binomial(200, 0.3): mean 60, sd 6.5
+    fives = sum(n for status, n in counts.items() if status >= 500)
+    assert 8 <= fives <= 35 and {500, 502, 503, 504, 529} >= {s for s in counts if s >= 500}
+    assert len({s for s in counts if s >= 500}) >= 4  # the statuses are picked among all five
+    applied = chaos.applied
+    assert applied["429"] == counts[429] and applied.total() == counts.total() - counts[200]
+    after = sum(n for label, n in applied.items() if label.endswith(" after"))
+    assert 0 < after < fives
+    # a 429 or a 5xx before processing wrote nothing; one after processing wrote the row
+    assert len(emu.pages(ds_id)) == counts[200] + after
+
+    emu.chaos(7, rate_429=0.3, rate_5xx=0.1, after_processing_share=0.5)
+    assert run() == seen  # the same seed, the same requests: the same faults
+    emu.chaos(None)
+    assert set(run()) == {200} and emu.chaos_applied == Counter()
+
+
+def test_the_sdk_sees_each_random_fault_as_notion_would_answer_it(emu: NotionEmulator, ds_id: str) -> None:
+    sdk = make_client(emu, retry=False)
+    expected = {
+        500: (APIResponseError, "internal_server_error"),
+        502: (UnknownHTTPResponseError, "notionhq_client_response_error"),  # a proxy's page, not JSON
+        503: (APIResponseError, "service_unavailable"),
+        504: (APIResponseError, "gateway_timeout"),
+        529: (UnknownHTTPResponseError, "notionhq_client_response_error"),  # a code 3.1.0 does not know
+    }
+    emu.retry_after = 2
+    for status, (kind, code) in expected.items():
+        emu.chaos(status, rate_5xx=1.0, statuses=[status])
+        with pytest.raises(kind) as info:
+            sdk.users.me()
+        error: Any = info.value
+        assert (type(error), error.status, error.code) == (kind, status, code)
+        assert error.headers.get("retry-after") == ("2" if status == 529 else None)
+    assert json.loads(error.body)["code"] == "service_overload"
+
+    emu.chaos(1, rate_429=1.0)
+    with pytest.raises(APIResponseError) as rate:
+        sdk.users.me()
+    assert (rate.value.status, rate.value.code, rate.value.headers["retry-after"]) == (429, "rate_limited", "2")
+    emu.retry_after = 0
+    emu.chaos(1, rate_429=0.5)  # the SDK's own retries get through a 429 (it honours Retry-After)
+    patient = make_client(emu, retry=RetryOptions(max_retries=30, initial_retry_delay_ms=1, max_retry_delay_ms=5))
+    for n in range(10):
+        create_row(patient, ds_id, f"retried {n}")
+    assert len(emu.pages(ds_id)) == 10 and emu.chaos_applied["429"] > 0
+
+
+def test_a_random_fault_after_processing_keeps_the_write_and_is_waived_on_a_refusal(
+    emu: NotionEmulator, client: Client, ds_id: str
+) -> None:
+    chaos = emu.chaos(5, rate_5xx=1.0, after_processing_share=1.0, statuses=[503])
+    sdk = make_client(emu, retry=False)
+    with pytest.raises(APIResponseError) as info:
+        create_row(sdk, ds_id, "Written anyway")
+    assert info.value.code == "service_unavailable"
+    assert names(emu.pages(ds_id)) == ["Written anyway"]
+    with pytest.raises(APIResponseError) as refused:  # the request itself fails: its own error, not the fault
+        create_row(sdk, ds_id, "Bad", Score={"number": "high"})
+    assert (refused.value.status, refused.value.code) == (400, "validation_error")
+    assert chaos is not None and chaos.applied == {"503 after": 1} and chaos.drawn == 2
+
+
+def test_random_faults_spare_requests_refused_before_them(emu: NotionEmulator) -> None:
+    chaos = emu.chaos(1, rate_429=0.5, rate_5xx=0.5)
+    with pytest.raises(APIResponseError) as info:
+        make_client(emu, auth="secret_wrong", retry=False).users.me()
+    assert info.value.code == "unauthorized"
+    response = httpx.get(f"{emu.base_url}/v1/users/me", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.json()["code"] == "missing_version"
+    emu.set_rate_limit(1, burst=1)
+    emu.inject_fault(409, "conflict_error")  # an injected fault comes first and takes the request
+    sdk = make_client(emu, retry=False)
+    with pytest.raises(APIResponseError) as conflict:
+        sdk.users.me()
+    assert conflict.value.code == "conflict_error"
+    assert chaos is not None and chaos.drawn == 0
+    statuses_seen = []
+    for _ in range(3):
+        try:
+            sdk.users.me()
+            statuses_seen.append(200)
+        except (APIResponseError, UnknownHTTPResponseError) as exc:
+            statuses_seen.append(exc.status)
+    assert statuses_seen[1:] == [429, 429]  # the limiter's own 429s: the bucket held one token
+    assert chaos.drawn == 1  # only the request that passed the limiter was drawn for
+    assert emu.count() == 6
+
+
+def test_set_rate_limit_at_run_time(emu: NotionEmulator) -> None:
+    sdk = make_client(emu, retry=False)
+    emu.set_rate_limit(1000, burst=2)
+    sdk.users.me()
+    sdk.users.me()
+    emu.set_rate_limit(0.001, burst=1)  # starts full: one more, then refused
+    sdk.users.me()
+    with pytest.raises(APIResponseError) as info:
+        sdk.users.me()
+    assert info.value.status == 429
+    emu.set_rate_limit(None)
+    for _ in range(20):
+        sdk.users.me()
+    with pytest.raises(ValueError):
+        emu.set_rate_limit(0)
+
+
+# --------------------------------------------------------------------------- request hooks
+
+
+def test_request_hooks_fire_received_then_answered_with_the_index(
+    emu: NotionEmulator, client: Client, ds_id: str
+) -> None:
+    events: list[tuple[str, int, str, str, int]] = []
+    emu.on_request = lambda event, index, method, path: events.append(
+        (event, index, method, path, len(emu.pages(ds_id)))
+    )
+    create_row(client, ds_id, "One")
+    emu.inject_fault(500, "internal_server_error", after_processing=True)
+    with pytest.raises(APIResponseError):
+        create_row(client, ds_id, "Two")
+    client.users.me()
+    deadline = time.monotonic() + 5  # "answered" comes once the reply is flushed: the client may be faster
+    while len(events) < 6 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert events == [
+        ("received", 1, "POST", "/v1/pages", 0),  # before processing: not written yet
+        ("answered", 1, "POST", "/v1/pages", 1),
+        ("received", 2, "POST", "/v1/pages", 1),
+        ("answered", 2, "POST", "/v1/pages", 2),
+        ("received", 3, "GET", "/v1/users/me", 2),
+        ("answered", 3, "GET", "/v1/users/me", 2),
+    ]
+    assert emu.received_count == 3
+
+
+def test_a_hook_that_holds_a_request_and_one_that_fails(
+    emu: NotionEmulator, client: Client, ds_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arrived, release = threading.Event(), threading.Event()
+
+    def hook(event: str, index: int, method: str, path: str) -> None:
+        if (event, index) == ("received", 1):
+            arrived.set()
+            release.wait(5)
+        if index == 3:
+            raise RuntimeError("hook bug")
+
+    emu.on_request = hook
+    worker = threading.Thread(target=lambda: create_row(make_client(emu), ds_id, "Held"))
+    worker.start()
+    try:
+        assert arrived.wait(5)
+        create_row(client, ds_id, "Passes")  # served while the first one is held
+        assert names(emu.pages(ds_id)) == ["Passes"]
+    finally:
+        release.set()
+        worker.join(timeout=5)
+    assert names(emu.pages(ds_id)) == ["Passes", "Held"]
+    create_row(client, ds_id, "Despite the hook")
+    assert len(emu.pages(ds_id)) == 3
+    err = capsys.readouterr().err
+    assert "on_request hook failed on received #3 POST /v1/pages" in err and "RuntimeError: hook bug" in err

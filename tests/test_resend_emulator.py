@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -376,3 +377,197 @@ def test_sign_webhook_verified_by_sdk() -> None:
         resend.Webhooks.verify(
             {"payload": payload, "headers": sdk_webhook_headers(stale), "webhook_secret": secret}
         )
+
+
+# ----------------------------------------------------------------------------- random faults
+
+
+def attempt(send: Any) -> str:
+    """What the SDK saw: "ok", "429", "500", "503" ... or "drop" (no HTTP answer at all)."""
+    try:
+        send()
+    except RateLimitError as exc:
+        assert exc.headers["retry-after"] == "0"
+        return "429"
+    except ResendError as exc:
+        return "drop" if exc.error_type == "HttpClientError" else str(exc.code)
+    return "ok"
+
+
+def send_many(n: int) -> list[str]:
+    return [
+        attempt(lambda i=i: resend.Emails.send(email(to=f"p{i}@example.com"), {"idempotency_key": f"key-{i}"}))
+        for i in range(n)
+    ]
+
+
+CHAOS: dict[str, Any] = {"rate_429": 0.2, "rate_5xx": 0.15, "after_processing_share": 0.5, "rate_drop": 0.1}
+
+
+def test_seeded_random_faults_honour_their_rates_and_repeat(emu: ResendEmulator) -> None:
+    emu.retry_after = 0
+    chaos = emu.chaos(7, **CHAOS)
+    assert chaos is not None
+    outcomes = send_many(200)
+    seen = Counter(outcomes)
+    assert 22 <= seen["429"] <= 60  # binomial(200, p): mean 40, 30 and 20; about 3 standard deviations
+    assert 14 <= seen["500"] + seen["503"] <= 48 and seen["500"] and seen["503"]
+    assert 7 <= seen["drop"] <= 35
+    assert set(seen) == {"ok", "429", "500", "503", "drop"}
+    applied = emu.chaos_applied
+    assert applied == chaos.applied and chaos.drawn == 200
+    assert (applied["429"], applied["drop"]) == (seen["429"], seen["drop"])
+    assert applied["500"] + applied["500 after"] == seen["500"] and applied["503"] + applied["503 after"] == seen["503"]
+    after = applied["500 after"] + applied["503 after"]
+    assert 0 < after < seen["500"] + seen["503"]
+    # refused before processing: nothing sent; after processing or dropped: sent, the client just never knew
+    unsent = {f"p{i}@example.com" for i, o in enumerate(outcomes) if o == "429"}
+    assert len(emu.sent) == 200 - seen["429"] - applied["500"] - applied["503"]
+    assert not unsent & {m["to"][0] for m in emu.sent}
+    assert sum(r["dropped"] for r in emu.requests) == seen["drop"]
+
+    emu.reset()  # the same seed, the same requests: the same faults
+    emu.chaos(7, **CHAOS)
+    assert send_many(200) == outcomes
+    emu.chaos(None)
+    assert emu.chaos_applied == Counter() and set(send_many(20)) == {"ok"}
+
+
+def test_a_fault_after_processing_keeps_the_send_and_a_retry_replays_it(emu: ResendEmulator) -> None:
+    first = emu.chaos(3, rate_5xx=1.0, after_processing_share=1.0, statuses=[503])
+    with pytest.raises(ResendError) as exc:
+        resend.Emails.send(email(), {"idempotency_key": "order-7"})
+    assert (exc.value.code, exc.value.error_type) == (503, "service_unavailable")
+    [message] = emu.sent
+    dropping = emu.chaos(3, rate_drop=1.0)
+    with pytest.raises(ResendError) as exc:  # the retry is a replay, and its answer is lost too
+        resend.Emails.send(email(), {"idempotency_key": "order-7"})
+    assert exc.value.error_type == "HttpClientError"
+    emu.chaos(None)
+    assert resend.Emails.send(email(), {"idempotency_key": "order-7"})["id"] == message["id"]
+    assert len(emu.sent) == 1
+    assert first is not None and first.applied == {"503 after": 1}
+    assert dropping is not None and dropping.applied == {"drop": 1}
+
+    emu.chaos(4, rate_5xx=1.0, after_processing_share=1.0, statuses=[500])
+    with pytest.raises(ApplicationError):
+        resend.Batch.send([email(to="a@example.com"), email(to="b@example.com")], {"idempotency_key": "batch-1"})
+    assert [m["to"] for m in emu.sent[1:]] == [["a@example.com"], ["b@example.com"]]
+
+
+def test_random_faults_spare_requests_the_emulator_refuses_anyway(emu: ResendEmulator) -> None:
+    chaos = emu.chaos(1, rate_429=1.0)
+    resend.api_key = "re_wrong"
+    with pytest.raises(InvalidApiKeyError):
+        resend.Emails.send(email())
+    resend.api_key = emu.api_key
+    status, body = raw_post(emu, "/nope", {"Authorization": f"Bearer {emu.api_key}", "User-Agent": "t"}, {})
+    assert (status, body["name"]) == (404, "not_found")
+    with pytest.raises(ResendError) as exc:
+        resend.Emails.send(email(), {"idempotency_key": "k" * 300})
+    assert exc.value.error_type == "invalid_idempotency_key"
+    assert chaos is not None and chaos.applied == {} and chaos.drawn == 0
+
+    rate_sets: list[dict[str, Any]] = [{"rate_drop": 1.0}, {"rate_5xx": 1.0, "after_processing_share": 1.0}]
+    for rates in rate_sets:
+        late = emu.chaos(2, **rates)
+        with pytest.raises(ValidationError):  # processed and refused: the client sees the real error
+            resend.Emails.send(email(to="not-an-address"), {"idempotency_key": "bad"})
+        assert late is not None and late.applied == {} and late.drawn == 1
+    assert emu.sent == []
+
+
+# ----------------------------------------------------------------------------- hooks and counts
+
+
+def until(condition: Any, timeout: float = 5.0) -> None:
+    """Wait for something the server's thread does after the client already has its answer."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_request_hooks_fire_received_then_answered_with_the_index(emu: ResendEmulator) -> None:
+    events: list[tuple[str, int, str, str, int]] = []
+    emu.on_request = lambda event, index, method, path: events.append((event, index, method, path, len(emu.sent)))
+    resend.Emails.send(email())
+    until(lambda: len(events) == 2)  # "answered" comes once the reply is flushed: the client may be faster
+    emu.drop_connection_after_accept()
+    with pytest.raises(ResendError):
+        resend.Batch.send([email()])
+    until(lambda: len(events) == 4)
+    raw_post(emu, "/nope", {"Authorization": f"Bearer {emu.api_key}", "User-Agent": "t"}, {})
+    until(lambda: len(events) == 6)
+    assert events == [
+        ("received", 1, "POST", "/emails", 0),  # before processing: nothing sent yet
+        ("answered", 1, "POST", "/emails", 1),
+        ("received", 2, "POST", "/emails/batch", 1),
+        ("answered", 2, "POST", "/emails/batch", 2),  # dropped: still "answered", once the socket is closed
+        ("received", 3, "POST", "/nope", 2),
+        ("answered", 3, "POST", "/nope", 2),
+    ]
+    assert emu.received_count == 3
+    emu.on_request = None
+    resend.Emails.send(email())
+    assert len(events) == 6 and emu.received_count == 4
+
+
+def test_a_hook_can_hold_one_request_in_flight_while_others_are_served(emu: ResendEmulator) -> None:
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold_first(event: str, index: int, method: str, path: str) -> None:
+        if (event, index) == ("received", 1):
+            arrived.set()
+            release.wait(5)
+
+    emu.on_request = hold_first
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(resend.Emails.send(email(to="first@example.com"))))
+    worker.start()
+    try:
+        assert arrived.wait(5)
+        resend.Emails.send(email(to="second@example.com"))
+        assert [m["to"] for m in emu.sent] == [["second@example.com"]]
+    finally:
+        release.set()
+        worker.join(timeout=5)
+    assert [m["to"][0] for m in emu.sent] == ["second@example.com", "first@example.com"]
+    assert results[0]["id"] == emu.sent[1]["id"]
+
+
+def test_a_failing_hook_is_reported_and_the_requests_still_answered(
+    emu: ResendEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(event: str, index: int, method: str, path: str) -> None:
+        raise RuntimeError(f"hook bug on {event}")
+
+    emu.on_request = broken
+    resend.Emails.send(email())
+    resend.Emails.send(email())
+    assert len(emu.sent) == 2
+    err: list[str] = []
+
+    def reported() -> bool:
+        err.append(capsys.readouterr().err)
+        return "on_request hook failed on answered #2" in "".join(err)
+
+    until(reported)
+    assert "on_request hook failed on received #1 POST /emails" in "".join(err)
+    assert "RuntimeError: hook bug on answered" in "".join(err)
+
+
+def test_deliveries_count_by_recipient_and_tags(emu: ResendEmulator) -> None:
+    def tags(step: str) -> list[dict[str, str]]:
+        return [{"name": "sequence", "value": "lead"}, {"name": "step", "value": step}]
+
+    resend.Emails.send(email(to="Ada <ADA@example.com>", tags=tags("1")))
+    resend.Batch.send([email(to="ada@example.com", tags=tags("2")), email(to="bob@example.org", tags=tags("1"))])
+    resend.Emails.send(email(to="ada@example.com", cc=["carl@example.net"], tags=tags("2")))
+    assert emu.delivered_by_recipient() == {"ada@example.com": 3, "bob@example.org": 1, "carl@example.net": 1}
+    assert emu.deliveries("step") == {
+        ("ada@example.com", "1"): 1,
+        ("ada@example.com", "2"): 2,
+        ("bob@example.org", "1"): 1,
+    }
+    assert emu.deliveries("sequence", "missing")[("bob@example.org", "lead", "")] == 1
