@@ -214,15 +214,16 @@ class SqliteStore:
         r = self._q("SELECT * FROM contacts WHERE email = ?", (email.lower(),)).fetchone()
         return _contact(r) if r else None
 
-    def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
-        wanted = sorted({e.lower() for e in emails})
-        out: dict[str, Contact] = {}
+    def _where_in(self, select: str, column: str, values: Collection[str]) -> Iterator[sqlite3.Row]:
+        """`select ... WHERE column IN (values)`, 500 values a query (SQLite's limit on parameters is higher)."""
+        wanted = list(values)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self._q(f"SELECT * FROM contacts WHERE email IN ({marks})", chunk):
-                out[r["email"]] = _contact(r)
-        return out
+            yield from self._q(f"{select} WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
+
+    def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
+        rows = self._where_in("SELECT * FROM contacts", "email", sorted({e.lower() for e in emails}))
+        return {r["email"]: _contact(r) for r in rows}
 
     def save_contact(self, contact: Contact) -> Contact:
         self._q(
@@ -334,14 +335,7 @@ class SqliteStore:
         return result
 
     def emails_by_id(self, ids: Collection[str]) -> dict[str, ScheduledEmail]:
-        wanted = list(ids)
-        out: dict[str, ScheduledEmail] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self._q(f"SELECT {_COLUMNS} FROM emails WHERE id IN ({marks})", chunk):
-                out[r["id"]] = _row(r)
-        return out
+        return {r["id"]: _row(r) for r in self._where_in(f"SELECT {_COLUMNS} FROM emails", "id", ids)}
 
     def open_batches(self) -> list[Batch]:
         return [_batch(r) for r in self._q("SELECT * FROM batches ORDER BY opened_at, key")]
