@@ -60,6 +60,10 @@ class Sequence(_Strict):
     counts_as_booking: bool = False
     takes_spot: bool = False
     final: bool = False  # once in it, enrolling in a sequence it cancels writes those rows as Cancelled
+    # A contact's new enrollment in this sequence under another key (a second no-show, a later call): "replace"
+    # cancels the pending emails of the earlier one ("superseded by <key>"); "keep" lets both run.
+    concurrent: Literal["replace", "keep"] = "replace"
+    enrolls: list[str] = Field(default_factory=list)  # also enroll the contact in these sequences (same payload)
     steps: list[Step] = Field(default_factory=list)
 
 
@@ -201,6 +205,14 @@ class Campaign(_Strict):
             for other in seq.cancels:
                 if other not in self.sequences:
                     raise ValueError(f"sequences.{name}.cancels names {other!r}, which is not a sequence")
+            for other in seq.enrolls:
+                if other not in self.sequences or other == name:
+                    raise ValueError(f"sequences.{name}.enrolls names {other!r}, which is not another sequence")
+                if self.sequences[other].enrolls:
+                    raise ValueError(
+                        f"sequences.{name}.enrolls names {other!r}, which enrolls in others itself: "
+                        "one level only, so an enrollment can never loop"
+                    )
         return self
 
     @property

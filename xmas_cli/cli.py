@@ -94,7 +94,7 @@ def _rows_table(rows: list[ScheduledEmail], title: str, with_email: bool = False
     for name in ("sequence", "#", "template", "by", "due (UTC)", "state", "sent at", "note"):
         table.add_column(name)
     for r in rows:
-        note = r.last_error or r.note or ""
+        note = r.defect or r.last_error or r.note or ""
         cells = [
             r.sequence,
             str(r.step),
@@ -165,6 +165,11 @@ def enroll(
     if as_json:
         emit(result.to_json())
         return
+    for one in (result, *result.also):
+        _print_enrollment(one)
+
+
+def _print_enrollment(result: core.EnrollResult) -> None:
     for warning in result.warnings:
         err.print(f"xmas: warning: {visible(warning)}", markup=False)
     verb = "enrolled" if result.created else "already enrolled (data refreshed, nothing rescheduled)"
@@ -177,14 +182,17 @@ def enroll(
     )
     if result.rows:
         out.print(_rows_table(result.rows, f"{result.sequence}: anchor {iso(result.anchor)} ({result.anchor_source})"))
-    if result.cancelled:
-        out.print(
-            visible(
-                f"exit rule: cancelled {len(result.cancelled)} pending email(s) in "
-                f"{', '.join(sorted({r.sequence for r in result.cancelled}))}"
-            ),
-            markup=False,
-        )
+    for reason, rows in _by_reason(result.cancelled).items():
+        out.print(visible(f"{reason}: cancelled {len(rows)} pending email(s) in "
+                          f"{', '.join(sorted({r.sequence for r in rows}))}"), markup=False)
+
+
+def _by_reason(rows: list[ScheduledEmail]) -> dict[str, list[ScheduledEmail]]:
+    """Cancelled rows by why: an exit rule, or superseded by a newer enrollment in the same sequence."""
+    out: dict[str, list[ScheduledEmail]] = {}
+    for row in rows:
+        out.setdefault("exit rule" if (row.note or "").startswith("exit rule") else str(row.note), []).append(row)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- tick

@@ -98,6 +98,7 @@ class EnrollResult:
     anchor: datetime
     anchor_source: str
     warnings: list[str]
+    also: list[EnrollResult] = field(default_factory=list)  # the enrollments `[sequences.X] enrolls` started
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,8 @@ class EnrollResult:
             "scheduled": [row_json(r) for r in self.rows],
             "cancelled": [row_json(r) for r in self.cancelled],
             "warnings": self.warnings,
+            **({"also": [{k: v for k, v in a.to_json().items() if k not in ("version", "ok")} for a in self.also]}
+               if self.also else {}),
         }
 
 
@@ -167,6 +170,11 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
                 rows.append(old)
         note = f"exit rule: enrolled in {sequence_name}"
         cancelled = _cancel(store, (r for r in history if r.sequence in sequence.cancels), note)
+        if sequence.concurrent == "replace" and not existing:  # one conversation per sequence: the newest
+            earlier = (r for r in history if r.sequence == sequence_name and r.enrollment_key != plan.key)
+            cancelled += _cancel(store, earlier, f"superseded by {plan.key}")
+    # after the lock: each of these takes it again
+    also = [enroll(engine, other, raw) for other in sequence.enrolls]
     return EnrollResult(
         sequence=sequence_name,
         key=plan.key,
@@ -177,6 +185,7 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
         anchor=plan.anchor,
         anchor_source=plan.anchor_source,
         warnings=plan.warnings,
+        also=also,
     )
 
 

@@ -222,10 +222,20 @@ class PostCallPayload(Payload):
 class OnboardingPayload(Payload):
     business_name: Name | None = None
     payment_date: Instant | None = None
-    payment_status: Text | None = None
+    payment_status: Label | None = None
     portal_url: Url | None = None
     diagnostic_call_date: Instant | None = None
     package_type: Text | None = None
+
+    @model_validator(mode="after")
+    def _paid(self) -> OnboardingPayload:
+        """Onboarding says "we received your payment" and takes a spot: only for a payment that went through."""
+        if self.payment_status is not None and self.payment_status.strip().lower() != "paid":
+            raise ValueError(
+                f"payment_status: is {self.payment_status!r}: only a paid client is onboarded "
+                "(send the payment's status once it is \"paid\")"
+            )
+        return self
 
 
 MODELS: dict[str, type[Payload]] = {

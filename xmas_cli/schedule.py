@@ -64,6 +64,12 @@ def catch_up(planned: list[datetime], now: datetime, gap: timedelta) -> list[dat
     return out
 
 
+def _website_failed(data: dict[str, object], step: int) -> bool:
+    """The payload says the website's email of this step did not go (email_1_status present and not "sent")."""
+    status = data.get(f"email_{step}_status")
+    return status is not None and str(status).strip().lower() != "sent"
+
+
 def plan_enrollment(
     campaign: Campaign,
     sequence_name: str,
@@ -83,7 +89,18 @@ def plan_enrollment(
             warnings.append(f"{sequence.anchor} is missing: timing counts from now ({now:%Y-%m-%dT%H:%M:%SZ})")
         anchor, source = now, "now"
     data = payload.data()
-    ours = [(n, s) for n, s in enumerate(sequence.steps, 1) if s.sent_by is Sender.XMAS]
+    # A step the website sends is ours after all when the website reports it did not go (email_1_status "failed")
+    failed = {n for n, s in enumerate(sequence.steps, 1) if s.sent_by is Sender.WEBSITE and _website_failed(data, n)}
+    for n in sorted(failed):
+        status = data[f"email_{n}_status"]
+        warnings.append(f"email_{n}_status is {status!r}: the website's email #{n} did not go, so xmas sends it now")
+    ours = [(n, s) for n, s in enumerate(sequence.steps, 1) if s.sent_by is Sender.XMAS or n in failed]
+    last = max((s.delay(campaign.testing) for _, s in ours), default=None)
+    if source != "now" and last is not None and anchor + last < now:
+        warnings.append(
+            f"{source} {anchor:%Y-%m-%dT%H:%M:%SZ} is {(now - anchor).days} days ago, before the sequence's last "
+            "step: every email is overdue and goes out as catch-up, one gap apart (a replayed or late webhook?)"
+        )
     try:
         dues = iter(catch_up([anchor + s.delay(campaign.testing) for _, s in ours], now, campaign.catch_up_gap))
     except OverflowError:  # payload validation keeps times in range; this guards the arithmetic all the same
@@ -105,12 +122,16 @@ def plan_enrollment(
             due=anchor + step.delay(campaign.testing),
             data=data,
         )
-        if step.sent_by is Sender.WEBSITE:
+        if number in failed:
+            base = replace(base, sender=Sender.XMAS)
+        elif step.sent_by is Sender.WEBSITE:
             sent_at = anchor if source != "now" else None
             rows.append(replace(base, state=State.SENT_BY_WEBSITE, sent_at=sent_at, note="sent by the website"))
             continue
         due = next(dues)
         note = None if due == base.due else f"catch-up: planned {base.due:%Y-%m-%dT%H:%M:%SZ}"
+        if number in failed:
+            note = f"the website reported email_{number}_status {data[f'email_{number}_status']!r}: sent by xmas"
         if suppressed:
             rows.append(replace(base, due=due, state=State.SKIPPED, note="contact is unsubscribed"))
         else:
