@@ -52,6 +52,34 @@ def test_variables_compute_the_documented_values() -> None:
     assert v["unsubscribe_url"] == "https://u"
 
 
+JAN_1 = datetime(2027, 1, 1, 5, 30, tzinfo=UTC)  # 00:30 on New Year's Day in Toronto
+
+
+@pytest.mark.parametrize(
+    ("now", "when", "shown"),
+    [
+        # the same year in Toronto: no year
+        (NOW, "2026-12-10T14:00:00Z", "Thursday, December 10 at 9:00 AM EST"),
+        (NOW, "2026-01-01T05:00:00Z", "Thursday, January 1 at 12:00 AM EST"),
+        # another year: the year after the day
+        (NOW, "2025-12-09T20:00:00Z", "Tuesday, December 9, 2025 at 3:00 PM EST"),
+        (NOW, "2027-01-05T15:30:00Z", "Tuesday, January 5, 2027 at 10:30 AM EST"),
+        # 02:00 UTC on Jan 1 is still Dec 31 in Toronto: the same year as a Dec 31 `now` there...
+        (datetime(2026, 12, 31, 15, 0, tzinfo=UTC), "2027-01-01T02:00:00Z", "Thursday, December 31 at 9:00 PM EST"),
+        # ...and a `now` of 03:00 UTC on Jan 1, 2027 is Dec 31, 2026 in Toronto too
+        (datetime(2027, 1, 1, 3, 0, tzinfo=UTC), "2026-12-31T20:00:00Z", "Thursday, December 31 at 3:00 PM EST"),
+        # a `now` just past midnight in Toronto on Jan 1: last night's date carries its year, tomorrow's does not
+        (JAN_1, "2027-01-01T04:00:00Z", "Thursday, December 31, 2026 at 11:00 PM EST"),
+        (JAN_1, "2027-01-02T15:00:00+00:00", "Saturday, January 2 at 10:00 AM EST"),
+    ],
+)
+def test_display_dates_carry_the_year_only_when_it_is_not_the_current_one(now: datetime, when: str, shown: str) -> None:
+    data = {**SAMPLE, "scheduled_time": when, "diagnostic_call_date": when, "payment_date": when}
+    v = build_variables(data, CAMPAIGN, now, "https://u")
+    assert v["scheduled_time_display"] == v["diagnostic_call_display"] == v["payment_date_display"] == shown
+    assert v["deadline_date"] == "December 19, 2026"  # always with its year
+
+
 def test_variables_for_a_sparse_contact_define_everything_as_none_or_default() -> None:
     v = build_variables(
         {"email": "x@example.com", "first_name": "X"}, CAMPAIGN, NOW, "https://u", Counts(spots_taken=25)

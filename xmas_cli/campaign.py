@@ -67,6 +67,17 @@ class Sequence(_Strict):
     steps: list[Step] = Field(default_factory=list)
 
 
+MARKETING = "marketing"  # in an event's cancels: every sequence that is not transactional
+
+
+class EventConfig(_Strict):
+    description: str = ""
+    cancels: list[str] = Field(default_factory=list)  # sequences whose pending emails it cancels, or "marketing"
+    # true: from now on the contact counts as having booked a call (bookings_count, latest_booking); false: no
+    # longer (a canceled call); absent: it says nothing about bookings
+    counts_as_booking: bool | None = None
+
+
 class SenderConfig(_Strict):
     from_: str = Field(alias="from", min_length=3)
     reply_to: EmailStr
@@ -116,6 +127,8 @@ class ContactProperties(_Strict):
     suppressed_reason: str = "Suppression Reason"
     data: str = "Data"
     updated: str = "Updated"
+    events: str = "Events"  # one line per event: time, name, then its key and data as JSON
+    booking: str = "Booking Status"  # the latest event that says whether the contact booked a call
 
 
 class TemplateProperties(_Strict):
@@ -197,6 +210,7 @@ class Campaign(_Strict):
     mailer: MailerConfig = MailerConfig()
     tick: TickConfig = TickConfig()
     sequences: dict[str, Sequence]
+    events: dict[str, EventConfig] = Field(default_factory=dict)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -213,7 +227,31 @@ class Campaign(_Strict):
                         f"sequences.{name}.enrolls names {other!r}, which enrolls in others itself: "
                         "one level only, so an enrollment can never loop"
                     )
+        for name, event in self.events.items():
+            for other in event.cancels:
+                if other != MARKETING and other not in self.sequences:
+                    raise ValueError(
+                        f"events.{name}.cancels names {other!r}: use a sequence's name or {MARKETING!r}"
+                    )
         return self
+
+    def event(self, name: str) -> EventConfig:
+        from .errors import InvalidInput
+
+        if name not in self.events:
+            known = ", ".join(self.events) or "none are configured"
+            raise InvalidInput(f"unknown event {name!r}", f"use one of: {known} ([events.NAME] in campaign.toml)")
+        return self.events[name]
+
+    def cancelled_by(self, event: str) -> set[str]:
+        """The sequences an event cancels, with "marketing" spelled out."""
+        out: set[str] = set()
+        for name in self.events[event].cancels:
+            if name == MARKETING:
+                out |= {n for n, s in self.sequences.items() if not s.transactional}
+            else:
+                out.add(name)
+        return out
 
     @property
     def testing(self) -> bool:

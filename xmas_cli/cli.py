@@ -195,6 +195,47 @@ def _by_reason(rows: list[ScheduledEmail]) -> dict[str, list[ScheduledEmail]]:
     return out
 
 
+# -------------------------------------------------------------------------------------------- event
+
+
+@app.command()
+@handled
+def event(
+    name: Annotated[str, typer.Argument(help="An event of campaign.toml: booked, call-canceled, replied.")],
+    email: Annotated[str, typer.Option("--email", help="The contact's email address.")],
+    at: Annotated[str | None, typer.Option("--at", help="When it happened (ISO 8601 with offset).")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help='Details as a JSON object, e.g. \'{"calendly_event_id": "..."}\'.')
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Its identity: the same key again changes nothing [default: NAME@TIME].")
+    ] = None,
+    config: Config = None,
+    now: Now = None,
+    as_json: AsJson = False,
+) -> None:
+    """Record what a contact did (booked a call, canceled it, replied) and apply it: exit rules, booking count."""
+    from .events import record_from_request
+
+    raw: dict[str, Any] = {"email": email, "at": at, "key": key}
+    if data is not None:
+        raw["data"] = jsonin.loads(data.encode("utf-8", "surrogateescape"), field="--data", what="--data")
+    given = {k: v for k, v in raw.items() if v is not None}
+    result = with_engine(config, now, lambda e: record_from_request(e, name, given))
+    if as_json:
+        emit(result.to_json())
+        return
+    e = result.event
+    if not result.recorded:
+        out.print(visible(f"{e.email}: {e.name} at {iso(e.at)} was recorded before ({e.key}): nothing changed"),
+                  markup=False)
+        return
+    out.print(visible(f"{e.email}: {e.name} at {iso(e.at)} recorded ({e.key})"), markup=False)
+    for reason, rows in _by_reason(result.cancelled).items():
+        out.print(visible(f"{reason}: cancelled {len(rows)} pending email(s) in "
+                          f"{', '.join(sorted({r.sequence for r in rows}))}"), markup=False)
+
+
 # --------------------------------------------------------------------------------------------- tick
 
 
@@ -353,6 +394,14 @@ def show(email: str, config: Config = None, as_json: AsJson = False) -> None:
         f"[bold]{safe(c.email)}[/bold] {safe(c.first_name)} · segment {safe(c.segment or '—')}"
         + (f" · [red]suppressed: {safe(c.suppressed_reason)}[/red]" if c.suppressed else "")
     )
+    if timeline.events:
+        table = Table(title="events", title_justify="left")
+        for name in ("at (UTC)", "event", "key", "data"):
+            table.add_column(name)
+        for e in timeline.events:
+            details = ", ".join(f"{k}={v}" for k, v in sorted(e.data.items()))
+            table.add_row(*(safe(c) for c in (_when(e.at), e.name, e.key, details)))
+        out.print(table)
     out.print(_rows_table(timeline.rows, "timeline"))
 
 

@@ -16,7 +16,7 @@ from .clock import Clock, iso
 from .errors import JSON_VERSION, InvalidInput, NotFound
 from .lock import file_lock
 from .mailers.base import Mailer
-from .model import Contact, ScheduledEmail, State
+from .model import Contact, Event, ScheduledEmail, State
 from .payloads import validate_payload
 from .schedule import legacy_enrollment_key, plan_enrollment
 from .stores.base import Store
@@ -67,6 +67,10 @@ def row_json(row: ScheduledEmail) -> dict[str, Any]:
     }
 
 
+def event_json(event: Event) -> dict[str, Any]:
+    return {"key": event.key, "name": event.name, "email": event.email, "at": iso(event.at), "data": event.data}
+
+
 def contact_json(contact: Contact) -> dict[str, Any]:
     return {
         "email": contact.email,
@@ -78,11 +82,45 @@ def contact_json(contact: Contact) -> dict[str, Any]:
     }
 
 
+def latest_booking_news(campaign: Campaign, events: Iterable[Event]) -> Event | None:
+    """The latest event that says whether the contact booked a call (counts_as_booking true or false)."""
+    said = [e for e in events if e.name in campaign.events and campaign.events[e.name].counts_as_booking is not None]
+    return max(said, key=lambda e: (e.at, e.recorded_at or e.at), default=None)
+
+
+def events_in_force(campaign: Campaign, events: list[Event], sequence: str) -> list[str]:
+    """Why a new enrollment in `sequence` starts cancelled: the contact's events that cancel it and still hold
+    (`booked at …`; a booking event holds until a later one says otherwise, e.g. call-canceled)."""
+    latest = latest_booking_news(campaign, events)
+    return [
+        f"{e.name} at {iso(e.at)}"
+        for e in events
+        if e.name in campaign.events
+        and sequence in campaign.cancelled_by(e.name)
+        and (campaign.events[e.name].counts_as_booking is None or e is latest)
+    ]
+
+
+def booked_by_events(engine: Engine) -> set[str]:
+    """Contacts whose latest event about a booking says they booked (events.py: counts_as_booking)."""
+    said = {n for n, e in engine.campaign.events.items() if e.counts_as_booking is not None}
+    if not said:
+        return set()
+    by_contact: dict[str, list[Event]] = {}
+    for event in engine.store.events_named(said):
+        by_contact.setdefault(event.email, []).append(event)
+    latest = {email: latest_booking_news(engine.campaign, events) for email, events in by_contact.items()}
+    return {email for email, e in latest.items() if e is not None and engine.campaign.events[e.name].counts_as_booking}
+
+
 def campaign_counts(engine: Engine) -> Counts:
-    """The real counts templates may show: contacts who booked a call, and contacts who took a spot."""
+    """The real counts templates may show: contacts who booked a call (a live enrollment in a sequence that
+    counts as a booking, or a `booked` event not canceled since), and contacts who took a spot."""
     seqs = engine.campaign.sequences
     return Counts(
-        bookings=engine.store.count_contacts([n for n, s in seqs.items() if s.counts_as_booking]),
+        bookings=engine.store.count_contacts(
+            [n for n, s in seqs.items() if s.counts_as_booking], also=booked_by_events(engine)
+        ),
         spots_taken=engine.store.count_contacts([n for n, s in seqs.items() if s.takes_spot]),
     )
 
@@ -118,7 +156,7 @@ class EnrollResult:
         }
 
 
-def _contact_lock(engine: Engine) -> Any:
+def contact_lock(engine: Engine) -> Any:
     """Enrollments and unsubscribes one after another: an enrollment saves the contact it read, so an
     unsubscribe landing in between would otherwise be overwritten."""
     return file_lock(
@@ -126,7 +164,7 @@ def _contact_lock(engine: Engine) -> Any:
     )
 
 
-def _cancel(store: Store, rows: Iterable[ScheduledEmail], note: str) -> list[ScheduledEmail]:
+def cancel_pending(store: Store, rows: Iterable[ScheduledEmail], note: str) -> list[ScheduledEmail]:
     return [
         store.update_email(row, {"state": State.CANCELLED, "note": note})
         for row in rows
@@ -141,7 +179,7 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
     payload = validate_payload(sequence.payload, raw)
     now = engine.clock.now()
     data = payload.data()
-    with _contact_lock(engine):
+    with contact_lock(engine):
         existing_contact = store.get_contact(payload.email) or Contact(email=payload.email)
         history = store.emails_for_contact(payload.email)
         legacy = legacy_enrollment_key(sequence_name, sequence, payload)
@@ -152,27 +190,28 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
         contact = store.save_contact(existing_contact.merged(data, segment, now))
         seen = {r.sequence for r in history if r.sequence in campaign.sequences}
         blockers = sorted(
-            name
+            f"already in {name}"
             for name in seen
             if campaign.sequences[name].final and sequence_name in campaign.sequences[name].cancels
         )
+        blockers += events_in_force(campaign, store.events_for_contact(payload.email), sequence_name)
         existing = {r.id: r for r in history if r.enrollment_key == plan.key}
         rows: list[ScheduledEmail] = []
         for planned in plan.rows:
             old = existing.get(planned.id)
             if old is None:
                 if blockers and planned.state is State.SCHEDULED:
-                    planned = replace(planned, state=State.CANCELLED, note=f"exit rule: already in {blockers[0]}")
+                    planned = replace(planned, state=State.CANCELLED, note=f"exit rule: {blockers[0]}")
                 rows.append(store.add_email(planned))
             elif old.state is State.SCHEDULED and old.data != planned.data:
                 rows.append(store.update_email(old, {"data": planned.data}))
             else:
                 rows.append(old)
         note = f"exit rule: enrolled in {sequence_name}"
-        cancelled = _cancel(store, (r for r in history if r.sequence in sequence.cancels), note)
+        cancelled = cancel_pending(store, (r for r in history if r.sequence in sequence.cancels), note)
         if sequence.concurrent == "replace" and not existing:  # one conversation per sequence: the newest
             earlier = (r for r in history if r.sequence == sequence_name and r.enrollment_key != plan.key)
-            cancelled += _cancel(store, earlier, f"superseded by {plan.key}")
+            cancelled += cancel_pending(store, earlier, f"superseded by {plan.key}")
     # after the lock: each of these takes it again
     also = [enroll(engine, other, raw) for other in sequence.enrolls]
     return EnrollResult(
@@ -219,7 +258,7 @@ def cancel(engine: Engine, email: str, sequence: str | None = None) -> ChangeRes
     if sequence is not None:
         engine.campaign.sequence(sequence)
     rows = [r for r in engine.store.emails_for_contact(contact.email) if sequence in (None, r.sequence)]
-    return ChangeResult("cancel", contact.email, _cancel(engine.store, rows, "cancelled by operator"), contact)
+    return ChangeResult("cancel", contact.email, cancel_pending(engine.store, rows, "cancelled by operator"), contact)
 
 
 def retry(engine: Engine, email: str, sequence: str | None = None) -> ChangeResult:
@@ -250,13 +289,13 @@ def unsubscribe(engine: Engine, email: str, reason: str = "unsubscribed") -> Cha
     address = email.strip().lower()
     validate_payload("lead", {"email": address, "first_name": "-"})  # a real address, or exit 2
     now = engine.clock.now()
-    with _contact_lock(engine):
+    with contact_lock(engine):
         contact = engine.store.get_contact(address) or Contact(email=address)
         if not contact.suppressed:
             contact = engine.store.save_contact(
                 replace(contact, suppressed=True, suppressed_reason=f"{reason} {iso(now)}", updated_at=now)
             )
-        rows = _cancel(engine.store, engine.store.emails_for_contact(address), reason)
+        rows = cancel_pending(engine.store, engine.store.emails_for_contact(address), reason)
     return ChangeResult("unsubscribe", address, rows, contact)
 
 
@@ -264,18 +303,21 @@ def unsubscribe(engine: Engine, email: str, reason: str = "unsubscribed") -> Cha
 class Timeline:
     contact: Contact
     rows: list[ScheduledEmail]
+    events: list[Event] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": JSON_VERSION,
             "contact": {**contact_json(self.contact), "fields": self.contact.fields},
+            "events": [event_json(e) for e in self.events],
             "emails": [row_json(r) for r in self.rows],
         }
 
 
 def show(engine: Engine, email: str) -> Timeline:
     contact = _known_contact(engine, email)
-    return Timeline(contact, engine.store.emails_for_contact(contact.email))
+    store = engine.store
+    return Timeline(contact, store.emails_for_contact(contact.email), store.events_for_contact(contact.email))
 
 
 @dataclass(frozen=True)

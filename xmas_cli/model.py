@@ -106,3 +106,16 @@ class ScheduledEmail:
 
 def row_id(enrollment_key: str, step: int) -> str:
     return f"{enrollment_key}#{step}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a contact did (booked a call, canceled it, replied), as campaign.toml's [events.NAME] names it.
+    `key` is its identity: an event recorded again under the same key changes nothing."""
+
+    key: str
+    email: str
+    name: str
+    at: datetime  # when it happened
+    data: dict[str, Any] = field(default_factory=dict)  # e.g. the Calendly event id and the call's start time
+    recorded_at: datetime | None = None

@@ -134,7 +134,7 @@ def _shown_key(key: object) -> str:
     return text if len(text) <= 64 else text[:64] + "…"
 
 
-def _extra_problems(extras: dict[Any, Any]) -> list[tuple[str, str]]:
+def extra_problems(extras: dict[Any, Any]) -> list[tuple[str, str]]:
     """One line per bad extra field: the rules for the data a payload carries beyond its own fields."""
     if len(extras) > MAX_EXTRAS:
         return [("(payload)", f"{len(extras)} fields the payload does not define; at most {MAX_EXTRAS} are kept: "
@@ -163,7 +163,7 @@ class Payload(BaseModel):
 
     @model_validator(mode="after")
     def _extras_are_scalars(self) -> Payload:
-        for key, problem in _extra_problems(self.model_extra or {})[:1]:
+        for key, problem in extra_problems(self.model_extra or {})[:1]:
             raise ValueError(f"{key}: {problem}")
         return self
 
@@ -299,7 +299,7 @@ def _check_extras(model: type[Payload], raw: dict[Any, Any]) -> tuple[dict[Any, 
     kind defines validated by that definition and normalised (times in UTC)."""
     cleaned = {k: v for k, v in raw.items() if k in model.model_fields}
     extras = {k: v for k, v in raw.items() if k not in model.model_fields}
-    problems = _extra_problems(extras)
+    problems = extra_problems(extras)
     if len(extras) > MAX_EXTRAS:
         return cleaned, problems
     bad = {field for field, _ in problems}

@@ -138,7 +138,9 @@ def tip_for(system: str | None) -> str | None:
     return TIPS.get(ALIASES.get(name, name), DEFAULT_TIP)
 
 
-def _display(value: Any, campaign: Campaign) -> str | None:
+def _display(value: Any, campaign: Campaign, now: datetime) -> str | None:
+    """E.g. "Tuesday, December 9 at 3:00 PM EST" in the campaign's time zone, with ", 2025" after the day when that
+    is not the year of `now` there."""
     if not value:
         return None
     try:
@@ -148,7 +150,8 @@ def _display(value: Any, campaign: Campaign) -> str | None:
     if when.tzinfo is None:
         return None
     local = when.astimezone(campaign.zone)
-    return f"{local:%A, %B} {local.day} at {local:%I:%M %p %Z}".replace(" 0", " ")
+    year = "" if local.year == now.astimezone(campaign.zone).year else f", {local.year}"
+    return f"{local:%A, %B} {local.day}{year} at {local.hour % 12 or 12}:{local:%M %p %Z}"
 
 
 def build_variables(
@@ -187,8 +190,8 @@ def build_variables(
         WeakestSystem2=weakest_2,
         personalized_tip_1=tip_for(weakest_1),
         personalized_tip_2=tip_for(weakest_2),
-        scheduled_time_display=_display(data.get("scheduled_time"), campaign),
-        diagnostic_call_display=_display(data.get("diagnostic_call_date"), campaign),
-        payment_date_display=_display(data.get("payment_date"), campaign),
+        scheduled_time_display=_display(data.get("scheduled_time"), campaign, now),
+        diagnostic_call_display=_display(data.get("diagnostic_call_date"), campaign, now),
+        payment_date_display=_display(data.get("payment_date"), campaign, now),
     )
     return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
-from ..model import Contact, ScheduledEmail, State, Template
+from ..model import Contact, Event, ScheduledEmail, State, Template
 
 
 class Changes(TypedDict, total=False):
@@ -99,8 +99,24 @@ class Store(Protocol):
 
     def all_emails(self) -> Iterator[ScheduledEmail]: ...
 
-    def count_contacts(self, sequences: Collection[str]) -> int:
-        """How many distinct contacts have an enrollment in any of these sequences."""
+    def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
+        """How many distinct contacts have a live enrollment in any of these sequences: at least one of their rows
+        in them is not Cancelled or Skipped (Scheduled, Sent, Sent by website, Failed or Paused). A contact whose
+        rows were all cancelled (exit rule, `xmas cancel`, unsubscribe) or skipped (suppressed) is not counted.
+        The addresses in `also` count too, each once (contacts who booked by an event)."""
+        ...
+
+    # events (what a contact did: events.py)
+    def add_event(self, event: Event) -> bool:
+        """Record an event; False (and nothing written) when one with the same key was recorded before."""
+        ...
+
+    def events_for_contact(self, email: str) -> list[Event]:
+        """The contact's events, oldest first."""
+        ...
+
+    def events_named(self, names: Collection[str]) -> list[Event]:
+        """Every contact's events with these names (for the booking count)."""
         ...
 
     def get_template(self, template_id: str) -> Template | None: ...

@@ -6,11 +6,11 @@ the Data JSON. Every write touches one page; there are no transactions, so `supp
 tick sends each email under its own idempotency key.
 
 Request costs (what `xmas tick` and `xmas enroll` pay, with the schema check cached, see notion_schema.py):
-due query 1 per 100 due rows; `get_contacts` 1 per 100 addresses; `count_contacts` 1 per 100 step-1 rows (its
-answer is kept for smaller sets of sequences); a template 1 read per store instance; every update 1; an add_email 1
-(create) when this instance has just read the contact's rows (enroll does, under its lock), else 2 (look up its
-Row ID, create); saving a contact found absent moments before, 1 (create). A store instance lives for one command
-(the web app opens one per request).
+due query 1 per 100 due rows; `get_contacts` 1 per 100 addresses; `count_contacts` 1 per 100 live (not Cancelled,
+not Skipped) rows of the sequences counted (its answer is kept for smaller sets of sequences); a template 1 read per
+store instance; every update 1; an add_email 1 (create) when this instance has just read the contact's rows (enroll
+does, under its lock), else 2 (look up its Row ID, create); saving a contact found absent moments before, 1 (create).
+A store instance lives for one command (the web app opens one per request).
 """
 
 from __future__ import annotations
@@ -25,10 +25,21 @@ from pathlib import Path
 
 from ..campaign import Campaign
 from ..errors import ConfigError, NotFound
-from ..model import Contact, ScheduledEmail, State, Template
+from ..model import Contact, Event, ScheduledEmail, State, Template
 from .base import Batch, Changes
 from .notion_api import NOTION_API, NotionApi
-from .notion_records import JSON, Props, Records, prop, read_value, select_value, text_value, title_value
+from .notion_records import (
+    JSON,
+    Props,
+    Records,
+    format_events,
+    parse_events,
+    prop,
+    read_value,
+    select_value,
+    text_value,
+    title_value,
+)
 from .notion_schema import ENV, KINDS, SETUP_FIX, SchemaCache, Schemas, notion_id
 
 TOKEN_FIX = (
@@ -153,6 +164,7 @@ class NotionStore:
         # What this instance (one command, under the enrollment lock) has just seen to be absent, so a following
         # create need not look again: addresses with no contact row, and the Row IDs each contact has.
         self._absent_contacts: set[str] = set()
+        self._events: dict[str, list[Event]] = {}  # address → the events on its page as last read or written
         self._rows_of: dict[str, set[str]] = {}
 
     def close(self) -> None:
@@ -172,7 +184,9 @@ class NotionStore:
     def _contact(self, page: JSON) -> Contact:
         """The contact on this page; what the page holds is kept, so a later save writes only what changed."""
         self._contact_values[str(page["id"])] = {k: read_value(v) for k, v in (page.get("properties") or {}).items()}
-        return self.records.contact(page)
+        contact = self.records.contact(page)
+        self._events[contact.email] = self._events_of(page)  # so the enrollment that read it reads no more
+        return contact
 
     def _contact_pages(self, email: str) -> list[JSON]:
         body = {"filter": {"property": self.props.contacts.email, "email": {"equals": email}}, "sorts": BY_CREATION}
@@ -332,20 +346,70 @@ class NotionStore:
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (self.records.row(p) for p in self._query("tracker", {"sorts": self._by_due()}, "read every row"))
 
-    def count_contacts(self, sequences: Collection[str]) -> int:
-        """Distinct emails with a step-1 row in any of these sequences (every enrollment has one)."""
+    def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
+        """Distinct emails with a live row (not Cancelled, not Skipped) in any of these sequences: one query of
+        those rows, filtered by Notion (a row with an empty or unknown State is read as Paused, so it counts)."""
         names = frozenset(sequences)
+        extra = {e.strip().lower() for e in also}
         if not names:
-            return 0
+            return len(extra)
         pairs = next((p for counted, p in self._counted.items() if names <= counted), None)
         if pairs is None:
             t = self.props.tracker
             which: JSON = {"or": [{"property": t.sequence, "select": {"equals": n}} for n in sorted(names)]}
-            body = {"filter": {"and": [which, {"property": t.step, "number": {"equals": 1}}]}}
+            dead = (State.CANCELLED, State.SKIPPED)
+            live = [{"property": t.state, "select": {"does_not_equal": s.value}} for s in dead]
+            body = {"filter": {"and": [which, *live]}}
             pages = self._query("tracker", body, f"count the contacts in {', '.join(sorted(names))}")
             pairs = {(str(prop(p, t.email) or "").lower(), str(prop(p, t.sequence))) for p in pages}
             self._counted[names] = pairs
-        return len({email for email, seq in pairs if seq in names})
+        return len({email for email, seq in pairs if seq in names} | extra)
+
+    # --------------------------------------------------------------------------------------- events
+
+    def _events_of(self, page: JSON) -> list[Event]:
+        c = self.props.contacts
+        email = str(prop(page, c.email) or "").strip().lower()
+        return parse_events(email, str(prop(page, c.events) or ""), self.logger)
+
+    def add_event(self, event: Event) -> bool:
+        """One line more in the contact's Events (and its Booking Status): 1 query and 1 update, none if the key
+        is there already."""
+        c = self.props.contacts
+        address = event.email.strip().lower()
+        page = self._first(self._contact_pages(address), f"contact {address}")
+        if page is None:
+            raise NotFound(f"no contact {address} in the Notion Contacts database", "enroll or save the contact first")
+        events = self._events_of(page)
+        if any(e.key == event.key for e in events):
+            return False
+        events.append(event)
+        booking = [e for e in events if self._says_booking(e.name)]
+        latest = max(booking, key=lambda e: (e.at, e.recorded_at or e.at), default=None)
+        properties = {c.events: text_value(format_events(events), f"contact {address}: events")}
+        if latest is not None:
+            properties[c.booking] = select_value(latest.name)
+        self._contact(self.api.update_page(str(page["id"]), properties, what=f"record {event.name}", kind="contacts"))
+        return True
+
+    def _says_booking(self, name: str) -> bool:
+        config = self.campaign.events.get(name)
+        return config is not None and config.counts_as_booking is not None
+
+    def events_for_contact(self, email: str) -> list[Event]:
+        """The events on the contact's page: as this instance last read or wrote it, else 1 query."""
+        address = email.strip().lower()
+        if address not in self._events:
+            page = self._first(self._contact_pages(address), f"contact {address}")
+            return self._events_of(page) if page else []
+        return list(self._events[address])
+
+    def events_named(self, names: Collection[str]) -> list[Event]:
+        """The events of contacts whose Booking Status is set (1 query per 100 of them), with these names."""
+        wanted = set(names)
+        body = {"filter": {"property": self.props.contacts.booking, "select": {"is_not_empty": True}}}
+        pages = self._query("contacts", body, "read the contacts with a booking status")
+        return [e for page in pages for e in self._events_of(page) if e.name in wanted]
 
     # ------------------------------------------------------------------------------------ templates
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..campaign import NotionProperties
 from ..clock import iso
 from ..errors import InvalidInput
-from ..model import Contact, ScheduledEmail, Sender, State, Template
+from ..model import Contact, Event, ScheduledEmail, Sender, State, Template
 from .base import Changes
 
 MAX_TEXT = 2000  # UTF-16 units in one rich-text piece
@@ -306,3 +306,37 @@ class Records:
             active=prop(page, t.status) == "Active",
             origin=f"Notion Email Templates: {name} ({page.get('url') or page.get('id')})",
         )
+
+
+def format_events(events: list[Event]) -> str:
+    """The Events column: one line per event, oldest first: `2026-12-01T10:00:00Z booked {"key": ..., "data": ...}`."""
+    lines = []
+    for e in sorted(events, key=lambda e: (e.at, e.recorded_at or e.at)):
+        rest = {"key": e.key, "data": e.data, "recorded_at": iso(e.recorded_at)}
+        lines.append(f"{iso(e.at)} {e.name} {json.dumps(rest, ensure_ascii=False, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def parse_events(email: str, text: str, logger: logging.Logger) -> list[Event]:
+    """The events in an Events column; a line a person broke is skipped, with a warning."""
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            at, name, rest = line.split(" ", 2)
+            extra = json.loads(rest)
+            when = datetime.fromisoformat(at).astimezone(UTC)
+            recorded = extra.get("recorded_at")
+            out.append(Event(
+                key=str(extra["key"]),
+                email=email,
+                name=name,
+                at=when,
+                data=dict(extra.get("data") or {}),
+                recorded_at=datetime.fromisoformat(recorded).astimezone(UTC) if recorded else None,
+            ))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("contact %s: line %d of its Events cannot be read and is ignored: %r", email, number,
+                           line[:80])
+    return out

@@ -75,6 +75,8 @@ def specs(campaign: Campaign, kind: str) -> list[Spec]:
             Spec("suppressed_reason", c.suppressed_reason, "rich_text"),
             Spec("data", c.data, "rich_text"),
             Spec("updated", c.updated, "date"),
+            Spec("events", c.events, "rich_text"),
+            Spec("booking", c.booking, "select"),
         ]
     if kind == "templates":
         t = props.templates

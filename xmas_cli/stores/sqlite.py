@@ -18,7 +18,7 @@ from typing import Any
 
 from ..clock import iso
 from ..errors import StoreUnavailable
-from ..model import Contact, ScheduledEmail, Sender, State, Template
+from ..model import Contact, Event, ScheduledEmail, Sender, State, Template
 from ..perms import DEFAULT_MODE, private_file
 from .base import Batch, Changes
 from .files import FileTemplates
@@ -53,6 +53,16 @@ CREATE TABLE IF NOT EXISTS emails (
 CREATE INDEX IF NOT EXISTS emails_state_due ON emails (state, due);
 CREATE INDEX IF NOT EXISTS emails_enrollment ON emails (enrollment_key);
 CREATE INDEX IF NOT EXISTS emails_email ON emails (email, sequence);
+CREATE TABLE IF NOT EXISTS events (
+    key TEXT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    recorded_at TEXT,
+    PRIMARY KEY (email, key)
+);
+CREATE INDEX IF NOT EXISTS events_name ON events (name, email);
 CREATE TABLE IF NOT EXISTS batches (
     key TEXT PRIMARY KEY,
     row_ids TEXT NOT NULL,
@@ -161,6 +171,18 @@ def _contact(r: sqlite3.Row) -> Contact:
         suppressed_reason=read.get("suppressed_reason", _optional_text, None),
         updated_at=read.get("updated_at", _time, None),
         ref=str(r["email"]),
+    )
+
+
+def _event(r: sqlite3.Row) -> Event:
+    read = _Reader(r)
+    return Event(
+        key=str(r["key"]),
+        email=str(r["email"]),
+        name=str(r["name"]),
+        at=read.get("at", lambda v: _time(v) or EPOCH, EPOCH),
+        data=read.get("data", _json_object, {}),
+        recorded_at=read.get("recorded_at", _time, None),
     )
 
 
@@ -367,13 +389,33 @@ class SqliteStore:
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (_row(r) for r in self._q(f"SELECT {_COLUMNS} FROM emails ORDER BY due, id"))
 
-    def count_contacts(self, sequences: Collection[str]) -> int:
+    def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         names = list(sequences)
+        extra = {e.lower() for e in also}
         if not names:
-            return 0
+            return len(extra)
         marks = ",".join("?" * len(names))
-        r = self._q(f"SELECT COUNT(DISTINCT email) FROM emails WHERE sequence IN ({marks})", names).fetchone()
-        return int(r[0])
+        dead = [State.CANCELLED.value, State.SKIPPED.value]
+        live = f"FROM emails WHERE sequence IN ({marks}) AND state NOT IN (?, ?)"
+        if not extra:
+            return int(self._q(f"SELECT COUNT(DISTINCT email) {live}", [*names, *dead]).fetchone()[0])
+        return len({r[0] for r in self._q(f"SELECT DISTINCT email {live}", [*names, *dead])} | extra)
+
+    # events
+    def add_event(self, event: Event) -> bool:
+        cursor = self._q(
+            "INSERT OR IGNORE INTO events (key, email, name, at, data, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (event.key, event.email.lower(), event.name, iso(event.at), json.dumps(event.data, sort_keys=True),
+             iso(event.recorded_at)),
+        )
+        return cursor.rowcount == 1
+
+    def events_for_contact(self, email: str) -> list[Event]:
+        rows = self._q("SELECT * FROM events WHERE email = ? ORDER BY at, recorded_at, key", (email.lower(),))
+        return [_event(r) for r in rows]
+
+    def events_named(self, names: Collection[str]) -> list[Event]:
+        return [_event(r) for r in self._where_in("SELECT * FROM events", "name", sorted(set(names)))]
 
     # templates
     def get_template(self, template_id: str) -> Template | None:
