@@ -34,6 +34,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "XMAS_NOTION_TEMPLATES",
         "XMAS_NOTION_TRACKER",
         "RESEND_WEBHOOK_SECRET",
+        "CALENDLY_WEBHOOK_SIGNING_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XMAS_SECRET", SECRET)

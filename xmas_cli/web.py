@@ -2,9 +2,11 @@
 
     POST /api/v1/executions/webhook/christmas/handlers/{handler}/{key}   the old Kestra webhooks: enroll
     POST /enroll/{sequence}            enroll in any sequence; Authorization: Bearer $XMAS_API_TOKEN
+    POST /events/{name}                record what a contact did (events.py); the same bearer token
     GET  /unsubscribe?t=TOKEN          a confirm page that changes nothing (mail scanners prefetch links)
     POST /unsubscribe?t=TOKEN          unsubscribe (RFC 8058 one-click, or the page's button)
     POST /webhooks/resend              bounces and complaints, signed the Svix way (bounces.py)
+    POST /webhooks/calendly            bookings, cancellations and no-shows, signed by Calendly (calendly.py)
     GET  /healthz                      the store answers
 
 Every answer is built whole before `start_response`, so a failure can never follow a half-sent success, and
@@ -34,6 +36,7 @@ from . import engine as core
 from . import jsonin
 from .backends import config_path, engine_from_config
 from .bounces import handle_resend_webhook
+from .calendly import SIGNATURE_HEADER, handle_calendly_webhook
 from .campaign import load_campaign
 from .engine import Engine
 from .errors import (
@@ -274,13 +277,28 @@ def _kestra_enroll(req: _Request, *, sequence: str, suffix: str, key: str, secre
     return _enroll(req, sequence)
 
 
-def _bearer_enroll(req: _Request, *, sequence: str, secret: str) -> _Answer:
+def _check_bearer(req: _Request, secret: str) -> None:
     scheme, _, token = req.header("Authorization").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or not _same(token.strip(), secret):
         raise _Refused(401, Unauthorized("missing or wrong bearer token",
                                          "send Authorization: Bearer <the value of XMAS_API_TOKEN>"),
                        [("WWW-Authenticate", 'Bearer realm="xmas"')])
+
+
+def _bearer_enroll(req: _Request, *, sequence: str, secret: str) -> _Answer:
+    _check_bearer(req, secret)
     return _enroll(req, sequence)
+
+
+def _bearer_event(req: _Request, *, name: str, secret: str) -> _Answer:
+    """POST /events/NAME {"email", "at"?, "data"?, "key"?}: what `xmas event` records."""
+    from .events import record_from_request
+
+    _check_bearer(req, secret)
+    raw = _parse_json(_body(req, required=True, json_only=True))
+    with _engine(req) as engine:
+        result = record_from_request(engine, name, raw)
+    return _json(200, result.to_json())
 
 
 def _token(req: _Request, form: Mapping[str, list[str]]) -> tuple[str, str]:
@@ -323,6 +341,13 @@ def _resend_webhook(req: _Request) -> _Answer:
     return _json(200, document)
 
 
+def _calendly_webhook(req: _Request, *, key: str) -> _Answer:
+    body = _body(req, required=True)  # verified as received: the signature covers the raw bytes
+    with _engine(req) as engine:  # the engine's clock (XMAS_NOW) judges the signature's age
+        outcome = handle_calendly_webhook(engine, body, req.header(SIGNATURE_HEADER), key)
+    return _json(outcome.status, outcome.document)
+
+
 def _health(req: _Request) -> _Answer:
     with _engine(req) as engine:
         engine.store.get_contact("healthz@example.invalid")  # a real read: the store answers
@@ -347,11 +372,19 @@ def _route(req: _Request) -> _Route | None:
         return _Route({"GET": _unsubscribe_page, "POST": _unsubscribe}, html=True)
     if path == "/webhooks/resend":
         return _Route({"POST": _resend_webhook})
+    if path == "/webhooks/calendly":
+        signing_key = env.get("CALENDLY_WEBHOOK_SIGNING_KEY") or ""
+        return _Route({"POST": partial(_calendly_webhook, key=signing_key)}) if signing_key else None
     if path.startswith("/enroll/"):
         sequence, token = path.removeprefix("/enroll/"), env.get("XMAS_API_TOKEN") or ""
         if not sequence or "/" in sequence or not token:
             return None
         return _Route({"POST": partial(_bearer_enroll, sequence=sequence, secret=token)})
+    if path.startswith("/events/"):
+        name, token = path.removeprefix("/events/"), env.get("XMAS_API_TOKEN") or ""
+        if not name or "/" in name or not token:
+            return None
+        return _Route({"POST": partial(_bearer_event, name=name, secret=token)})
     if path.startswith(KESTRA_PREFIX):
         name, _, key = path.removeprefix(KESTRA_PREFIX).partition("/")
         if name not in HANDLERS or not key or "/" in key:
