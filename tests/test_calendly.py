@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import SECRET
+from test_notion_e2e import TOKEN, Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import API_TOKEN, Answer, Web
 
 from xmas_cli import engine as core
@@ -367,3 +368,27 @@ def test_tolerance_is_measured_on_the_engines_clock(hooks: Hooks) -> None:
     assert hooks.deliver(fixture("invitee_created"), t=real).status == 401
     hooks.env["XMAS_NOW"] = datetime.fromtimestamp(real).astimezone().isoformat()
     assert hooks.deliver(fixture("invitee_created"), t=real).status == 200
+
+
+# ---------------------------------------------------------------------------------------------- on Notion
+
+def test_booking_then_no_show_on_notion(project: Path, notion: Notion) -> None:  # noqa: F811
+    env = {"XMAS_SECRET": SECRET, "XMAS_NOW": NOW, "XMAS_API_TOKEN": API_TOKEN,
+           "CALENDLY_WEBHOOK_SIGNING_KEY": SIGNING_KEY, "NOTION_TOKEN": TOKEN, "NOTION_BASE_URL": notion.emu.base_url}
+    running = start(config=str(project / "campaign.toml"), env=env)
+    try:
+        hooks = Hooks(running, env, project)
+        hooks.enroll_lead()
+        assert hooks.deliver(fixture("invitee_created")).status == 200
+        assert hooks.deliver(fixture("invitee_created"), t=NOW_T + 30).json()["recorded"] is False  # redelivered
+        contact = notion.contact(NINA)
+        assert contact["Booking Status"] == "booked" and EVENT_ID in contact["Events"]
+        assert {r["State"] for r in notion.rows() if r["Sequence"] == "lead-nurture"} == {"Cancelled"}
+        answer = hooks.deliver(fixture("invitee_no_show_created"))
+        assert answer.status == 200 and answer.json()["enrollment_key"] == f"noshow:{NINA}|{EVENT_ID}"
+        noshow = [r for r in notion.rows() if r["Sequence"] == "noshow"]
+        assert [(r["Row ID"], r["State"]) for r in noshow] == [
+            (f"noshow:{NINA}|{EVENT_ID}#{n}", "Scheduled") for n in (1, 2, 3)
+        ]
+    finally:
+        running.stop()

@@ -136,3 +136,18 @@ def test_a_booking_holds_for_later_enrollments_until_the_call_is_canceled(xmas: 
          "orange_systems": 1, "yellow_systems": 1, "green_systems": 1, "email_1_status": "sent",
          "email_1_sent_at": "2026-12-01T14:00:00Z"}))
     assert [r["state"] for r in again["scheduled"]] == ["Sent by website"] + ["Scheduled"] * 4
+
+
+def test_dry_run_names_the_rule_that_stopped_each_email(xmas: Cli) -> None:
+    start_nurture(xmas)
+    booked(xmas)
+    xmas("enroll", "noshow", "--email", "nina@example.com", "--first-name", "Nina", "--calendly-event-id", "evt_1",
+         "--scheduled-time", NOW, "--now", NOW)
+    xmas("enroll", "noshow", "--email", "nina@example.com", "--first-name", "Nina", "--calendly-event-id", "evt_2",
+         "--scheduled-time", "2026-12-02T10:00:00Z", "--now", NOW)
+    dry = xmas.json("tick", "--dry-run", "--now", "2026-12-03T10:30:00Z")
+    stopped = {(o["email"], o["sequence"], o["step"]): o["detail"] for o in dry["outcomes"] if o["action"] == "stopped"}
+    assert stopped[("lena@example.com", "lead-nurture", 2)] == f"booked at {BOOKED_AT}"  # was due 2026-12-03T10:30
+    assert stopped[("nina@example.com", "noshow", 3)] == "superseded by noshow:nina@example.com|evt_2"  # due then
+    text = xmas("tick", "--dry-run", "--now", "2026-12-03T10:30:00Z").stdout
+    assert "stopped" in text and "superseded by" in text

@@ -80,6 +80,7 @@ class TickReport:
             "sent",
             "would-send",
             "would-replay",
+            "stopped",
             "skipped",
             "would-skip",
             "deferred",
@@ -419,7 +420,19 @@ def tick(
         return t.report
 
 
+STOPPED_WINDOW = timedelta(days=1)
+
+
+def _stopped(t: _Tick) -> None:
+    """Dry run: the emails that were due in the last day but a rule stopped, and the rule ("booked at …",
+    "superseded by …", "exit rule: …", "cancelled by operator")."""
+    for row in t.store.stopped_emails(t.now - STOPPED_WINDOW, t.now):
+        t.report.outcomes.append(Outcome(row, "stopped", row.note or "cancelled"))
+
+
 def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
+    if t.dry_run:
+        _stopped(t)
     if t.store.supports_batches:
         for batch in t.store.open_batches():
             if t.must_stop():

@@ -74,6 +74,10 @@ class Store(Protocol):
         Filtered and sorted by the store; lazily, so a tick reads only as far as it gets."""
         ...
 
+    def stopped_emails(self, since: datetime, now: datetime) -> list[ScheduledEmail]:
+        """Rows in state Cancelled that were due in (since, now]: what a rule stopped (for `tick --dry-run`)."""
+        ...
+
     # The batch journal: only when supports_batches.
     def open_batch(self, batch: Batch) -> list[str]:
         """In one transaction: record the entry and mark its rows. Rows that are no longer Scheduled, or are

@@ -326,6 +326,21 @@ class NotionStore:
                 continue
             yield row
 
+    def stopped_emails(self, since: datetime, now: datetime) -> list[ScheduledEmail]:
+        t = self.props.tracker
+        start, end = (moment.astimezone(UTC).isoformat(timespec="milliseconds") for moment in (since, now))
+        body = {
+            "filter": {
+                "and": [
+                    {"property": t.state, "select": {"equals": State.CANCELLED.value}},
+                    {"property": t.due, "date": {"after": start}},
+                    {"property": t.due, "date": {"on_or_before": end}},
+                ]
+            },
+            "sorts": self._by_due(),
+        }
+        return [self.records.row(p) for p in self._query("tracker", body, "query the rows stopped lately")]
+
     # The batch journal needs transactions, which Notion does not have: supports_batches is False, so the tick
     # sends every email under its own row key and never calls these.
     def open_batch(self, batch: Batch) -> list[str]:

@@ -315,6 +315,10 @@ class SqliteStore:
         # read whole before anything is written: the tick updates these rows while it goes
         yield from (_row(r) for r in self._q(sql, params).fetchall())
 
+    def stopped_emails(self, since: datetime, now: datetime) -> list[ScheduledEmail]:
+        sql = f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? AND due <= ? ORDER BY due, id"
+        return [_row(r) for r in self._q(sql, (State.CANCELLED.value, iso(since), iso(now)))]
+
     # the batch journal
     def _write(self, work: Any) -> Any:
         """Run `work()` in one IMMEDIATE transaction: all of it is written, or none of it."""
