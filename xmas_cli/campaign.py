@@ -24,6 +24,7 @@ from pydantic import (
 from .durations import parse_duration
 from .errors import ConfigError
 from .model import Sender
+from .windows import DAYS, Window, parse_window, zone_of
 
 
 def _duration(text: str) -> str:
@@ -49,6 +50,24 @@ class Step(_Strict):
         return parse_duration(self.testing_offset if testing else self.offset)
 
 
+def _window(text: str | None) -> str | None:
+    if text is not None:
+        parse_window(text)
+    return text
+
+
+def _days(days: list[str] | None) -> list[str] | None:
+    if days is not None:
+        unknown = [d for d in days if d not in DAYS]
+        if unknown or not days:
+            raise ValueError(f"{days!r}: name days as {', '.join(DAYS)} (at least one)")
+    return days
+
+
+SendWindow = Annotated[str | None, AfterValidator(_window)]
+SendDays = Annotated[list[str] | None, AfterValidator(_days)]
+
+
 class Sequence(_Strict):
     description: str = ""
     payload: Literal["signup", "lead", "assessment", "noshow", "postcall", "onboarding"]
@@ -64,6 +83,9 @@ class Sequence(_Strict):
     # cancels the pending emails of the earlier one ("superseded by <key>"); "keep" lets both run.
     concurrent: Literal["replace", "keep"] = "replace"
     enrolls: list[str] = Field(default_factory=list)  # also enroll the contact in these sequences (same payload)
+    # The campaign's send window and days, for this sequence; a transactional sequence has none unless it says so
+    send_window: SendWindow = None
+    send_days: SendDays = None
     steps: list[Step] = Field(default_factory=list)
 
 
@@ -190,6 +212,10 @@ class CampaignSection(_Strict):
     testing: bool = False
     public_url: HttpUrl
     templates_dir: str = "templates"
+    # Marketing email goes out only inside this window of the recipient's local time (their `timezone`, else the
+    # campaign's), on these days; a row due outside it waits for the next opening. None: any time.
+    send_window: SendWindow = None
+    send_days: SendDays = None
 
     @field_validator("timezone")
     @classmethod
@@ -264,6 +290,18 @@ class Campaign(_Strict):
     @property
     def catch_up_gap(self) -> timedelta:
         return parse_duration(self.tick.testing_catch_up_gap if self.testing else self.tick.catch_up_gap)
+
+    def window(self, sequence: str, timezone: str | None) -> Window | None:
+        """The send window of a row of `sequence` for a contact in `timezone` (None: send at any time)."""
+        seq = self.sequences.get(sequence)
+        if self.testing or seq is None:
+            return None
+        text = seq.send_window or (None if seq.transactional else self.campaign.send_window)
+        if text is None:
+            return None
+        start, end = parse_window(text)
+        days = seq.send_days or self.campaign.send_days or list(DAYS)
+        return Window(start, end, frozenset(DAYS.index(d) for d in days), zone_of(timezone) or self.zone)
 
     def sequence(self, name: str) -> Sequence:
         from .errors import InvalidInput

@@ -148,6 +148,7 @@ def enroll(
     portal_url: Annotated[str | None, typer.Option()] = None,
     diagnostic_call_date: Annotated[str | None, typer.Option(help="Kickoff call time (ISO 8601).")] = None,
     package_type: Annotated[str | None, typer.Option()] = None,
+    timezone: Annotated[str | None, typer.Option(help="The contact's IANA time zone, e.g. Europe/Berlin.")] = None,
     config: Config = None,
     now: Now = None,
     as_json: AsJson = False,

@@ -42,6 +42,7 @@ CONTACT_FIELDS = (
     "strongest_system",
     "revenue_leak_total",
     "overall_score",
+    "timezone",
 )
 
 

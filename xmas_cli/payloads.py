@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from .display import visible
 from .errors import InvalidInput
+from .windows import zone_of
 
 # ------------------------------------------------------------------------------------------------ strings
 
@@ -155,11 +156,23 @@ def extra_problems(extras: dict[Any, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+def _known_zone(value: str) -> str:
+    if zone_of(value) is None:
+        raise PydanticCustomError(
+            "time_zone", "is not a time zone: give an IANA name like America/Toronto or Europe/Berlin"
+        )
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), BeforeValidator(_single_line), AfterValidator(_known_zone)]
+
+
 class Payload(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True, frozen=True)
 
     email: Email
     first_name: Name
+    timezone: TimeZone | None = None  # the contact's own clock: its send window and the dates in its emails
 
     @model_validator(mode="after")
     def _extras_are_scalars(self) -> Payload:

@@ -32,6 +32,7 @@ from .signals import Abandoned, StopRequest, stop_on_signals
 from .stores.base import Batch, Changes
 from .tokens import check_secret, unsubscribe_url
 from .variables import Counts, build_variables
+from .windows import next_opening
 
 Progress = Callable[[int, int], None]
 Ready = list[tuple[ScheduledEmail, OutgoingEmail]]
@@ -46,6 +47,7 @@ DRY_RUN = {
     "failed": "would-fail",
     "waiting": "would-wait",
     "deferred": "would-defer",
+    "held": "would-hold",
     "retry": "would-retry",
 }
 TROUBLE = frozenset({"failed", "waiting", "retry", "would-fail", "would-wait"})
@@ -85,6 +87,8 @@ class TickReport:
             "would-skip",
             "deferred",
             "would-defer",
+            "held",
+            "would-hold",
             "retry",
             "waiting",
             "would-wait",
@@ -208,6 +212,14 @@ class _Tick:
             if contact is not None and contact.suppressed:
                 why = f"contact is suppressed ({contact.suppressed_reason or 'unsubscribed'})"
                 self.record(row, "skipped", why, {"state": State.SKIPPED, "note": why})
+                return None
+            zone = (contact.fields.get("timezone") if contact else None) or row.data.get("timezone")
+            window = self.campaign.window(row.sequence, zone)
+            opening = next_opening(self.now, window) if window else self.now
+            if window and opening > self.now:  # outside the recipient's send window: it waits for the opening
+                why = window.describe()
+                changes: Changes = {"due": opening, "note": f"{why}: was due {iso(row.due)}"}
+                self.record(row, "held", f"{why} ({iso(opening)})", changes)
                 return None
             if row.enrollment_key in deferred_in:  # catch-up: one email per enrollment per tick
                 deferred_in[row.enrollment_key] += 1

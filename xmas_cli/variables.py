@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .campaign import Campaign
 from .model import CONTACT_FIELDS
+from .windows import zone_of
 
 ALWAYS = (
     "first_name",
@@ -138,9 +140,9 @@ def tip_for(system: str | None) -> str | None:
     return TIPS.get(ALIASES.get(name, name), DEFAULT_TIP)
 
 
-def _display(value: Any, campaign: Campaign, now: datetime) -> str | None:
-    """E.g. "Tuesday, December 9 at 3:00 PM EST" in the campaign's time zone, with ", 2025" after the day when that
-    is not the year of `now` there."""
+def _display(value: Any, zone: ZoneInfo, now: datetime) -> str | None:
+    """E.g. "Tuesday, December 9 at 3:00 PM EST" in the recipient's time zone, with ", 2025" after the day when
+    that is not the year of `now` there."""
     if not value:
         return None
     try:
@@ -149,8 +151,8 @@ def _display(value: Any, campaign: Campaign, now: datetime) -> str | None:
         return None
     if when.tzinfo is None:
         return None
-    local = when.astimezone(campaign.zone)
-    year = "" if local.year == now.astimezone(campaign.zone).year else f", {local.year}"
+    local = when.astimezone(zone)
+    year = "" if local.year == now.astimezone(zone).year else f", {local.year}"
     return f"{local:%A, %B} {local.day}{year} at {local.hour % 12 or 12}:{local:%M %p %Z}"
 
 
@@ -163,7 +165,8 @@ def build_variables(
 ) -> dict[str, Any]:
     """`data` is the enrollment's payload with the contact's latest fields laid over it."""
     values = campaign.values
-    today = now.astimezone(campaign.zone).date()
+    zone = zone_of(data.get("timezone")) or campaign.zone  # the contact's clock, else the campaign's
+    today = now.astimezone(zone).date()
     leak = data.get("revenue_leak_total")
     weakest_1, weakest_2 = data.get("weakest_system_1"), data.get("weakest_system_2")
     out: dict[str, Any] = {name: None for name in OPTIONAL}
@@ -190,8 +193,8 @@ def build_variables(
         WeakestSystem2=weakest_2,
         personalized_tip_1=tip_for(weakest_1),
         personalized_tip_2=tip_for(weakest_2),
-        scheduled_time_display=_display(data.get("scheduled_time"), campaign, now),
-        diagnostic_call_display=_display(data.get("diagnostic_call_date"), campaign, now),
-        payment_date_display=_display(data.get("payment_date"), campaign, now),
+        scheduled_time_display=_display(data.get("scheduled_time"), zone, now),
+        diagnostic_call_display=_display(data.get("diagnostic_call_date"), zone, now),
+        payment_date_display=_display(data.get("payment_date"), zone, now),
     )
     return out
