@@ -64,7 +64,25 @@ def _days(days: list[str] | None) -> list[str] | None:
     return days
 
 
+def parse_cap(text: str) -> tuple[int, timedelta]:
+    """`"1/24h"` → (1, 24 hours): at most N marketing emails to one contact in any such span."""
+    count, _, span = text.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or not span:
+        raise ValueError(f"{text!r} is not a frequency cap: write N/DURATION, e.g. 1/24h or 3/7d")
+    length = parse_duration(span)
+    if length <= timedelta(0):
+        raise ValueError(f"{text!r}: the span must be longer than zero")
+    return int(count), length
+
+
+def _cap(text: str | None) -> str | None:
+    if text is not None:
+        parse_cap(text)
+    return text
+
+
 SendWindow = Annotated[str | None, AfterValidator(_window)]
+Cap = Annotated[str | None, AfterValidator(_cap)]
 SendDays = Annotated[list[str] | None, AfterValidator(_days)]
 
 
@@ -216,6 +234,9 @@ class CampaignSection(_Strict):
     # campaign's), on these days; a row due outside it waits for the next opening. None: any time.
     send_window: SendWindow = None
     send_days: SendDays = None
+    # At most N marketing emails to one contact in any span ("1/24h"); the excess waits. Transactional email
+    # neither waits for it nor counts. None: no cap.
+    frequency_cap: Cap = None
 
     @field_validator("timezone")
     @classmethod
@@ -302,6 +323,14 @@ class Campaign(_Strict):
         start, end = parse_window(text)
         days = seq.send_days or self.campaign.send_days or list(DAYS)
         return Window(start, end, frozenset(DAYS.index(d) for d in days), zone_of(timezone) or self.zone)
+
+    @property
+    def cap(self) -> tuple[int, timedelta] | None:
+        return parse_cap(self.campaign.frequency_cap) if self.campaign.frequency_cap and not self.testing else None
+
+    @property
+    def marketing(self) -> list[str]:
+        return [name for name, seq in self.sequences.items() if not seq.transactional]
 
     def sequence(self, name: str) -> Sequence:
         from .errors import InvalidInput

@@ -160,6 +160,9 @@ class _Tick:
         self._monotonic = monotonic
         self._started = monotonic()
         self.sends = 0  # mailer calls made: the budget never stops a tick before its first
+        self.cap = self.campaign.cap
+        self.marketing = frozenset(self.campaign.marketing)
+        self.recent: dict[str, list[datetime]] = {}  # marketing sends per contact inside the cap's span
 
     # ------------------------------------------------------------------------------ bookkeeping
 
@@ -232,12 +235,37 @@ class _Tick:
                 )
                 return None
             deferred_in[row.enrollment_key] = 0
+            if self.capped(row):
+                return None
             return self.prepare(row, contact, secret)
         except INFRASTRUCTURE:
             raise
         except Exception as exc:  # a bad date, a recursive template, a bug: this row fails, the others go on
             self.fail(row, describe(exc))
             return None
+
+    def load_recent(self, emails: set[str]) -> None:
+        """The marketing sends of these contacts inside the cap's span (1 query per slice), once per contact."""
+        if self.cap is None:
+            return
+        new = {e for e in emails if e not in self.recent}
+        if new:
+            found = self.store.sent_since(new, self.marketing, self.now - self.cap[1])
+            self.recent.update({e: found.get(e, []) for e in new})
+
+    def capped(self, row: ScheduledEmail) -> bool:
+        """Hold a marketing email that would exceed the frequency cap until the cap allows it; count it otherwise."""
+        if self.cap is None or row.sequence not in self.marketing:
+            return False
+        count, span = self.cap
+        recent = sorted(t for t in self.recent.setdefault(row.email, []) if t > self.now - span)
+        if len(recent) < count:
+            self.recent[row.email] = [*recent, self.now]
+            return False
+        until = recent[-count] + span  # when the oldest of the last `count` sends leaves the span
+        why = f"frequency cap ({self.campaign.campaign.frequency_cap}) until {iso(until)}"
+        self.record(row, "held", why, {"due": until, "note": f"{why}: was due {iso(row.due)}"})
+        return True
 
     def prepare(self, row: ScheduledEmail, contact: Contact | None, secret: str) -> OutgoingEmail | None:
         try:  # the store may hold anything a person typed: never hand the mailer an address that is not one
@@ -461,6 +489,7 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
             return
         secret = secret or check_secret(t.engine.secret)
         contacts = t.store.get_contacts({r.email for r in rows if r.email})
+        t.load_recent({r.email for r in rows if r.email})
         ready: Ready = []
         for row in rows:
             email = t.handle(row, contacts.get(row.email), deferred_in, secret)

@@ -74,6 +74,12 @@ class Store(Protocol):
         Filtered and sorted by the store; lazily, so a tick reads only as far as it gets."""
         ...
 
+    def sent_since(
+        self, emails: Collection[str], sequences: Collection[str], since: datetime
+    ) -> dict[str, list[datetime]]:
+        """When these contacts were sent email of these sequences after `since` (for the frequency cap)."""
+        ...
+
     def stopped_emails(self, since: datetime, now: datetime) -> list[ScheduledEmail]:
         """Rows in state Cancelled that were due in (since, now]: what a rule stopped (for `tick --dry-run`)."""
         ...

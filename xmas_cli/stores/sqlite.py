@@ -236,12 +236,16 @@ class SqliteStore:
         r = self._q("SELECT * FROM contacts WHERE email = ?", (email.lower(),)).fetchone()
         return _contact(r) if r else None
 
-    def _where_in(self, select: str, column: str, values: Collection[str]) -> Iterator[sqlite3.Row]:
-        """`select ... WHERE column IN (values)`, 500 values a query (SQLite's limit on parameters is higher)."""
+    def _where_in(
+        self, select: str, column: str, values: Collection[str], where: str = "", params: Collection[Any] = ()
+    ) -> Iterator[sqlite3.Row]:
+        """`select ... WHERE [where AND] column IN (values)`, 500 values a query."""
         wanted = list(values)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            yield from self._q(f"{select} WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
+            condition = f"{where} AND " if where else ""
+            yield from self._q(f"{select} WHERE {condition}{column} IN ({','.join('?' * len(chunk))})",
+                               [*params, *chunk])
 
     def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
         rows = self._where_in("SELECT * FROM contacts", "email", sorted({e.lower() for e in emails}))
@@ -314,6 +318,25 @@ class SqliteStore:
             params.append(limit)
         # read whole before anything is written: the tick updates these rows while it goes
         yield from (_row(r) for r in self._q(sql, params).fetchall())
+
+    def sent_since(
+        self, emails: Collection[str], sequences: Collection[str], since: datetime
+    ) -> dict[str, list[datetime]]:
+        names = sorted(set(sequences))
+        out: dict[str, list[datetime]] = {}
+        if not names:
+            return out
+        where = f"state = ? AND sent_at > ? AND sequence IN ({','.join('?' * len(names))})"
+        params = [State.SENT.value, iso(since), *names]
+        for r in self._where_in("SELECT email, sent_at FROM emails", "email", sorted({e.lower() for e in emails}),
+                                where, params):
+            try:
+                when = _time(r["sent_at"])
+            except ValueError:  # a damaged time counts as no send rather than stopping the tick
+                continue
+            if when is not None:
+                out.setdefault(r["email"], []).append(when)
+        return out
 
     def stopped_emails(self, since: datetime, now: datetime) -> list[ScheduledEmail]:
         sql = f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? AND due <= ? ORDER BY due, id"
