@@ -75,3 +75,14 @@ def test_the_cap_on_notion(xmas: Cli, notion: Notion, project: Path) -> None:  #
     assert (row["State"], row["Due"]) == ("Scheduled", "2026-12-02T15:00:00Z")
     assert row["Note"].startswith("frequency cap (1/24h) until 2026-12-02T15:00:00Z")
     assert "1 sent" in xmas("tick", "--now", "2026-12-02T15:00:00Z").stdout
+
+
+def test_an_email_that_fails_to_render_does_not_use_up_the_cap(xmas: Cli, project: Path) -> None:
+    capped(project)
+    template = project / "templates" / "lead_nurture_email_1.html"
+    template.write_text(template.read_text().replace("{{ first_name }}", "{{ no_such_variable }}", 1))
+    two_sequences(xmas)
+    report = xmas.json("tick", "--now", T, code=1)
+    assert sorted((o["sequence"], o["action"]) for o in report["outcomes"]) == [
+        ("lead-nurture", "failed"), ("noshow", "sent")
+    ]

@@ -237,7 +237,10 @@ class _Tick:
             deferred_in[row.enrollment_key] = 0
             if self.capped(row):
                 return None
-            return self.prepare(row, contact, secret)
+            email = self.prepare(row, contact, secret)
+            if email is not None and self.cap is not None and row.sequence in self.marketing:
+                self.recent.setdefault(row.email, []).append(self.now)  # it goes: it counts for the next
+            return email
         except INFRASTRUCTURE:
             raise
         except Exception as exc:  # a bad date, a recursive template, a bug: this row fails, the others go on
@@ -254,13 +257,12 @@ class _Tick:
             self.recent.update({e: found.get(e, []) for e in new})
 
     def capped(self, row: ScheduledEmail) -> bool:
-        """Hold a marketing email that would exceed the frequency cap until the cap allows it; count it otherwise."""
+        """Hold a marketing email that would exceed the frequency cap until the cap allows it."""
         if self.cap is None or row.sequence not in self.marketing:
             return False
         count, span = self.cap
-        recent = sorted(t for t in self.recent.setdefault(row.email, []) if t > self.now - span)
+        recent = sorted(t for t in self.recent.get(row.email, []) if t > self.now - span)
         if len(recent) < count:
-            self.recent[row.email] = [*recent, self.now]
             return False
         until = recent[-count] + span  # when the oldest of the last `count` sends leaves the span
         why = f"frequency cap ({self.campaign.campaign.frequency_cap}) until {iso(until)}"
