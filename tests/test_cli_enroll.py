@@ -75,6 +75,9 @@ def test_enroll_json_document_from_a_payload_file(xmas: Cli, project: Path) -> N
         "segment": "CRITICAL",
         "suppressed": False,
         "suppressed_reason": None,
+        # CASL: an assessment is an inquiry: implied consent for 6 months
+        "consent": {"kind": "implied", "source": "assessment", "at": "2026-12-01T10:31:00Z",
+                    "expires": "2027-06-02T10:31:00Z"},
     }
     got = [(r["sequence"], r["step"], r["template"], r["sender"], r["state"], r["due"]) for r in doc["scheduled"]]
     assert got == [

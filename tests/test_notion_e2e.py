@@ -293,7 +293,7 @@ def test_unsubscribe_cancels_pending_and_later_enrollments_are_skipped(
     result = xmas("unsubscribe", "Lena@Example.com", "--now", at(T0))
     assert "lena@example.com: unsubscribed; cancelled 5 pending email(s)" in result.stdout
     contact = notion.contact("lena@example.com")
-    assert contact["Unsubscribed"] is True and contact["Suppression Reason"] == f"unsubscribed {at(T0)}"
+    assert contact["Unsubscribed"] is True and contact["Suppression Reason"] == f"unsubscribed (operator) {at(T0)}"
     doc = xmas.json("enroll", "postcall", *who, "--call-date", at(T0), "--now", at(T0))
     assert {r["state"] for r in doc["scheduled"]} == {"Skipped"} and doc["contact"]["suppressed"] is True
     assert "0 due" in xmas("tick", "--now", "2026-12-20T00:00:00Z").stdout and outbox(project) == []

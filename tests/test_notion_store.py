@@ -20,7 +20,7 @@ from xmas_cli.clock import FixedClock
 from xmas_cli.engine import Engine
 from xmas_cli.errors import ConfigError, InvalidInput, StoreUnavailable
 from xmas_cli.mailers.outbox import OutboxMailer
-from xmas_cli.model import Contact, ScheduledEmail, Sender, State, Template, row_id
+from xmas_cli.model import Consent, Contact, ScheduledEmail, Sender, State, Template, row_id
 from xmas_cli.stores.files import FileTemplates
 from xmas_cli.stores.notion import NotionStore, cache_path, notion_settings, open_api, open_notion_store
 from xmas_cli.stores.notion_admin import create_databases, with_database_ids
@@ -507,7 +507,7 @@ def test_a_tick_sending_120_emails_costs_one_update_each_plus_a_few_queries(worl
     store.save_template(template, None)
     for n in range(120):
         email = f"p{n:03d}@example.com"
-        store.save_contact(Contact(email, {"first_name": f"P{n}"}))
+        store.save_contact(Contact(email, {"first_name": f"P{n}"}, consent=Consent("express", "signup", T0)))
         store.add_email(replace(a_row(email=email), data={}, template="lead_nurture_email_5"))
     store.close()
     world.emu.reset_requests()

@@ -104,6 +104,9 @@ class Sequence(_Strict):
     # The campaign's send window and days, for this sequence; a transactional sequence has none unless it says so
     send_window: SendWindow = None
     send_days: SendDays = None
+    # The consent an enrollment gives when its payload says nothing (CASL): "express" (the person opted in to
+    # marketing email), or "implied" (an inquiry: 6 months; a purchase, a sequence that takes_spot: 2 years)
+    consent: Literal["express", "implied"] = "implied"
     steps: list[Step] = Field(default_factory=list)
 
 
@@ -169,6 +172,7 @@ class ContactProperties(_Strict):
     updated: str = "Updated"
     events: str = "Events"  # one line per event: time, name, then its key and data as JSON
     booking: str = "Booking Status"  # the latest event that says whether the contact booked a call
+    consent: str = "Consent"  # "implied · lead-nurture · 2026-12-01T10:30:00Z · expires 2027-06-02T10:30:00Z"
 
 
 class TemplateProperties(_Strict):
@@ -248,6 +252,10 @@ class CampaignSection(_Strict):
         return value
 
 
+class ConsentConfig(_Strict):
+    require: bool = True  # no marketing email without valid consent; transactional email is not affected
+
+
 class Campaign(_Strict):
     campaign: CampaignSection
     sender: SenderConfig
@@ -258,6 +266,7 @@ class Campaign(_Strict):
     tick: TickConfig = TickConfig()
     sequences: dict[str, Sequence]
     events: dict[str, EventConfig] = Field(default_factory=dict)
+    consent: ConsentConfig = ConsentConfig()
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from . import engine as core
 from . import jsonin
 from .backends import config_path, engine_from_config
 from .clock import iso
+from .consent import on_file
 from .display import safe, visible
 from .errors import ExitCode, InvalidInput, XmasError, error_json
 from .model import ScheduledEmail, State
@@ -395,6 +396,8 @@ def show(email: str, config: Config = None, as_json: AsJson = False) -> None:
         f"[bold]{safe(c.email)}[/bold] {safe(c.first_name)} · segment {safe(c.segment or '—')}"
         + (f" · [red]suppressed: {safe(c.suppressed_reason)}[/red]" if c.suppressed else "")
     )
+    consent = on_file(c)
+    out.print(visible(f"consent: {consent.describe() if consent else 'none on record'}"), markup=False)
     if timeline.events:
         table = Table(title="events", title_justify="left")
         for name in ("at (UTC)", "event", "key", "data"):
@@ -441,9 +444,19 @@ def retry(
 
 @app.command()
 @handled
-def unsubscribe(email: str, config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
+def unsubscribe(
+    email: str,
+    channel: Annotated[
+        str, typer.Option(help="How the contact asked: operator, or reply (they answered an email asking to stop).")
+    ] = "operator",
+    config: Config = None,
+    now: Now = None,
+    as_json: AsJson = False,
+) -> None:
     """Stop all email to a contact, now and for any later enrollment."""
-    result = with_engine(config, now, lambda e: core.unsubscribe(e, email))
+    if channel not in ("operator", "reply"):
+        raise InvalidInput(f"--channel: {channel!r} is not a channel", "use operator or reply")
+    result = with_engine(config, now, lambda e: core.unsubscribe(e, email, f"unsubscribed ({channel})"))
     if as_json:
         emit(result.to_json())
     else:

@@ -135,7 +135,7 @@ def run_demo(config: Path, folder: Path, start: datetime) -> DemoReport:
             if not unsubscribed and any(
                 r.state is State.SENT for r in engine.store.emails_for_contact("omar@example.com")
             ):
-                unsubscribe(engine, "omar@example.com")  # Omar clicks "Unsubscribe" after his first email
+                unsubscribe(engine, "omar@example.com", "unsubscribed (web page)")  # Omar clicks the link
                 notes.append("omar@example.com unsubscribed after his first email: the rest were cancelled")
                 unsubscribed = True
         rows = list(engine.store.all_emails())

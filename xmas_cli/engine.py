@@ -13,6 +13,7 @@ from typing import Any
 
 from .campaign import Campaign
 from .clock import Clock, iso
+from .consent import given_by, on_file
 from .errors import JSON_VERSION, InvalidInput, NotFound
 from .lock import file_lock
 from .mailers.base import Mailer
@@ -72,7 +73,10 @@ def event_json(event: Event) -> dict[str, Any]:
 
 
 def contact_json(contact: Contact) -> dict[str, Any]:
+    consent = on_file(contact)
     return {
+        "consent": {"kind": consent.kind, "source": consent.source, "at": iso(consent.at),
+                    "expires": iso(consent.expires)} if consent else None,
         "email": contact.email,
         "first_name": contact.fields.get("first_name"),
         "business_name": contact.fields.get("business_name"),
@@ -187,7 +191,11 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
         # planned before anything is written: a payload that cannot be planned leaves no trace
         plan = plan_enrollment(campaign, sequence_name, payload, now, existing_contact.suppressed, key)
         segment = classify_segment(data.get("red_systems"), data.get("orange_systems"))
-        contact = store.save_contact(existing_contact.merged(data, segment, now))
+        merged = existing_contact.merged(data, segment, now)
+        consent = given_by(campaign, sequence_name, payload.consent, now)
+        if consent.outranks(on_file(existing_contact)):
+            merged = replace(merged, consent=consent)
+        contact = store.save_contact(merged)
         seen = {r.sequence for r in history if r.sequence in campaign.sequences}
         blockers = sorted(
             f"already in {name}"

@@ -47,6 +47,49 @@ CONTACT_FIELDS = (
 
 
 @dataclass(frozen=True)
+class Consent:
+    """The contact's consent to marketing email (CASL): express, or implied with an expiry."""
+
+    kind: str  # express | implied
+    source: str  # what gave it: a sequence's form ("signup"), or what the payload said
+    at: datetime
+    expires: datetime | None = None  # implied consent only
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.kind == "express" or (self.expires is not None and now < self.expires)
+
+    def describe(self) -> str:
+        text = f"{self.kind} · {self.source} · {self.at:%Y-%m-%dT%H:%M:%SZ}"
+        return text + (f" · expires {self.expires:%Y-%m-%dT%H:%M:%SZ}" if self.expires else "")
+
+    def outranks(self, other: Consent | None) -> bool:
+        """Kept over `other`: express over implied; of two implied, the one that lasts longer."""
+        if other is None:
+            return True
+        if self.kind != other.kind:
+            return self.kind == "express"
+        if self.kind == "express":
+            return False  # the first express consent is the record
+        return (self.expires or self.at) > (other.expires or other.at)
+
+
+def parse_consent(text: str | None) -> Consent | None:
+    """`Consent.describe()` read back; None for an empty or damaged value."""
+    if not text:
+        return None
+    parts = [p.strip() for p in text.split("·")]
+    try:
+        kind, source, at = parts[0], parts[1], datetime.fromisoformat(parts[2].replace("Z", "+00:00"))
+        expires = (datetime.fromisoformat(parts[3].removeprefix("expires").strip().replace("Z", "+00:00"))
+                   if len(parts) > 3 else None)
+    except (IndexError, ValueError):
+        return None
+    if kind not in ("express", "implied") or at.tzinfo is None:
+        return None
+    return Consent(kind, source, at, expires)
+
+
+@dataclass(frozen=True)
 class Contact:
     email: str
     fields: dict[str, Any] = field(default_factory=dict)
@@ -55,6 +98,7 @@ class Contact:
     suppressed_reason: str | None = None
     updated_at: datetime | None = None
     ref: str | None = None  # the store's own handle (a Notion page id); None for a new contact
+    consent: Consent | None = None
 
     @property
     def first_name(self) -> str:

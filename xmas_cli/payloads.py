@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -173,6 +173,7 @@ class Payload(BaseModel):
     email: Email
     first_name: Name
     timezone: TimeZone | None = None  # the contact's own clock: its send window and the dates in its emails
+    consent: Literal["express", "implied"] | None = None  # CASL; absent: the sequence's default (campaign.toml)
 
     @model_validator(mode="after")
     def _extras_are_scalars(self) -> Payload:

@@ -22,6 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from . import journal
 from .clock import iso
+from .consent import refusal
 from .engine import Engine, campaign_counts
 from .errors import JSON_VERSION, Busy, ConfigError, MailerUnavailable, StoreUnavailable
 from .lock import file_lock
@@ -212,9 +213,16 @@ class _Tick:
             if row.defect:
                 self.fail(row, row.defect)
                 return None
+            try:  # the store may hold anything a person typed: never hand the mailer an address that is not one
+                validate_email(row.email, check_deliverability=False)
+            except EmailNotValidError as exc:
+                raise ValueError(f"the recipient {row.email!r} is not an email address ({exc})") from None
             if contact is not None and contact.suppressed:
                 why = f"contact is suppressed ({contact.suppressed_reason or 'unsubscribed'})"
                 self.record(row, "skipped", why, {"state": State.SKIPPED, "note": why})
+                return None
+            if no_consent := refusal(self.campaign, row.sequence, contact, self.now):  # CASL: marketing only
+                self.record(row, "skipped", no_consent, {"state": State.SKIPPED, "note": no_consent})
                 return None
             zone = (contact.fields.get("timezone") if contact else None) or row.data.get("timezone")
             window = self.campaign.window(row.sequence, zone)
@@ -270,10 +278,6 @@ class _Tick:
         return True
 
     def prepare(self, row: ScheduledEmail, contact: Contact | None, secret: str) -> OutgoingEmail | None:
-        try:  # the store may hold anything a person typed: never hand the mailer an address that is not one
-            validate_email(row.email, check_deliverability=False)
-        except EmailNotValidError as exc:
-            raise ValueError(f"the recipient {row.email!r} is not an email address ({exc})") from None
         sequence = self.campaign.sequences.get(row.sequence)
         if sequence is None:  # a row a person edited in the store: it waits, visibly, until someone decides
             why = f"sequence {row.sequence!r} is not in campaign.toml"

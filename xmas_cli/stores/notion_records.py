@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..campaign import NotionProperties
 from ..clock import iso
 from ..errors import InvalidInput
-from ..model import Contact, Event, ScheduledEmail, Sender, State, Template
+from ..model import Contact, Event, ScheduledEmail, Sender, State, Template, parse_consent
 from .base import Changes
 
 MAX_TEXT = 2000  # UTF-16 units in one rich-text piece
@@ -185,6 +185,7 @@ class Records:
             c.suppressed_reason: text_value(contact.suppressed_reason, f"{what}: suppression reason"),
             c.data: text_value(_dump(fields), f"{what}: data"),
             c.updated: date_value(contact.updated_at),
+            c.consent: text_value(contact.consent.describe() if contact.consent else None, f"{what}: consent"),
         }
 
     def contact(self, page: JSON) -> Contact:
@@ -207,6 +208,7 @@ class Records:
             suppressed_reason=prop(page, c.suppressed_reason) or None,
             updated_at=prop(page, c.updated),
             ref=str(page["id"]),
+            consent=parse_consent(prop(page, c.consent)),
         )
 
     def row_properties(self, row: ScheduledEmail) -> Props:

@@ -77,6 +77,7 @@ def specs(campaign: Campaign, kind: str) -> list[Spec]:
             Spec("updated", c.updated, "date"),
             Spec("events", c.events, "rich_text"),
             Spec("booking", c.booking, "select"),
+            Spec("consent", c.consent, "rich_text"),
         ]
     if kind == "templates":
         t = props.templates

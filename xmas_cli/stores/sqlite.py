@@ -18,7 +18,7 @@ from typing import Any
 
 from ..clock import iso
 from ..errors import StoreUnavailable
-from ..model import Contact, Event, ScheduledEmail, Sender, State, Template
+from ..model import Contact, Event, ScheduledEmail, Sender, State, Template, parse_consent
 from ..perms import DEFAULT_MODE, private_file
 from .base import Batch, Changes
 from .files import FileTemplates
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS contacts (
     segment TEXT,
     suppressed INTEGER NOT NULL DEFAULT 0,
     suppressed_reason TEXT,
-    updated_at TEXT
+    updated_at TEXT,
+    consent TEXT
 );
 CREATE TABLE IF NOT EXISTS emails (
     id TEXT PRIMARY KEY,
@@ -171,6 +172,7 @@ def _contact(r: sqlite3.Row) -> Contact:
         suppressed_reason=read.get("suppressed_reason", _optional_text, None),
         updated_at=read.get("updated_at", _time, None),
         ref=str(r["email"]),
+        consent=parse_consent(r["consent"]),
     )
 
 
@@ -222,6 +224,9 @@ class SqliteStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA busy_timeout=10000")
             self.db.executescript(SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(contacts)")}
+            if "consent" not in columns:  # a file from before consent was recorded
+                self.db.execute("ALTER TABLE contacts ADD COLUMN consent TEXT")
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {path}: {exc}", "check the [store] path and its permissions") from None
 
@@ -253,10 +258,11 @@ class SqliteStore:
 
     def save_contact(self, contact: Contact) -> Contact:
         self._q(
-            "INSERT INTO contacts (email, fields, segment, suppressed, suppressed_reason, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(email) DO UPDATE SET fields = excluded.fields, "
+            "INSERT INTO contacts (email, fields, segment, suppressed, suppressed_reason, updated_at, consent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email) DO UPDATE SET fields = excluded.fields, "
             "segment = excluded.segment, suppressed = excluded.suppressed, "
-            "suppressed_reason = excluded.suppressed_reason, updated_at = excluded.updated_at",
+            "suppressed_reason = excluded.suppressed_reason, updated_at = excluded.updated_at, "
+            "consent = excluded.consent",
             (
                 contact.email.lower(),
                 json.dumps(contact.fields, sort_keys=True),
@@ -264,6 +270,7 @@ class SqliteStore:
                 int(contact.suppressed),
                 contact.suppressed_reason,
                 iso(contact.updated_at),
+                contact.consent.describe() if contact.consent else None,
             ),
         )
         found = self.get_contact(contact.email)
