@@ -1,7 +1,8 @@
 """`xmas tick`: send every due email once, record each outcome on its row.
 
 lock → replay the batches an earlier tick left open → then, slice by slice: read due rows (the store filters
-and sorts) → skip the suppressed → catch-up → render → record the batch → send → record the outcomes.
+and sorts) → skip the suppressed and those without consent → hold what is outside the recipient's send window →
+catch-up → hold what exceeds the frequency cap → render → record the batch → send → record the outcomes.
 The time budget is checked between sends, and at least one send goes out per tick, so any backlog drains
 at the mailer's pace. A row can only fail itself: whatever goes wrong while one row is planned or rendered
 marks that row Failed with the reason, and the tick moves on. Why each point a process can die at is safe:
@@ -13,10 +14,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -24,13 +23,14 @@ from . import journal
 from .clock import iso
 from .consent import refusal
 from .engine import Engine, campaign_counts
-from .errors import JSON_VERSION, Busy, ConfigError, MailerUnavailable, StoreUnavailable
+from .errors import Busy, ConfigError, MailerUnavailable, StoreUnavailable
 from .lock import file_lock
 from .mailers.base import OutgoingEmail, SendResult, batch_key, idempotency_key
 from .model import Contact, ScheduledEmail, State, Template
 from .render import render, variables_used
 from .signals import Abandoned, StopRequest, stop_on_signals
 from .stores.base import Batch, Changes
+from .tick_report import DRY_RUN, Outcome, TickReport
 from .tokens import check_secret, unsubscribe_url
 from .variables import Counts, build_variables
 from .windows import next_opening
@@ -42,94 +42,6 @@ COUNTED = frozenset({"spots_remaining", "bookings_count"})
 # while one row is handled is that row's problem.
 INFRASTRUCTURE = (StoreUnavailable, MailerUnavailable, Busy, ConfigError)
 KEY_MARGIN = timedelta(hours=1)  # replay a batch only while the provider surely still knows its key
-DRY_RUN = {
-    "sent": "would-send",
-    "skipped": "would-skip",
-    "failed": "would-fail",
-    "waiting": "would-wait",
-    "deferred": "would-defer",
-    "held": "would-hold",
-    "retry": "would-retry",
-}
-TROUBLE = frozenset({"failed", "waiting", "retry", "would-fail", "would-wait"})
-
-
-@dataclass(frozen=True)
-class Outcome:
-    row: ScheduledEmail
-    action: str  # sent | skipped | failed | waiting | retry | deferred | would-send | would-replay | would-...
-    detail: str = ""
-
-
-@dataclass
-class TickReport:
-    now: datetime
-    dry_run: bool
-    due: int = 0  # due rows this tick read (and batches it found open)
-    outcomes: list[Outcome] = field(default_factory=list)
-    left_over: int = 0  # due rows not reached (time budget or a stop signal)
-    more_left: bool = False  # and there are more than left_over (not all were read)
-    stopped: str | None = None  # the signal that stopped the tick early (SIGTERM, SIGINT)
-
-    def count(self, action: str) -> int:
-        return sum(1 for o in self.outcomes if o.action == action)
-
-    @property
-    def ok(self) -> bool:
-        return not any(o.action in TROUBLE for o in self.outcomes)
-
-    def summary(self) -> str:
-        order = (
-            "sent",
-            "would-send",
-            "would-replay",
-            "stopped",
-            "skipped",
-            "would-skip",
-            "deferred",
-            "would-defer",
-            "held",
-            "would-hold",
-            "retry",
-            "waiting",
-            "would-wait",
-            "failed",
-            "would-fail",
-        )
-        parts = [f"{self.count(a)} {a}" for a in order if self.count(a)]
-        if self.left_over or self.more_left:
-            why = f"stopped by {self.stopped}" if self.stopped else "time budget"
-            parts.append(f"{self.left_over}{'+' if self.more_left else ''} left for the next tick ({why})")
-        elif self.stopped:
-            parts.append(f"stopped by {self.stopped}")
-        head = f"tick {iso(self.now)}{' (dry run)' if self.dry_run else ''}: {self.due} due"
-        return head + (": " + ", ".join(parts) if parts else "")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": JSON_VERSION,
-            "ok": self.ok,
-            "now": iso(self.now),
-            "dry_run": self.dry_run,
-            "due": self.due,
-            "left_over": self.left_over,
-            "more_left": self.more_left,
-            "stopped": self.stopped,
-            "outcomes": [
-                {
-                    "id": o.row.id,
-                    "email": o.row.email,
-                    "sequence": o.row.sequence,
-                    "step": o.row.step,
-                    "template": o.row.template,
-                    "action": o.action,
-                    "detail": o.detail,
-                }
-                for o in self.outcomes
-            ],
-        }
-
-
 def _tag(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)[:256]
 
