@@ -213,3 +213,9 @@ def test_safe_escapes_markup_and_shows_control_characters() -> None:
     assert visible("line 1\nline 2\tx\r") == "line 1\\x0aline 2\\x09x\\x0d"
     assert visible("line 1\nline 2\tx\r", multiline=True) == "line 1\nline 2\tx\\x0d"
     assert safe(3) == "3"
+
+
+def test_a_textarea_s_crlf_in_free_text_is_one_newline_not_an_error() -> None:
+    payload = validate_payload("postcall", {"email": "a@example.com", "first_name": "A",
+                                            "call_date": "2026-12-01T10:00:00Z", "objection": "price\r\ntiming\r"})
+    assert payload.data()["objection"] == "price\ntiming"

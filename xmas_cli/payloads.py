@@ -71,8 +71,10 @@ def _single_line(value: Any) -> Any:
 
 
 def _free_text(value: Any) -> Any:
-    if isinstance(value, str) and (problem := _string_problem(value, single_line=False)):
-        raise problem
+    if isinstance(value, str):
+        value = value.replace("\r\n", "\n").replace("\r", "\n")  # a browser's textarea sends CRLF: one newline
+        if problem := _string_problem(value, single_line=False):
+            raise problem
     return value
 
 
