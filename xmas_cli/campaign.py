@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +24,7 @@ from pydantic import (
 
 from .durations import parse_duration
 from .errors import ConfigError
-from .model import Sender
+from .model import Event, Sender
 from .windows import DAYS, Window, parse_window, zone_of
 
 
@@ -298,6 +299,18 @@ class Campaign(_Strict):
             known = ", ".join(self.events) or "none are configured"
             raise InvalidInput(f"unknown event {name!r}", f"use one of: {known} ([events.NAME] in campaign.toml)")
         return self.events[name]
+
+    def booking_news(self, events: Iterable[Event], booked_only: bool = False) -> Event | None:
+        """The latest event that says whether the contact booked a call (counts_as_booking true or false), or with
+        `booked_only` the latest that says it did."""
+
+        def says(event: Event) -> bool:
+            config = self.events.get(event.name)
+            if config is None or config.counts_as_booking is None:
+                return False
+            return config.counts_as_booking or not booked_only
+
+        return max((e for e in events if says(e)), key=lambda e: e.order, default=None)
 
     def cancelled_by(self, event: str) -> set[str]:
         """The sequences an event cancels, with "marketing" spelled out."""

@@ -86,16 +86,10 @@ def contact_json(contact: Contact) -> dict[str, Any]:
     }
 
 
-def latest_booking_news(campaign: Campaign, events: Iterable[Event]) -> Event | None:
-    """The latest event that says whether the contact booked a call (counts_as_booking true or false)."""
-    said = [e for e in events if e.name in campaign.events and campaign.events[e.name].counts_as_booking is not None]
-    return max(said, key=lambda e: (e.at, e.recorded_at or e.at), default=None)
-
-
 def events_in_force(campaign: Campaign, events: list[Event], sequence: str) -> list[str]:
     """Why a new enrollment in `sequence` starts cancelled: the contact's events that cancel it and still hold
     (`booked at …`; a booking event holds until a later one says otherwise, e.g. call-canceled)."""
-    latest = latest_booking_news(campaign, events)
+    latest = campaign.booking_news(events)
     return [
         f"{e.name} at {iso(e.at)}"
         for e in events
@@ -113,7 +107,7 @@ def booked_by_events(engine: Engine) -> set[str]:
     by_contact: dict[str, list[Event]] = {}
     for event in engine.store.events_named(said):
         by_contact.setdefault(event.email, []).append(event)
-    latest = {email: latest_booking_news(engine.campaign, events) for email, events in by_contact.items()}
+    latest = {email: engine.campaign.booking_news(events) for email, events in by_contact.items()}
     return {email for email, e in latest.items() if e is not None and engine.campaign.events[e.name].counts_as_booking}
 
 

@@ -99,12 +99,7 @@ def record_event(
 
 def latest_booking(engine: Engine, email: str) -> Event | None:
     """The contact's latest booking (an event with counts_as_booking = true), or None."""
-    booked = [
-        e
-        for e in engine.store.events_for_contact(email.strip().lower())
-        if e.name in engine.campaign.events and engine.campaign.events[e.name].counts_as_booking is True
-    ]
-    return max(booked, key=lambda e: (e.at, e.recorded_at or e.at), default=None)
+    return engine.campaign.booking_news(engine.store.events_for_contact(email.strip().lower()), booked_only=True)
 
 
 REQUEST_FIELDS = ("email", "at", "data", "key")

@@ -164,3 +164,8 @@ class Event:
     at: datetime  # when it happened
     data: dict[str, Any] = field(default_factory=dict)  # e.g. the Calendly event id and the call's start time
     recorded_at: datetime | None = None
+
+    @property
+    def order(self) -> tuple[datetime, datetime]:
+        """Which of two events came later: when they happened, then when they were recorded."""
+        return (self.at, self.recorded_at or self.at)

@@ -420,17 +420,12 @@ class NotionStore:
         if any(e.key == event.key for e in events):
             return False
         events.append(event)
-        booking = [e for e in events if self._says_booking(e.name)]
-        latest = max(booking, key=lambda e: (e.at, e.recorded_at or e.at), default=None)
+        latest = self.campaign.booking_news(events)
         properties = {c.events: text_value(format_events(events), f"contact {address}: events")}
         if latest is not None:
             properties[c.booking] = select_value(latest.name)
         self._contact(self.api.update_page(str(page["id"]), properties, what=f"record {event.name}", kind="contacts"))
         return True
-
-    def _says_booking(self, name: str) -> bool:
-        config = self.campaign.events.get(name)
-        return config is not None and config.counts_as_booking is not None
 
     def events_for_contact(self, email: str) -> list[Event]:
         """The events on the contact's page: as this instance last read or wrote it, else 1 query."""

@@ -313,7 +313,7 @@ class Records:
 def format_events(events: list[Event]) -> str:
     """The Events column: one line per event, oldest first: `2026-12-01T10:00:00Z booked {"key": ..., "data": ...}`."""
     lines = []
-    for e in sorted(events, key=lambda e: (e.at, e.recorded_at or e.at)):
+    for e in sorted(events, key=lambda e: e.order):
         rest = {"key": e.key, "data": e.data, "recorded_at": iso(e.recorded_at)}
         lines.append(f"{iso(e.at)} {e.name} {json.dumps(rest, ensure_ascii=False, sort_keys=True)}")
     return "\n".join(lines)
