@@ -184,17 +184,17 @@ def _print_enrollment(result: core.EnrollResult) -> None:
     )
     if result.rows:
         out.print(_rows_table(result.rows, f"{result.sequence}: anchor {iso(result.anchor)} ({result.anchor_source})"))
-    for reason, rows in _by_reason(result.cancelled).items():
-        out.print(visible(f"{reason}: cancelled {len(rows)} pending email(s) in "
-                          f"{', '.join(sorted({r.sequence for r in rows}))}"), markup=False)
+    _print_cancelled(result.cancelled)
 
 
-def _by_reason(rows: list[ScheduledEmail]) -> dict[str, list[ScheduledEmail]]:
-    """Cancelled rows by why: an exit rule, or superseded by a newer enrollment in the same sequence."""
-    out: dict[str, list[ScheduledEmail]] = {}
+def _print_cancelled(rows: list[ScheduledEmail]) -> None:
+    """One line per reason the rows were cancelled: an exit rule, an event ("booked at …"), a newer enrollment."""
+    by_reason: dict[str, list[ScheduledEmail]] = {}
     for row in rows:
-        out.setdefault("exit rule" if (row.note or "").startswith("exit rule") else str(row.note), []).append(row)
-    return out
+        by_reason.setdefault("exit rule" if (row.note or "").startswith("exit rule") else str(row.note), []).append(row)
+    for reason, group in by_reason.items():
+        out.print(visible(f"{reason}: cancelled {len(group)} pending email(s) in "
+                          f"{', '.join(sorted({r.sequence for r in group}))}"), markup=False)
 
 
 # -------------------------------------------------------------------------------------------- event
@@ -233,9 +233,7 @@ def event(
                   markup=False)
         return
     out.print(visible(f"{e.email}: {e.name} at {iso(e.at)} recorded ({e.key})"), markup=False)
-    for reason, rows in _by_reason(result.cancelled).items():
-        out.print(visible(f"{reason}: cancelled {len(rows)} pending email(s) in "
-                          f"{', '.join(sorted({r.sequence for r in rows}))}"), markup=False)
+    _print_cancelled(result.cancelled)
 
 
 # --------------------------------------------------------------------------------------------- tick

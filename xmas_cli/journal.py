@@ -9,32 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from .mailers.base import OutgoingEmail
 
 VERSION = 1
 
 
-def _email(email: OutgoingEmail) -> dict[str, Any]:
-    return {
-        "row_id": email.row_id,
-        "idempotency_key": email.idempotency_key,
-        "to": email.to,
-        "sender": email.sender,
-        "reply_to": email.reply_to,
-        "subject": email.subject,
-        "html": email.html,
-        "text": email.text,
-        "date": email.date.isoformat(),
-        "headers": email.headers,
-        "tags": email.tags,
-    }
-
-
 def encode(emails: Sequence[OutgoingEmail]) -> str:
-    return json.dumps({"version": VERSION, "emails": [_email(e) for e in emails]}, ensure_ascii=False)
+    rows = [{**asdict(e), "date": e.date.isoformat()} for e in emails]  # every field of OutgoingEmail
+    return json.dumps({"version": VERSION, "emails": rows}, ensure_ascii=False)
 
 
 def decode(text: str) -> list[OutgoingEmail]:

@@ -42,6 +42,8 @@ COUNTED = frozenset({"spots_remaining", "bookings_count"})
 # while one row is handled is that row's problem.
 INFRASTRUCTURE = (StoreUnavailable, MailerUnavailable, Busy, ConfigError)
 KEY_MARGIN = timedelta(hours=1)  # replay a batch only while the provider surely still knows its key
+
+
 def _tag(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)[:256]
 
@@ -138,21 +140,13 @@ class _Tick:
                 return None
             zone = (contact.fields.get("timezone") if contact else None) or row.data.get("timezone")
             window = self.campaign.window(row.sequence, zone)
-            opening = next_opening(self.now, window) if window else self.now
-            if window and opening > self.now:  # outside the recipient's send window: it waits for the opening
-                why = window.describe()
-                changes: Changes = {"due": opening, "note": f"{why}: was due {iso(row.due)}"}
-                self.record(row, "held", f"{why} ({iso(opening)})", changes)
+            if window and (opening := next_opening(self.now, window)) > self.now:  # it waits for the opening
+                self.move(row, "held", opening, window.describe(), f"{window.describe()} ({iso(opening)})")
                 return None
             if row.enrollment_key in deferred_in:  # catch-up: one email per enrollment per tick
                 deferred_in[row.enrollment_key] += 1
                 new_due = self.now + self.campaign.catch_up_gap * deferred_in[row.enrollment_key]
-                self.record(
-                    row,
-                    "deferred",
-                    f"catch-up: moved to {iso(new_due)}",
-                    {"due": new_due, "note": f"catch-up: was due {iso(row.due)}"},
-                )
+                self.move(row, "deferred", new_due, "catch-up", f"catch-up: moved to {iso(new_due)}")
                 return None
             deferred_in[row.enrollment_key] = 0
             if self.capped(row):
@@ -166,6 +160,10 @@ class _Tick:
         except Exception as exc:  # a bad date, a recursive template, a bug: this row fails, the others go on
             self.fail(row, describe(exc))
             return None
+
+    def move(self, row: ScheduledEmail, action: str, until: datetime, why: str, detail: str) -> None:
+        """Hold or defer a row: its due time moves in the store (so Notion shows when it goes), why in its note."""
+        self.record(row, action, detail, {"due": until, "note": f"{why}: was due {iso(row.due)}"})
 
     def load_recent(self, emails: set[str]) -> None:
         """The marketing sends of these contacts inside the cap's span (1 query per slice), once per contact."""
@@ -186,7 +184,7 @@ class _Tick:
             return False
         until = recent[-count] + span  # when the oldest of the last `count` sends leaves the span
         why = f"frequency cap ({self.campaign.campaign.frequency_cap}) until {iso(until)}"
-        self.record(row, "held", why, {"due": until, "note": f"{why}: was due {iso(row.due)}"})
+        self.move(row, "held", until, why, why)
         return True
 
     def prepare(self, row: ScheduledEmail, contact: Contact | None, secret: str) -> OutgoingEmail | None:
@@ -305,7 +303,7 @@ class _Tick:
     def replay(self, batch: Batch) -> None:
         """A batch an earlier tick recorded but did not finish: send exactly it again under its key."""
         if batch.retry_at is not None and batch.retry_at > self.now:
-            return None
+            return
         rows = self.store.emails_by_id(batch.row_ids)
         members = [rows[i] for i in batch.row_ids if i in rows]
         self.report.due += len(members)
@@ -314,22 +312,21 @@ class _Tick:
         try:
             emails = journal.decode(batch.emails)
         except ValueError as exc:
-            return self.give_up(batch, members, f"its batch cannot be sent again: {exc}")
+            self.give_up(batch, members, f"its batch cannot be sent again: {exc}")
+            return
         if expired:
-            return self.give_up(
+            self.give_up(
                 batch,
                 members,
                 f"delivery unknown: its batch was recorded at {iso(batch.opened_at)}, the tick sending it stopped "
                 "before the outcome was recorded, and the provider's idempotency key has expired since, so it is "
                 "not sent again blind; check the provider's log and run `xmas retry` if it never arrived",
             )
-        if self.dry_run:
-            for row in members:
-                detail = f"batch recorded at {iso(batch.opened_at)}, outcome unknown: sent again under its key"
-                self.report.outcomes.append(Outcome(row, "would-replay", detail))
-            return None
-        self.send_journaled(batch, emails, rows)
-        return None
+        elif self.dry_run:
+            detail = f"batch recorded at {iso(batch.opened_at)}, outcome unknown: sent again under its key"
+            self.report.outcomes.extend(Outcome(row, "would-replay", detail) for row in members)
+        else:
+            self.send_journaled(batch, emails, rows)
 
     def give_up(self, batch: Batch, members: list[ScheduledEmail], why: str) -> None:
         if self.dry_run:

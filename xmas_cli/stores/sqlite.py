@@ -210,6 +210,12 @@ def _db_value(key: str, value: Any) -> Any:
     return value
 
 
+def _update(row: ScheduledEmail, changes: Changes) -> tuple[str, list[Any]]:
+    """The UPDATE statement and its parameters that write `changes` on `row`."""
+    sets = ", ".join(f"{key} = ?" for key in changes)
+    return f"UPDATE emails SET {sets} WHERE id = ?", [*(_db_value(k, v) for k, v in changes.items()), row.id]
+
+
 class SqliteStore:
     supports_batches = True
 
@@ -311,9 +317,7 @@ class SqliteStore:
 
     def update_email(self, row: ScheduledEmail, changes: Changes) -> ScheduledEmail:
         if changes:
-            sets = ", ".join(f"{key} = ?" for key in changes)
-            params = [_db_value(k, v) for k, v in changes.items()]
-            self._q(f"UPDATE emails SET {sets} WHERE id = ?", [*params, row.id])
+            self._q(*_update(row, changes))
         stored = self._q(f"SELECT {_COLUMNS} FROM emails WHERE id = ?", (row.id,)).fetchone()
         return _row(stored)
 
@@ -397,11 +401,10 @@ class SqliteStore:
         return [_batch(r) for r in self._q("SELECT * FROM batches ORDER BY opened_at, key")]
 
     def _apply(self, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        """Inside a transaction (`_write`): every row's changes."""
         for row, changes in outcomes:
             if changes:
-                sets = ", ".join(f"{key} = ?" for key in changes)
-                params = [_db_value(k, v) for k, v in changes.items()]
-                self.db.execute(f"UPDATE emails SET {sets} WHERE id = ?", [*params, row.id])
+                self.db.execute(*_update(row, changes))
 
     def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         def work() -> None:
