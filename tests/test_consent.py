@@ -79,6 +79,7 @@ def test_a_bad_consent_value_is_refused(xmas: Cli, web: Web) -> None:  # noqa: F
     assert "consent:" in result.stderr and "'express' or 'implied'" in result.stderr
     answer = web.enroll("lead-nurture", body)
     assert answer.status == 400 and answer.json()["error"]["fields"][0]["field"] == "consent"
+    assert web.rows("lena@example.com") == [] and xmas("show", "lena@example.com", code=2)  # nothing written
 
 
 def test_unsubscribes_keep_their_channel_and_time(xmas: Cli) -> None:

@@ -158,6 +158,7 @@ def test_a_bad_time_zone_is_refused_everywhere(xmas: Cli, web: Web) -> None:  # 
     assert "timezone: is not a time zone: give an IANA name like America/Toronto" in result.stderr
     answer = web.enroll("lead-nurture", {"email": "tom@example.com", "first_name": "Tom", "timezone": "EST5EDT-X"})
     assert answer.status == 400 and answer.json()["error"]["fields"][0]["field"] == "timezone"
+    assert web.rows("tom@example.com") == [] and xmas("show", "tom@example.com", code=2)  # nothing written
 
 
 def test_windows_on_notion_move_the_due_time_there(xmas: Cli, notion: Notion, project: Path) -> None:  # noqa: F811
