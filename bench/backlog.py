@@ -56,9 +56,18 @@ def main() -> None:
             "INSERT INTO emails (id, enrollment_key, email, sequence, step, template, sender, due, state, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (f"lead-nurture:c{n}@example.com#1", f"lead-nurture:c{n}@example.com", f"c{n}@example.com",
-                 "lead-nurture", 1, "lead_nurture_email_1", "xmas", stamp, "Scheduled",
-                 json.dumps({"email": f"c{n}@example.com", "first_name": "C"}))
+                (
+                    f"lead-nurture:c{n}@example.com#1",
+                    f"lead-nurture:c{n}@example.com",
+                    f"c{n}@example.com",
+                    "lead-nurture",
+                    1,
+                    "lead_nurture_email_1",
+                    "xmas",
+                    stamp,
+                    "Scheduled",
+                    json.dumps({"email": f"c{n}@example.com", "first_name": "C"}),
+                )
                 for n in range(args.rows)
             ],
         )
@@ -71,16 +80,20 @@ def main() -> None:
             ticks += 1
             sent = report.count("sent")
             total_sent += sent
-            print(f"tick {ticks}: {sent} sent in {time.perf_counter() - t:.1f} s "
-                  f"(cpu {time.process_time() - c:.1f} s), {report.left_over}{'+' if report.more_left else ''} left")
+            print(
+                f"tick {ticks}: {sent} sent in {time.perf_counter() - t:.1f} s "
+                f"(cpu {time.process_time() - c:.1f} s), {report.left_over}{'+' if report.more_left else ''} left"
+            )
             if not report.left_over and not report.more_left:
                 break
             if sent == 0:
                 print("no progress: stopping")
                 break
         elapsed, used = time.perf_counter() - wall, time.process_time() - cpu
-        print(f"drained {total_sent} of {args.rows} in {ticks} ticks, {elapsed:.1f} s wall, {used:.1f} s cpu: "
-              f"{1000 * used / max(1, total_sent):.1f} ms cpu per email")
+        print(
+            f"drained {total_sent} of {args.rows} in {ticks} ticks, {elapsed:.1f} s wall, {used:.1f} s cpu: "
+            f"{1000 * used / max(1, total_sent):.1f} ms cpu per email"
+        )
         engine.close()
         if emulator is not None:
             print(f"emulator: {len(emulator.sent)} messages delivered, {len(emulator.requests)} requests")

@@ -43,14 +43,25 @@ def main() -> None:
         for n in range(args.rows):
             sent = n % 4 != 0
             due = now - timedelta(minutes=n) if sent else now + timedelta(minutes=n + 1)
-            rows.append((
-                f"lead-nurture:c{n}@example.com#1", f"lead-nurture:c{n}@example.com", f"c{n}@example.com",
-                "lead-nurture", 1, "lead_nurture_email_1", "xmas", due.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "Sent" if sent else "Scheduled", json.dumps({"email": f"c{n}@example.com", "first_name": "C"}),
-            ))
+            rows.append(
+                (
+                    f"lead-nurture:c{n}@example.com#1",
+                    f"lead-nurture:c{n}@example.com",
+                    f"c{n}@example.com",
+                    "lead-nurture",
+                    1,
+                    "lead_nurture_email_1",
+                    "xmas",
+                    due.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "Sent" if sent else "Scheduled",
+                    json.dumps({"email": f"c{n}@example.com", "first_name": "C"}),
+                )
+            )
         con.executemany(
             "INSERT INTO emails (id, enrollment_key, email, sequence, step, template, sender, due, state, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         con.commit()
         print(f"wrote {args.rows} rows in {time.perf_counter() - started:.2f} s")
         query, idle = [], []
@@ -64,8 +75,10 @@ def main() -> None:
             assert report.due == 0
         engine.close()
     for name, values in (("due query", query), ("idle tick (lock + query)", idle)):
-        print(f"{name}: median {statistics.median(values) * 1000:.3f} ms, "
-              f"max {max(values) * 1000:.3f} ms over {args.repeat} runs at {args.rows} rows")
+        print(
+            f"{name}: median {statistics.median(values) * 1000:.3f} ms, "
+            f"max {max(values) * 1000:.3f} ms over {args.repeat} runs at {args.rows} rows"
+        )
 
 
 if __name__ == "__main__":

@@ -157,9 +157,7 @@ _ADDRESS_RE = re.compile(
 _NAMED_ADDRESS_RE = re.compile(r'(?:"[^"]*"|[^<>"]*?)\s*<(?P<address>[^<>]+)>')
 _TAG_RE = re.compile(r"[A-Za-z0-9_-]+")
 
-_ADDRESS_FORMAT_HINT = (
-    "The email address needs to follow the `email@example.com` or `Name <email@example.com>` format."
-)
+_ADDRESS_FORMAT_HINT = "The email address needs to follow the `email@example.com` or `Name <email@example.com>` format."
 _RATE_LIMIT_MESSAGE = (
     "Too many requests. You can only make {limit} requests per second. "
     "See rate limit response headers for more information."
@@ -262,9 +260,7 @@ def _address_list(params: Mapping[str, Any], name: str, *, required: bool) -> li
         )
     for address in addresses:
         if _bare_address(address) is None:
-            raise _ApiError(
-                422, "validation_error", f"Invalid `{name}` field: {address!r}. {_ADDRESS_FORMAT_HINT}"
-            )
+            raise _ApiError(422, "validation_error", f"Invalid `{name}` field: {address!r}. {_ADDRESS_FORMAT_HINT}")
     return list(addresses)
 
 
@@ -311,9 +307,7 @@ def _headers(params: Mapping[str, Any]) -> dict[str, str]:
     value = params.get("headers")
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise _ApiError(422, "validation_error", "Invalid `headers` field. It must map strings to strings.")
     return dict(value)
 
@@ -337,9 +331,7 @@ def _validate_email(params: Any, *, batch: bool) -> dict[str, Any]:
     if batch:
         for refused in ("attachments", "scheduled_at"):
             if params.get(refused) is not None:
-                raise _ApiError(
-                    422, "validation_error", f"The `{refused}` field is not supported for batch emails."
-                )
+                raise _ApiError(422, "validation_error", f"The `{refused}` field is not supported for batch emails.")
     sender = params.get("from")
     if sender is None or sender == "":
         raise _ApiError(422, "missing_required_field", "Missing `from` field.")
@@ -532,7 +524,6 @@ class ResendEmulator(LocalServer):
             self._offset += seconds
 
     # ----------------------------------------------------------------- rate limit
-
 
     @property
     def rate_limit(self) -> float | None:
@@ -772,9 +763,7 @@ class ResendEmulator(LocalServer):
 
     # ----------------------------------------------------------------- request handling
 
-    def _dispatch(
-        self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
-    ) -> tuple[_Reply, bool]:
+    def _dispatch(self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes) -> tuple[_Reply, bool]:
         path = urlsplit(raw_path).path.rstrip("/") or "/"
         body: Any
         try:
@@ -849,9 +838,7 @@ class ResendEmulator(LocalServer):
             drawn[0].record(drawn[1])
             return self._fault_reply(drawn[1]), False
         if key is not None:
-            canonical = (
-                json.dumps(body, sort_keys=True, separators=(",", ":")).encode() if parsed else raw_body
-            )
+            canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode() if parsed else raw_body
             fingerprint = hashlib.sha256(f"{method} {path} {mode}\n".encode() + canonical).hexdigest()
             with self._lock:
                 now = self.now()

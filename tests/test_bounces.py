@@ -43,8 +43,13 @@ def event(kind: str, to: list[str] | None = None, **data: Any) -> str:
     body = {
         "type": kind,
         "created_at": "2026-12-01T09:05:00.000Z",
-        "data": {"email_id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c", "from": "hello@example.org",
-                 "to": [ADA] if to is None else to, "subject": "Hello", **data},
+        "data": {
+            "email_id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c",
+            "from": "hello@example.org",
+            "to": [ADA] if to is None else to,
+            "subject": "Hello",
+            **data,
+        },
     }
     return json.dumps(body)
 
@@ -71,8 +76,14 @@ def test_permanent_bounce_suppresses_and_cancels(engine: Engine, secret: str) ->
     assert contact is not None and contact.suppressed
     assert (contact.suppressed_reason or "").startswith("bounced ")
     assert [(r.state, r.note) for r in rows] == [(State.CANCELLED, "bounced")] * 5
-    assert outcome.to_json() == {"version": 1, "ok": True, "event_type": "email.bounced",
-                                 "action": "suppressed", "emails": [ADA], "detail": outcome.detail}
+    assert outcome.to_json() == {
+        "version": 1,
+        "ok": True,
+        "event_type": "email.bounced",
+        "action": "suppressed",
+        "emails": [ADA],
+        "detail": outcome.detail,
+    }
 
 
 def test_replayed_webhook_changes_nothing_more(engine: Engine, secret: str) -> None:
@@ -104,13 +115,16 @@ def test_bounce_of_an_unknown_address_suppresses_it_ahead(engine: Engine, secret
     assert contact is not None and contact.suppressed
 
 
-@pytest.mark.parametrize("payload", [
-    bounced("Transient"),
-    bounced("Undetermined"),
-    event("email.bounced"),  # no bounce details at all
-    event("email.delivered"),
-    event("email.opened"),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        bounced("Transient"),
+        bounced("Undetermined"),
+        event("email.bounced"),  # no bounce details at all
+        event("email.delivered"),
+        event("email.opened"),
+    ],
+)
 def test_other_events_are_ignored(engine: Engine, secret: str, payload: str) -> None:
     enroll_ada(engine)
     before = snapshot(engine)

@@ -55,6 +55,7 @@ def body_of(delivery: dict[str, Any]) -> bytes:
 
 # ------------------------------------------------------------------------------------------ the signature
 
+
 def test_parse_signature() -> None:
     sig = "ab" * 32
     assert parse_signature(f"t=1492774577,v1={sig}").timestamp == 1492774577
@@ -63,12 +64,28 @@ def test_parse_signature() -> None:
     assert parse_signature(f"t=1,v1={sig},v1={'cd' * 32}").signatures == (sig, "cd" * 32)  # during a key change
 
 
-@pytest.mark.parametrize("header", [
-    None, "", "   ", "garbage", "t=1492774577", f"v1={'ab' * 32}", f"t=,v1={'ab' * 32}",
-    f"t=abc,v1={'ab' * 32}", f"t=-5,v1={'ab' * 32}", f"t=1,t=2,v1={'ab' * 32}", "t=1,v1=", "t=1,v1=xyz",
-    f"t=1,v1={'ab' * 31}", f"t=1,v1={'zz' * 32}", f"t=1;v1={'ab' * 32}", f"t=1,v1={'ab' * 32},junk",
-    f"t=99999999999999,v1={'ab' * 32}",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "   ",
+        "garbage",
+        "t=1492774577",
+        f"v1={'ab' * 32}",
+        f"t=,v1={'ab' * 32}",
+        f"t=abc,v1={'ab' * 32}",
+        f"t=-5,v1={'ab' * 32}",
+        f"t=1,t=2,v1={'ab' * 32}",
+        "t=1,v1=",
+        "t=1,v1=xyz",
+        f"t=1,v1={'ab' * 31}",
+        f"t=1,v1={'zz' * 32}",
+        f"t=1;v1={'ab' * 32}",
+        f"t=1,v1={'ab' * 32},junk",
+        f"t=99999999999999,v1={'ab' * 32}",
+    ],
+)
 def test_malformed_signature_headers_are_refused(header: str | None) -> None:
     with pytest.raises(Unauthorized) as exc:
         parse_signature(header)
@@ -80,7 +97,7 @@ def test_sign_is_hmac_sha256_hex_over_timestamp_dot_body() -> None:
     import hashlib
     import hmac
 
-    expected = hmac.new(b"key", b"1700000000.{\"a\": 1}", hashlib.sha256).hexdigest()
+    expected = hmac.new(b"key", b'1700000000.{"a": 1}', hashlib.sha256).hexdigest()
     assert sign("key", 1700000000, b'{"a": 1}') == expected
     assert signature_header("key", 1700000000, b'{"a": 1}') == f"t=1700000000,v1={expected}"
 
@@ -111,12 +128,18 @@ def test_verify() -> None:
 
 # ------------------------------------------------------------------------------------------- the payload
 
+
 def test_parse_invitee_created() -> None:
     event_type, envelope = parse_delivery(body_of(fixture("invitee_created")))
     invitee = parse_invitee(event_type, envelope)
     assert event_type == "invitee.created"
     assert (invitee.uri, invitee.email, invitee.event_id, invitee.start_time, invitee.event_name) == (
-        INVITEE, NINA, EVENT_ID, START, "Diagnostic call")
+        INVITEE,
+        NINA,
+        EVENT_ID,
+        START,
+        "Diagnostic call",
+    )
     assert invitee.first_name == "Nina"  # first_name is null: the first word of name
     assert invitee.at == parse_instant("2025-12-01T10:00:00Z")  # the invitee's created_at: when it was booked
     assert invitee.key == event_key("invitee.created", INVITEE) == f"calendly:invitee.created:{INVITEE}"
@@ -141,13 +164,19 @@ def test_parse_no_show_by_invitee_reference() -> None:
     assert (invitee.uri, invitee.email, invitee.event_id) == (INVITEE, NINA, EVENT_ID)
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    (lambda d: d.update(payload=[]), "payload"),
-    (lambda d: d["payload"].update(uri="https://api.calendly.com/users/X"), "payload.uri"),
-    (lambda d: d["payload"].update(uri="x" * 300), "payload.uri"),
-    (lambda d: d["payload"]["scheduled_event"].update(start_time="next Tuesday"), "payload.scheduled_event.start_time"),
-    (lambda d: d["payload"].update(created_at="yesterday"), "payload.created_at"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.update(payload=[]), "payload"),
+        (lambda d: d["payload"].update(uri="https://api.calendly.com/users/X"), "payload.uri"),
+        (lambda d: d["payload"].update(uri="x" * 300), "payload.uri"),
+        (
+            lambda d: d["payload"]["scheduled_event"].update(start_time="next Tuesday"),
+            "payload.scheduled_event.start_time",
+        ),
+        (lambda d: d["payload"].update(created_at="yesterday"), "payload.created_at"),
+    ],
+)
 def test_bad_invitee_payloads_name_the_field(change: Any, field: str) -> None:
     delivery = fixture("invitee_created")
     change(delivery)
@@ -164,12 +193,19 @@ def test_bad_envelopes(body: bytes) -> None:
 
 # ---------------------------------------------------------------------------------------- through HTTP
 
+
 class Hooks(Web):
     def store(self) -> Engine:
         return engine_from_config(str(self.project / "campaign.toml"), NOW, self.env)
 
-    def deliver(self, delivery: dict[str, Any] | bytes, *, header: str | None = "sign", t: int = NOW_T,
-                signed: bytes | None = None) -> Answer:
+    def deliver(
+        self,
+        delivery: dict[str, Any] | bytes,
+        *,
+        header: str | None = "sign",
+        t: int = NOW_T,
+        signed: bytes | None = None,
+    ) -> Answer:
         body = delivery if isinstance(delivery, bytes) else body_of(delivery)
         headers = {"Content-Type": "application/json"}
         if header == "sign":
@@ -183,8 +219,11 @@ class Hooks(Web):
     def snapshot(self, email: str = NINA) -> tuple[Any, ...]:
         engine = self.store()
         try:
-            return (engine.store.get_contact(email), engine.store.emails_for_contact(email),
-                    engine.store.events_for_contact(email))
+            return (
+                engine.store.get_contact(email),
+                engine.store.emails_for_contact(email),
+                engine.store.events_for_contact(email),
+            )
         finally:
             engine.close()
 
@@ -205,8 +244,12 @@ class Hooks(Web):
 
 @pytest.fixture
 def hooks(project: Path) -> Iterator[Hooks]:
-    env = {"XMAS_SECRET": SECRET, "XMAS_NOW": NOW, "XMAS_API_TOKEN": API_TOKEN,
-           "CALENDLY_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+    env = {
+        "XMAS_SECRET": SECRET,
+        "XMAS_NOW": NOW,
+        "XMAS_API_TOKEN": API_TOKEN,
+        "CALENDLY_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
+    }
     running = start(config=str(project / "campaign.toml"), env=env)  # env is read per request: tests edit it
     try:
         yield Hooks(running, env, project)
@@ -226,8 +269,13 @@ def test_booking_is_recorded_and_stops_lead_nurture(hooks: Hooks) -> None:
     booking = hooks.booking()
     assert booking is not None and booking.name == "booked" and booking.email == NINA
     assert booking.at == parse_instant("2025-12-01T10:00:00Z")
-    assert booking.data == {"calendly_event_id": EVENT_ID, "start_time": START, "first_name": "Nina",
-                            "invitee_uri": INVITEE, "name": "Diagnostic call"}
+    assert booking.data == {
+        "calendly_event_id": EVENT_ID,
+        "start_time": START,
+        "first_name": "Nina",
+        "invitee_uri": INVITEE,
+        "name": "Diagnostic call",
+    }
     _, rows, _ = hooks.snapshot()
     assert [r.state for r in rows] == [State.CANCELLED] * 5
 
@@ -307,14 +355,18 @@ def test_no_show_of_an_unknown_invitee_is_ignored(hooks: Hooks) -> None:
     assert hooks.snapshot() == before
 
 
-@pytest.mark.parametrize("event_type", ["invitee_no_show.deleted", "routing_form_submission.created",
-                                        "event_type.updated"])
+@pytest.mark.parametrize(
+    "event_type", ["invitee_no_show.deleted", "routing_form_submission.created", "event_type.updated"]
+)
 def test_other_event_types_are_ignored(hooks: Hooks, event_type: str) -> None:
     delivery = fixture("invitee_created")
     delivery["event"] = event_type
     answer = hooks.deliver(delivery)
     assert answer.status == 202 and answer.json() == {
-        "version": 1, "ok": True, "ignored": f"{event_type}: not an event xmas acts on"}
+        "version": 1,
+        "ok": True,
+        "ignored": f"{event_type}: not an event xmas acts on",
+    }
     assert hooks.snapshot() == (None, [], [])
 
 
@@ -372,9 +424,16 @@ def test_tolerance_is_measured_on_the_engines_clock(hooks: Hooks) -> None:
 
 # ---------------------------------------------------------------------------------------------- on Notion
 
+
 def test_booking_then_no_show_on_notion(project: Path, notion: Notion) -> None:  # noqa: F811
-    env = {"XMAS_SECRET": SECRET, "XMAS_NOW": NOW, "XMAS_API_TOKEN": API_TOKEN,
-           "CALENDLY_WEBHOOK_SIGNING_KEY": SIGNING_KEY, "NOTION_TOKEN": TOKEN, "NOTION_BASE_URL": notion.emu.base_url}
+    env = {
+        "XMAS_SECRET": SECRET,
+        "XMAS_NOW": NOW,
+        "XMAS_API_TOKEN": API_TOKEN,
+        "CALENDLY_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
+        "NOTION_TOKEN": TOKEN,
+        "NOTION_BASE_URL": notion.emu.base_url,
+    }
     running = start(config=str(project / "campaign.toml"), env=env)
     try:
         hooks = Hooks(running, env, project)

@@ -14,15 +14,25 @@ NINA = ["--email", "nina@example.com", "--first-name", "Nina"]
 
 def capped(project: Path, cap: str = "1/24h") -> None:
     config = project / "campaign.toml"
-    text = config.read_text().replace('templates_dir = "templates"\n',
-                                      f'templates_dir = "templates"\nfrequency_cap = "{cap}"\n', 1)
+    text = config.read_text().replace(
+        'templates_dir = "templates"\n', f'templates_dir = "templates"\nfrequency_cap = "{cap}"\n', 1
+    )
     config.write_text(text)
 
 
 def two_sequences(xmas: Cli) -> None:
     """A no-show recovery (its first email due 14:55) and, later, a lead nurture (due now): both running."""
-    xmas("enroll", "noshow", *NINA, "--calendly-event-id", "evt_1", "--scheduled-time", "2026-12-01T14:50:00Z",
-         "--now", T)
+    xmas(
+        "enroll",
+        "noshow",
+        *NINA,
+        "--calendly-event-id",
+        "evt_1",
+        "--scheduled-time",
+        "2026-12-01T14:50:00Z",
+        "--now",
+        T,
+    )
     xmas("enroll", "lead-nurture", *NINA, "--now", T)
 
 
@@ -84,5 +94,6 @@ def test_an_email_that_fails_to_render_does_not_use_up_the_cap(xmas: Cli, projec
     two_sequences(xmas)
     report = xmas.json("tick", "--now", T, code=1)
     assert sorted((o["sequence"], o["action"]) for o in report["outcomes"]) == [
-        ("lead-nurture", "failed"), ("noshow", "sent")
+        ("lead-nurture", "failed"),
+        ("noshow", "sent"),
     ]

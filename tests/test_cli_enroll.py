@@ -76,8 +76,12 @@ def test_enroll_json_document_from_a_payload_file(xmas: Cli, project: Path) -> N
         "suppressed": False,
         "suppressed_reason": None,
         # CASL: an assessment is an inquiry: implied consent for 6 months
-        "consent": {"kind": "implied", "source": "assessment", "at": "2026-12-01T10:31:00Z",
-                    "expires": "2027-06-02T10:31:00Z"},
+        "consent": {
+            "kind": "implied",
+            "source": "assessment",
+            "at": "2026-12-01T10:31:00Z",
+            "expires": "2027-06-02T10:31:00Z",
+        },
     }
     got = [(r["sequence"], r["step"], r["template"], r["sender"], r["state"], r["due"]) for r in doc["scheduled"]]
     assert got == [
@@ -186,7 +190,6 @@ def test_rows_written_under_the_old_key_are_found_again_not_written_twice(xmas: 
     assert sorted(r["id"] for r in rows_in_db(project)) == [f"noshow:evt_1#{n}" for n in (1, 2, 3)]
 
 
-
 def test_exit_rules_cancel_pending_emails_of_earlier_sequences(xmas: Cli, project: Path) -> None:
     who = ["--email", "sarah@sarahssalon.com", "--first-name", "Sarah"]
     xmas("enroll", "lead-nurture", *who, "--now", NOW)
@@ -286,7 +289,8 @@ def test_times_out_of_range_or_as_numbers_are_refused_and_nothing_is_written(xma
     result = xmas("enroll", "noshow", *who, "--scheduled-time", "1765375200", code=2)
     assert result.stderr.splitlines()[1] == (
         "  scheduled_time: is a number, not a time (got '1765375200'): send ISO 8601 with an offset, "
-        "like 2025-12-01T10:30:00Z")
+        "like 2025-12-01T10:30:00Z"
+    )
     epoch = {**ASSESSMENT, "email_1_sent_at": 1764585000, "red_systems": True}
     result = xmas("enroll", "assessment", "--payload", "-", input=json.dumps(epoch), code=2)
     assert result.stderr.splitlines()[1:] == [
@@ -300,14 +304,16 @@ def test_times_out_of_range_or_as_numbers_are_refused_and_nothing_is_written(xma
 def test_control_characters_are_refused_and_never_printed_raw(xmas: Cli, project: Path) -> None:
     result = xmas("enroll", "lead-nurture", "--email", "ana@example.com", "--first-name", "Ana\x1b[2J", code=2)
     assert result.stderr.splitlines()[1] == "  first_name: contains a control character (U+001B): remove it"
-    result = xmas("enroll", "lead-nurture", "--email", "ana@example.com", "--first-name", "Ana\nBcc: x@example.com",
-                  code=2)
+    result = xmas(
+        "enroll", "lead-nurture", "--email", "ana@example.com", "--first-name", "Ana\nBcc: x@example.com", code=2
+    )
     assert result.stderr.splitlines()[1] == "  first_name: contains a control character (U+000A): remove it"
     bad_key = {"email": "ana@example.com", "first_name": "Ana", "x\x1b[2J": 1}
     result = xmas("enroll", "lead-nurture", "--payload", "-", input=json.dumps(bad_key), code=2)
     assert "\x1b" not in result.stderr
     assert result.stderr.splitlines()[1] == (
-        "  x\\x1b[2J: is not a usable field name: use at most 64 letters, digits and _, not starting with a digit")
+        "  x\\x1b[2J: is not a usable field name: use at most 64 letters, digits and _, not starting with a digit"
+    )
     assert rows_in_db(project) == [] and contacts_in_db(project) == []
 
 
@@ -328,8 +334,10 @@ def test_stored_data_is_never_trusted_by_the_terminal(xmas: Cli, project: Path) 
     xmas("enroll", "assessment", "--payload", "-", "--now", NOW, input=json.dumps(ASSESSMENT))
     db = sqlite3.connect(project / ".xmas" / "xmas.db")
     with db:
-        db.execute("UPDATE contacts SET fields = ?, suppressed = 1, suppressed_reason = ?",
-                   (json.dumps({"first_name": "[/bold]\x1b[2J", "business_name": "[red]x"}), "[/red] by \x07hand"))
+        db.execute(
+            "UPDATE contacts SET fields = ?, suppressed = 1, suppressed_reason = ?",
+            (json.dumps({"first_name": "[/bold]\x1b[2J", "business_name": "[red]x"}), "[/red] by \x07hand"),
+        )
         db.execute("UPDATE emails SET state = 'Failed', last_error = ? WHERE step = 2", ("[/red] boom\x1b]0;pwn\x07",))
         db.execute("UPDATE emails SET template = ? WHERE step = 3", ("[/bold]x\x9b",))
     db.close()

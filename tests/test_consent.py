@@ -20,10 +20,16 @@ def consent_of(xmas: Cli, who: str = "lena@example.com") -> dict[str, str | None
 
 def test_an_inquiry_gives_implied_consent_for_six_months_and_show_says_so(xmas: Cli) -> None:
     xmas("enroll", "lead-nurture", *LENA, "--now", T0)
-    assert consent_of(xmas) == {"kind": "implied", "source": "lead-nurture", "at": T0,
-                                "expires": "2027-06-02T10:30:00Z"}
-    assert "consent: implied · lead-nurture · 2026-12-01T10:30:00Z · expires 2027-06-02T10:30:00Z" in xmas(
-        "show", "lena@example.com").stdout
+    assert consent_of(xmas) == {
+        "kind": "implied",
+        "source": "lead-nurture",
+        "at": T0,
+        "expires": "2027-06-02T10:30:00Z",
+    }
+    assert (
+        "consent: implied · lead-nurture · 2026-12-01T10:30:00Z · expires 2027-06-02T10:30:00Z"
+        in xmas("show", "lena@example.com").stdout
+    )
 
 
 def test_a_purchase_gives_two_years_and_express_consent_never_expires(xmas: Cli) -> None:
@@ -31,8 +37,12 @@ def test_a_purchase_gives_two_years_and_express_consent_never_expires(xmas: Cli)
     assert consent_of(xmas)["expires"] == "2028-11-30T10:30:00Z"
     later = {"email": "lena@example.com", "first_name": "Lena", "consent": "express"}
     xmas("enroll", "lead-nurture", "--payload", "-", "--now", "2026-12-02T10:30:00Z", input=json.dumps(later))
-    assert consent_of(xmas) == {"kind": "express", "source": "lead-nurture (payload)",
-                                "at": "2026-12-02T10:30:00Z", "expires": None}
+    assert consent_of(xmas) == {
+        "kind": "express",
+        "source": "lead-nurture (payload)",
+        "at": "2026-12-02T10:30:00Z",
+        "expires": None,
+    }
     xmas("enroll", "postcall", *LENA, "--call-date", T0, "--now", "2026-12-03T10:30:00Z")  # implied: not a step up
     assert consent_of(xmas)["kind"] == "express"
 
@@ -68,8 +78,12 @@ def test_a_contact_from_before_consent_was_recorded_has_implied_consent_from_its
     xmas("enroll", "lead-nurture", *LENA, "--now", T0)
     db = sqlite3.connect(project / ".xmas" / "xmas.db", isolation_level=None)
     db.execute("UPDATE contacts SET consent = NULL")
-    assert consent_of(xmas) == {"kind": "implied", "source": "enrollment before consent was recorded", "at": T0,
-                                "expires": "2027-06-02T10:30:00Z"}
+    assert consent_of(xmas) == {
+        "kind": "implied",
+        "source": "enrollment before consent was recorded",
+        "at": T0,
+        "expires": "2027-06-02T10:30:00Z",
+    }
     assert "1 sent" in xmas("tick", "--now", T0).stdout
 
 
@@ -90,8 +104,9 @@ def test_unsubscribes_keep_their_channel_and_time(xmas: Cli) -> None:
     xmas("enroll", "lead-nurture", "--email", "rob@example.com", "--first-name", "Rob", "--now", T0)
     xmas("unsubscribe", "rob@example.com", "--channel", "reply", "--now", "2026-12-02T09:05:00Z")
     assert consent_of_reason(xmas, "rob@example.com") == "unsubscribed (reply) 2026-12-02T09:05:00Z"
-    assert "--channel: 'fax' is not a channel" in xmas("unsubscribe", "rob@example.com", "--channel", "fax",
-                                                         code=2).stderr
+    assert (
+        "--channel: 'fax' is not a channel" in xmas("unsubscribe", "rob@example.com", "--channel", "fax", code=2).stderr
+    )
 
 
 def consent_of_reason(xmas: Cli, who: str) -> str:

@@ -41,7 +41,10 @@ def test_a_failed_website_email_1_is_sent_by_xmas_now_and_the_answer_says_so(xma
     assert any("email_1_status is 'failed'" in w and "xmas sends it now" in w for w in doc["warnings"])
     # E2 comes a day after the E1 xmas sends, not a day after the one that never arrived
     assert [r["due"] for r in doc["scheduled"][1:]] == [
-        "2026-12-02T10:30:00Z", "2026-12-04T10:30:00Z", "2026-12-05T10:30:00Z", "2026-12-06T10:30:00Z"
+        "2026-12-02T10:30:00Z",
+        "2026-12-04T10:30:00Z",
+        "2026-12-05T10:30:00Z",
+        "2026-12-06T10:30:00Z",
     ]
     result = xmas("tick", "--now", NOW)
     assert "1 sent" in result.stdout
@@ -63,8 +66,16 @@ def test_a_sent_email_1_is_only_recorded(xmas: Cli) -> None:
 def test_onboarding_without_a_paid_status_is_refused_and_nothing_is_written(
     xmas: Cli, project: Path, status: str
 ) -> None:
-    result = xmas("enroll", "onboarding", "--payload", "-", "--now", NOW,
-                  input=json.dumps({**ONBOARDING, "payment_status": status}), code=2)
+    result = xmas(
+        "enroll",
+        "onboarding",
+        "--payload",
+        "-",
+        "--now",
+        NOW,
+        input=json.dumps({**ONBOARDING, "payment_status": status}),
+        code=2,
+    )
     assert f"payment_status: is '{status}': only a paid client is onboarded" in result.stderr
     assert rows_in_db(project) == []
 
@@ -85,8 +96,12 @@ def test_unpaid_onboarding_over_http_is_400_naming_payment_status(web: Web) -> N
 # -------------------------------------------------------------------------------------- one conversation
 
 
-NOSHOW = {"email": "nina@example.com", "first_name": "Nina", "calendly_event_id": "evt_1",
-          "scheduled_time": "2026-12-01T10:00:00Z"}
+NOSHOW = {
+    "email": "nina@example.com",
+    "first_name": "Nina",
+    "calendly_event_id": "evt_1",
+    "scheduled_time": "2026-12-01T10:00:00Z",
+}
 
 
 def test_a_second_noshow_supersedes_the_first_and_one_email_goes_per_tick(xmas: Cli, project: Path) -> None:
@@ -96,9 +111,18 @@ def test_a_second_noshow_supersedes_the_first_and_one_email_goes_per_tick(xmas: 
     assert [(r["id"], r["note"]) for r in second["cancelled"]] == [
         (f"noshow:nina@example.com|evt_1#{n}", note) for n in (1, 2, 3)
     ]
-    assert "superseded by noshow:nina@example.com|evt_3: cancelled 3 pending" in xmas(
-        "enroll", "noshow", "--payload", "-", "--now", NOW,
-        input=json.dumps({**NOSHOW, "calendly_event_id": "evt_3"})).stdout
+    assert (
+        "superseded by noshow:nina@example.com|evt_3: cancelled 3 pending"
+        in xmas(
+            "enroll",
+            "noshow",
+            "--payload",
+            "-",
+            "--now",
+            NOW,
+            input=json.dumps({**NOSHOW, "calendly_event_id": "evt_3"}),
+        ).stdout
+    )
     assert "1 sent" in xmas("tick", "--now", "2026-12-01T10:30:00Z").stdout  # not three identical emails
     show = xmas("show", "nina@example.com").stdout
     assert "superseded by noshow:nina@example.com|evt_3" in show

@@ -24,8 +24,20 @@ def start_nurture(xmas: Cli) -> None:
 
 def booked(xmas: Cli, *extra: str, code: int = 0) -> Any:
     data = json.dumps({"calendly_event_id": "evt_1", "start_time": "2026-12-08T15:00:00Z"})
-    return xmas.json("event", "booked", "--email", "lena@example.com", "--at", BOOKED_AT, "--data", data,
-                     "--now", BOOKED_AT, *extra, code=code)
+    return xmas.json(
+        "event",
+        "booked",
+        "--email",
+        "lena@example.com",
+        "--at",
+        BOOKED_AT,
+        "--data",
+        data,
+        "--now",
+        BOOKED_AT,
+        *extra,
+        code=code,
+    )
 
 
 def test_booking_a_call_stops_the_book_your_call_emails_and_says_why(xmas: Cli) -> None:
@@ -120,8 +132,16 @@ def test_events_on_notion_are_in_the_contact_row(xmas: Cli, notion: Notion) -> N
     assert row["Booking Status"] == "booked"
     assert row["Events"].startswith(f"{BOOKED_AT} booked ") and "evt_1" in row["Events"]
     assert {r["State"] for r in notion.rows()} == {"Cancelled"}
-    xmas("event", "call-canceled", "--email", "lena@example.com", "--at", "2026-12-02T09:00:00Z",
-         "--now", "2026-12-02T09:00:00Z")
+    xmas(
+        "event",
+        "call-canceled",
+        "--email",
+        "lena@example.com",
+        "--at",
+        "2026-12-02T09:00:00Z",
+        "--now",
+        "2026-12-02T09:00:00Z",
+    )
     assert notion.contact("lena@example.com")["Booking Status"] == "call-canceled"
     assert [e["name"] for e in xmas.json("show", "lena@example.com")["events"]] == ["booked", "call-canceled"]
 
@@ -131,20 +151,61 @@ def test_a_booking_holds_for_later_enrollments_until_the_call_is_canceled(xmas: 
     late = xmas.json("enroll", "lead-nurture", *LENA, "--now", "2026-12-01T12:00:00Z")  # a replayed opt-in webhook
     assert {(r["state"], r["note"]) for r in late["scheduled"]} == {("Cancelled", f"exit rule: booked at {BOOKED_AT}")}
     xmas("event", "call-canceled", "--email", "lena@example.com", "--at", "2026-12-01T13:00:00Z")
-    again = xmas.json("enroll", "assessment", "--payload", "-", "--now", "2026-12-01T14:00:00Z", input=json.dumps(
-        {"email": "lena@example.com", "first_name": "Lena", "business_name": "Lena Nails", "red_systems": 1,
-         "orange_systems": 1, "yellow_systems": 1, "green_systems": 1, "email_1_status": "sent",
-         "email_1_sent_at": "2026-12-01T14:00:00Z"}))
+    again = xmas.json(
+        "enroll",
+        "assessment",
+        "--payload",
+        "-",
+        "--now",
+        "2026-12-01T14:00:00Z",
+        input=json.dumps(
+            {
+                "email": "lena@example.com",
+                "first_name": "Lena",
+                "business_name": "Lena Nails",
+                "red_systems": 1,
+                "orange_systems": 1,
+                "yellow_systems": 1,
+                "green_systems": 1,
+                "email_1_status": "sent",
+                "email_1_sent_at": "2026-12-01T14:00:00Z",
+            }
+        ),
+    )
     assert [r["state"] for r in again["scheduled"]] == ["Sent by website"] + ["Scheduled"] * 4
 
 
 def test_dry_run_names_the_rule_that_stopped_each_email(xmas: Cli) -> None:
     start_nurture(xmas)
     booked(xmas)
-    xmas("enroll", "noshow", "--email", "nina@example.com", "--first-name", "Nina", "--calendly-event-id", "evt_1",
-         "--scheduled-time", NOW, "--now", NOW)
-    xmas("enroll", "noshow", "--email", "nina@example.com", "--first-name", "Nina", "--calendly-event-id", "evt_2",
-         "--scheduled-time", "2026-12-02T10:00:00Z", "--now", NOW)
+    xmas(
+        "enroll",
+        "noshow",
+        "--email",
+        "nina@example.com",
+        "--first-name",
+        "Nina",
+        "--calendly-event-id",
+        "evt_1",
+        "--scheduled-time",
+        NOW,
+        "--now",
+        NOW,
+    )
+    xmas(
+        "enroll",
+        "noshow",
+        "--email",
+        "nina@example.com",
+        "--first-name",
+        "Nina",
+        "--calendly-event-id",
+        "evt_2",
+        "--scheduled-time",
+        "2026-12-02T10:00:00Z",
+        "--now",
+        NOW,
+    )
     dry = xmas.json("tick", "--dry-run", "--now", "2026-12-03T10:30:00Z")
     stopped = {(o["email"], o["sequence"], o["step"]): o["detail"] for o in dry["outcomes"] if o["action"] == "stopped"}
     assert stopped[("lena@example.com", "lead-nurture", 2)] == f"booked at {BOOKED_AT}"  # was due 2026-12-03T10:30

@@ -188,8 +188,24 @@ def test_xmas_tick_exits_6_when_stopped_by_a_signal(project: Path, monkeypatch: 
 
     monkeypatch.setattr(tick_module, "tick", stopped_tick)
     runner = CliRunner()
-    assert runner.invoke(app, ["enroll", "postcall", "--email", "a@example.com", "--first-name", "A",
-                               "--call-date", "2026-12-01T09:30:00Z", "--now", "2026-12-01T10:30:00Z"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "enroll",
+                "postcall",
+                "--email",
+                "a@example.com",
+                "--first-name",
+                "A",
+                "--call-date",
+                "2026-12-01T09:30:00Z",
+                "--now",
+                "2026-12-01T10:30:00Z",
+            ],
+        ).exit_code
+        == 0
+    )
     result = runner.invoke(app, ["tick", "--now", "2026-12-01T10:30:00Z"])
     assert result.exit_code == 6, result.output
     assert "1 left for the next tick (stopped by SIGTERM)" in result.stdout

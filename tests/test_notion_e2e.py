@@ -484,7 +484,6 @@ def test_templates_push_and_pull_round_trip_a_20000_character_body(xmas: Cli, no
 # ------------------------------------------------------------ with Resend: one request per email
 
 
-
 @pytest.fixture
 def mail(notion: Notion, resend_api: ResendEmulator) -> ResendEmulator:
     return resend_api

@@ -39,7 +39,10 @@ def test_due_emails_go_in_one_batch_with_headers_tags_and_exactly_once(xmas: Cli
     link = paul["headers"]["List-Unsubscribe"].split(",")[0].strip("<> ")
     assert read_token(SECRET, link.split("t=")[1]) == "p0@example.com"
     assert {t["name"]: t["value"] for t in paul["tags"]} == {
-        "campaign": "christmas-2026", "sequence": "postcall", "step": "1"}
+        "campaign": "christmas-2026",
+        "sequence": "postcall",
+        "step": "1",
+    }
     assert "List-Unsubscribe-Post" not in by_to["olivia@example.com"]["headers"]  # transactional
     assert "List-Unsubscribe" in by_to["olivia@example.com"]["headers"]
     ids = {m["id"] for m in emu.sent}

@@ -62,9 +62,7 @@ def raw_post(emulator: ResendEmulator, path: str, headers: dict[str, str], body:
     url = urlsplit(emulator.base_url)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=5)
     try:
-        conn.request(
-            "POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **headers}
-        )
+        conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **headers})
         response = conn.getresponse()
         assert response.getheader("content-type", "").startswith("application/json")
         return response.status, json.loads(response.read())
@@ -248,9 +246,7 @@ def test_failed_request_does_not_burn_the_key(emu: ResendEmulator) -> None:
 def test_concurrent_requests_with_same_key(emu: ResendEmulator) -> None:
     release = emu.hold_processing()
     results: list[Any] = []
-    worker = threading.Thread(
-        target=lambda: results.append(resend.Emails.send(email(), {"idempotency_key": "k4"}))
-    )
+    worker = threading.Thread(target=lambda: results.append(resend.Emails.send(email(), {"idempotency_key": "k4"})))
     worker.start()
     try:
         deadline = time.monotonic() + 5
@@ -369,14 +365,10 @@ def test_sign_webhook_verified_by_sdk() -> None:
 
     tampered = payload.replace("abc", "abd")
     with pytest.raises(ValueError, match="no matching signature"):
-        resend.Webhooks.verify(
-            {"payload": tampered, "headers": sdk_webhook_headers(headers), "webhook_secret": secret}
-        )
+        resend.Webhooks.verify({"payload": tampered, "headers": sdk_webhook_headers(headers), "webhook_secret": secret})
     stale = sign_webhook(secret, payload, timestamp=int(time.time()) - 3600)
     with pytest.raises(ValueError, match="tolerance"):
-        resend.Webhooks.verify(
-            {"payload": payload, "headers": sdk_webhook_headers(stale), "webhook_secret": secret}
-        )
+        resend.Webhooks.verify({"payload": payload, "headers": sdk_webhook_headers(stale), "webhook_secret": secret})
 
 
 # ----------------------------------------------------------------------------- random faults

@@ -119,8 +119,7 @@ def sdk_globals() -> Iterator[None]:
     resend.api_key, resend.api_url = old
 
 
-def test_sdk_settings_are_restored_after_each_request(emu: ResendEmulator, clock: FakeTime,
-                                                      sdk_globals: None) -> None:
+def test_sdk_settings_are_restored_after_each_request(emu: ResendEmulator, clock: FakeTime, sdk_globals: None) -> None:
     resend.api_key, resend.api_url = "re_someone_else", "http://127.0.0.1:9"
     [result] = mailer(emu, clock).send([outgoing()])
     assert result.ok
@@ -145,8 +144,7 @@ def test_idempotent_replay_sends_once(emu: ResendEmulator, clock: FakeTime) -> N
     assert statuses(emu) == [200, 200]
 
 
-def test_same_key_other_payload_is_recorded_as_sent_without_resending(emu: ResendEmulator,
-                                                                    clock: FakeTime) -> None:
+def test_same_key_other_payload_is_recorded_as_sent_without_resending(emu: ResendEmulator, clock: FakeTime) -> None:
     sender = mailer(emu, clock)
     [first] = sender.send([outgoing()])
     [second] = sender.send([outgoing(subject="Edited since")])
@@ -255,8 +253,7 @@ def test_batch_refused_as_a_whole_fails_every_row_for_good(emu: ResendEmulator, 
 
 
 @pytest.mark.parametrize(("retry_after", "waited"), [("3", 3.0), ("0", 0.0), ("120", 30.0)])
-def test_429_honours_retry_after_capped(emu: ResendEmulator, clock: FakeTime, retry_after: str,
-                                        waited: float) -> None:
+def test_429_honours_retry_after_capped(emu: ResendEmulator, clock: FakeTime, retry_after: str, waited: float) -> None:
     emu.inject_fault(429, "rate_limit_exceeded", headers={"retry-after": retry_after})
     [result] = mailer(emu, clock, max_wait_seconds=30).send([outgoing()])
 
@@ -282,10 +279,13 @@ def test_daily_quota_is_not_retried_now(emu: ResendEmulator, clock: FakeTime) ->
     assert clock.sleeps == [] and len(emu.requests) == 1
 
 
-@pytest.mark.parametrize(("status", "name"), [(500, "application_error"), (503, "service_unavailable"),
-                                              (409, "concurrent_idempotent_requests")])
-def test_transient_errors_are_retried_with_backoff(emu: ResendEmulator, clock: FakeTime, status: int,
-                                                   name: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "name"),
+    [(500, "application_error"), (503, "service_unavailable"), (409, "concurrent_idempotent_requests")],
+)
+def test_transient_errors_are_retried_with_backoff(
+    emu: ResendEmulator, clock: FakeTime, status: int, name: str
+) -> None:
     emu.inject_fault(status, name, times=2)
     [result] = mailer(emu, clock, backoff_seconds=0.5).send([outgoing()])
 
@@ -328,8 +328,9 @@ def test_dropped_connection_after_accept_gets_the_original_id(emu: ResendEmulato
 def test_unreachable_resend_is_a_transient_error(clock: FakeTime) -> None:
     with ResendEmulator(api_key=KEY) as gone:
         url = gone.base_url  # a port nobody listens on once stopped
-    sender = ResendMailer(KEY, api_url=url, rate_limit=math.inf, max_retries=1, sleep=clock.sleep,
-                          monotonic=clock.monotonic)
+    sender = ResendMailer(
+        KEY, api_url=url, rate_limit=math.inf, max_retries=1, sleep=clock.sleep, monotonic=clock.monotonic
+    )
     [result] = sender.send([outgoing()])
     assert not result.ok and not result.permanent
     assert (result.error or "").startswith("cannot reach Resend")
@@ -339,13 +340,17 @@ def test_unreachable_resend_is_a_transient_error(clock: FakeTime) -> None:
 # ----------------------------------------------------------------------------- refusals
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"tags": {"bad tag!": "x"}}, "tags[0].name"),
-    ({"to": "not-an-address"}, "`to`"),
-    ({"sender": "Shop <nowhere>"}, "`from`"),
-])
-def test_validation_error_is_permanent_and_not_retried(emu: ResendEmulator, clock: FakeTime,
-                                                       changes: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"tags": {"bad tag!": "x"}}, "tags[0].name"),
+        ({"to": "not-an-address"}, "`to`"),
+        ({"sender": "Shop <nowhere>"}, "`from`"),
+    ],
+)
+def test_validation_error_is_permanent_and_not_retried(
+    emu: ResendEmulator, clock: FakeTime, changes: dict[str, Any], field: str
+) -> None:
     [result] = mailer(emu, clock).send([outgoing(**changes)])
 
     assert not result.ok and result.permanent
@@ -355,8 +360,7 @@ def test_validation_error_is_permanent_and_not_retried(emu: ResendEmulator, cloc
 
 
 def test_wrong_api_key_makes_the_mailer_unavailable(emu: ResendEmulator, clock: FakeTime) -> None:
-    sender = ResendMailer("re_wrong_secret_key", api_url=emu.base_url, sleep=clock.sleep,
-                          monotonic=clock.monotonic)
+    sender = ResendMailer("re_wrong_secret_key", api_url=emu.base_url, sleep=clock.sleep, monotonic=clock.monotonic)
     with pytest.raises(MailerUnavailable) as exc:
         sender.send([outgoing()])
     assert "RESEND_API_KEY" in exc.value.fix
@@ -407,8 +411,13 @@ def test_from_env_needs_the_key() -> None:
 
 
 def test_from_env_passes_url_and_settings(emu: ResendEmulator, clock: FakeTime) -> None:
-    sender = from_env({"RESEND_API_KEY": KEY, "RESEND_API_URL": emu.base_url}, batch=True, rate_limit=math.inf,
-                      sleep=clock.sleep, monotonic=clock.monotonic)
+    sender = from_env(
+        {"RESEND_API_KEY": KEY, "RESEND_API_URL": emu.base_url},
+        batch=True,
+        rate_limit=math.inf,
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
     assert sender.max_batch == 100 and sender.description == f"Resend {emu.base_url}"
     assert sender.send([outgoing()])[0].ok
     assert emu.requests[0]["headers"]["authorization"] == f"Bearer {KEY}"

@@ -24,7 +24,10 @@ def test_xmas_serve_answers_healthz_and_enrolls(project: Path) -> None:
         body = json.dumps({"email": "sam@example.com", "first_name": "Sam", "business_name": "Sam's"}).encode()
         request = urllib.request.Request(
             f"{base}/api/v1/executions/webhook/christmas/handlers/signup-handler/{'k' * 24}",
-            data=body, headers={"Content-Type": "application/json"}, method="POST")
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert json.load(answer)["enrollment_key"] == "signup:sam@example.com"
     finally:

@@ -35,19 +35,40 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 SEEDS: dict[str, dict[str, Any]] = {
     "signup-handler": {"email": "customer@example.com", "first_name": "Sarah", "business_name": "Sarah's Salon"},
     "assessment-handler": {
-        "email": "customer@example.com", "first_name": "Sarah", "business_name": "Sarah's Salon",
-        "red_systems": 2, "orange_systems": 1, "yellow_systems": 2, "green_systems": 3,
-        "weakest_system_1": "GPS", "weakest_system_2": "Money", "revenue_leak_total": 14700,
-        "email_1_sent_at": "2025-12-01T10:30:00Z", "email_1_status": "sent",
+        "email": "customer@example.com",
+        "first_name": "Sarah",
+        "business_name": "Sarah's Salon",
+        "red_systems": 2,
+        "orange_systems": 1,
+        "yellow_systems": 2,
+        "green_systems": 3,
+        "weakest_system_1": "GPS",
+        "weakest_system_2": "Money",
+        "revenue_leak_total": 14700,
+        "email_1_sent_at": "2025-12-01T10:30:00Z",
+        "email_1_status": "sent",
     },
-    "noshow-recovery-handler": {"email": "customer@example.com", "first_name": "Sarah",
-                                "calendly_event_id": "evt_123abc", "scheduled_time": "2025-12-10T14:00:00Z"},
-    "postcall-maybe-handler": {"email": "customer@example.com", "first_name": "Sarah",
-                               "business_name": "Sarah's Salon", "call_date": "2025-12-08T15:00:00Z",
-                               "interest_level": "medium"},
-    "onboarding-handler": {"email": "customer@example.com", "first_name": "Sarah", "business_name": "Sarah's Salon",
-                           "payment_status": "paid", "payment_date": "2025-12-09T16:30:00Z",
-                           "package_type": "foundation"},
+    "noshow-recovery-handler": {
+        "email": "customer@example.com",
+        "first_name": "Sarah",
+        "calendly_event_id": "evt_123abc",
+        "scheduled_time": "2025-12-10T14:00:00Z",
+    },
+    "postcall-maybe-handler": {
+        "email": "customer@example.com",
+        "first_name": "Sarah",
+        "business_name": "Sarah's Salon",
+        "call_date": "2025-12-08T15:00:00Z",
+        "interest_level": "medium",
+    },
+    "onboarding-handler": {
+        "email": "customer@example.com",
+        "first_name": "Sarah",
+        "business_name": "Sarah's Salon",
+        "payment_status": "paid",
+        "payment_date": "2025-12-09T16:30:00Z",
+        "package_type": "foundation",
+    },
 }
 
 
@@ -82,8 +103,16 @@ class Web:
     def __init__(self, running: RunningServer, env: dict[str, str], project: Path) -> None:
         self.running, self.env, self.project = running, env, project
 
-    def send(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-             *, length: str | None = None, content_length: bool = True) -> Answer:
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        length: str | None = None,
+        content_length: bool = True,
+    ) -> Answer:
         """One request, sent piece by piece so tests control the framing (length=None: the body's real length;
         content_length=False: no Content-Length header of our own)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.running.port, timeout=10)
@@ -99,8 +128,14 @@ class Web:
             answer = Answer(resp.status, resp.msg, resp.read(), time.monotonic() - started)
         finally:
             conn.close()
-        for leak in (b"Traceback", b'File "', KEY.encode(), API_TOKEN.encode(), SECRET.encode(),
-                     str(self.project).encode()):
+        for leak in (
+            b"Traceback",
+            b'File "',
+            KEY.encode(),
+            API_TOKEN.encode(),
+            SECRET.encode(),
+            str(self.project).encode(),
+        ):
             assert leak not in answer.body, f"{leak!r} in the answer to {method} {path}:\n{answer.text}"
         return answer
 
@@ -144,11 +179,14 @@ def web(project: Path) -> Iterator[Web]:
 
 
 def dues(doc: dict[str, Any]) -> list[tuple[int, str, str | None, str]]:
-    return [(r["step"], r["state"], r["due"] if r["state"] == "Scheduled" else r["sent_at"], r["sender"])
-            for r in doc["scheduled"]]
+    return [
+        (r["step"], r["state"], r["due"] if r["state"] == "Scheduled" else r["sent_at"], r["sender"])
+        for r in doc["scheduled"]
+    ]
 
 
 # -------------------------------------------------------------------------------------------- the Kestra routes
+
 
 def test_kestra_handlers_take_the_seeds_payloads(web: Web) -> None:
     docs = {}
@@ -172,11 +210,20 @@ def test_kestra_handlers_take_the_seeds_payloads(web: Web) -> None:
     assert docs["assessment-handler"]["anchor_source"] == "email_1_sent_at"
     assert docs["assessment-handler"]["contact"]["segment"] == "CRITICAL"
     assert [r["due"] for r in docs["noshow-recovery-handler"]["scheduled"]] == [
-        "2025-12-10T14:05:00Z", "2025-12-11T14:00:00Z", "2025-12-12T14:00:00Z"]
+        "2025-12-10T14:05:00Z",
+        "2025-12-11T14:00:00Z",
+        "2025-12-12T14:00:00Z",
+    ]
     assert [r["due"] for r in docs["postcall-maybe-handler"]["scheduled"]] == [
-        "2025-12-08T16:00:00Z", "2025-12-11T15:00:00Z", "2025-12-15T15:00:00Z"]
+        "2025-12-08T16:00:00Z",
+        "2025-12-11T15:00:00Z",
+        "2025-12-15T15:00:00Z",
+    ]
     assert [r["due"] for r in docs["onboarding-handler"]["scheduled"]] == [
-        "2025-12-09T17:30:00Z", "2025-12-10T16:30:00Z", "2025-12-12T16:30:00Z"]
+        "2025-12-09T17:30:00Z",
+        "2025-12-10T16:30:00Z",
+        "2025-12-12T16:30:00Z",
+    ]
     # exit rules ran as in the CLI: each later stage cancelled the earlier one's pending emails
     assert {r["sequence"] for r in docs["postcall-maybe-handler"]["cancelled"]} == {"noshow"}
     assert {r["sequence"] for r in docs["onboarding-handler"]["cancelled"]} == {"postcall"}
@@ -221,6 +268,7 @@ def test_a_handler_without_a_key_does_not_exist(web: Web) -> None:
 
 # ------------------------------------------------------------------------------------------ /enroll/{sequence}
 
+
 def test_enroll_route_needs_the_bearer_token(web: Web) -> None:
     lead = {"email": "lea@example.com", "first_name": "Lea"}
     for token in (None, "", "wrong-token", API_TOKEN + "x"):
@@ -246,6 +294,7 @@ def test_enroll_route_needs_the_bearer_token(web: Web) -> None:
 
 # ------------------------------------------------------------------------------------------------------ 400s
 
+
 def test_bad_payload_is_400_with_one_entry_per_field_and_writes_nothing(web: Web) -> None:
     bad = {**assessment("not-an-address"), "red_systems": 9}
     del bad["business_name"]
@@ -262,15 +311,18 @@ def test_bad_payload_is_400_with_one_entry_per_field_and_writes_nothing(web: Web
         engine.close()
 
 
-@pytest.mark.parametrize(("body", "field", "problem"), [
-    (b'{"email": "ana@example.com",', "(body)", "not valid JSON"),
-    (b"", "(body)", "not valid JSON"),
-    (b'{"email": "ana@example.com", "first_name": "Ana", "score": NaN}', "(body)", "NaN"),
-    (b"\xff\xfe{}", "(body)", "not UTF-8"),
-    (b'{"email": "ana@example.com", "first_name": "An\xe9"}', "(body)", "not UTF-8"),
-    (b'["ana@example.com"]', "(payload)", "got list"),
-    (b'"ana@example.com"', "(payload)", "got str"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        (b'{"email": "ana@example.com",', "(body)", "not valid JSON"),
+        (b"", "(body)", "not valid JSON"),
+        (b'{"email": "ana@example.com", "first_name": "Ana", "score": NaN}', "(body)", "NaN"),
+        (b"\xff\xfe{}", "(body)", "not UTF-8"),
+        (b'{"email": "ana@example.com", "first_name": "An\xe9"}', "(body)", "not UTF-8"),
+        (b'["ana@example.com"]', "(payload)", "got list"),
+        (b'"ana@example.com"', "(payload)", "got str"),
+    ],
+)
 def test_a_body_that_is_not_a_json_object_is_400(web: Web, body: bytes, field: str, problem: str) -> None:
     answer = web.enroll("lead-nurture", body)
     assert answer.status == 400
@@ -284,15 +336,24 @@ def test_a_time_out_of_range_is_400_and_writes_nothing(web: Web) -> None:
         bad = {**SEEDS["noshow-recovery-handler"], "scheduled_time": when}
         answer = web.kestra("noshow-recovery-handler", bad)
         assert answer.status == 400, answer.text
-        assert answer.error()["fields"] == [{"field": "scheduled_time", "problem": (
-            "is out of range: send a time from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z "
-            f"(got '{when}')")}]
+        assert answer.error()["fields"] == [
+            {
+                "field": "scheduled_time",
+                "problem": (
+                    "is out of range: send a time from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z "
+                    f"(got '{when}')"
+                ),
+            }
+        ]
     assert web.contact("customer@example.com") is None and web.rows("customer@example.com") == []
 
 
 def test_bad_json_gets_the_same_answer_from_the_cli_and_the_route(web: Web, project: Path) -> None:
-    for body in ('{"email": "ana@example.com", "first_name": "Ana", "score": NaN}', "[" * 20000 + "]" * 20000,
-                 '{"email": "ana@example.com", "first_name": "Ana", "score": 1e999}'):
+    for body in (
+        '{"email": "ana@example.com", "first_name": "Ana", "score": NaN}',
+        "[" * 20000 + "]" * 20000,
+        '{"email": "ana@example.com", "first_name": "Ana", "score": 1e999}',
+    ):
         answer = web.enroll("lead-nurture", body.encode())
         cli = shell_out(project, "enroll", "lead-nurture", "--payload", "-", "--json", stdin=body)
         assert answer.status == 400 and cli.returncode == 2, cli.stderr
@@ -306,18 +367,28 @@ def test_bad_json_gets_the_same_answer_from_the_cli_and_the_route(web: Web, proj
 
 # ------------------------------------------------------------------------------------ framing: 404 405 411 413 415
 
+
 def test_unknown_paths_are_404_json(web: Web) -> None:
-    for method, path in (("GET", "/"), ("GET", "/nope"), ("POST", "/enroll/"), ("POST", "/enroll/a/b"),
-                         ("GET", "/healthz/"), ("POST", f"{KESTRA_PREFIX}signup-handler/{KEY}/extra")):
+    for method, path in (
+        ("GET", "/"),
+        ("GET", "/nope"),
+        ("POST", "/enroll/"),
+        ("POST", "/enroll/a/b"),
+        ("GET", "/healthz/"),
+        ("POST", f"{KESTRA_PREFIX}signup-handler/{KEY}/extra"),
+    ):
         answer = web.send(method, path)
         assert answer.status == 404, path
         assert answer.error()["code"] == 2
 
 
 def test_a_wrong_method_is_405_with_allow(web: Web) -> None:
-    for method, path, allow in (("GET", f"{KESTRA_PREFIX}assessment-handler/{KEY}", "POST"),
-                                ("GET", "/enroll/assessment", "POST"), ("DELETE", "/healthz", "GET"),
-                                ("GET", "/webhooks/resend", "POST")):
+    for method, path, allow in (
+        ("GET", f"{KESTRA_PREFIX}assessment-handler/{KEY}", "POST"),
+        ("GET", "/enroll/assessment", "POST"),
+        ("DELETE", "/healthz", "GET"),
+        ("GET", "/webhooks/resend", "POST"),
+    ):
         answer = web.send(method, path)
         assert (answer.status, answer.headers["Allow"]) == (405, allow), path
         assert answer.error()["code"] == 2
@@ -344,11 +415,17 @@ def test_a_body_framed_two_ways_is_400_before_it_is_read(web: Web) -> None:
     path = f"{KESTRA_PREFIX}signup-handler/{KEY}"
     body = json.dumps(SEEDS["signup-handler"]).encode()
     cases = [
-        ({"Content-Length": str(len(body))}, "the request has 2 Content-Length headers",
-         "send exactly one Content-Length header"),
+        (
+            {"Content-Length": str(len(body))},
+            "the request has 2 Content-Length headers",
+            "send exactly one Content-Length header",
+        ),
         ({"Content-Length": "5"}, "the request has 2 Content-Length headers", "send exactly one Content-Length header"),
-        ({"Transfer-Encoding": "chunked"}, "the request has both Transfer-Encoding and Content-Length",
-         "send the body with a Content-Length header only"),
+        (
+            {"Transfer-Encoding": "chunked"},
+            "the request has both Transfer-Encoding and Content-Length",
+            "send the body with a Content-Length header only",
+        ),
     ]
     for extra, message, fix in cases:
         answer = web.send("POST", path, body, {"Content-Type": "application/json", **extra})
@@ -356,8 +433,13 @@ def test_a_body_framed_two_ways_is_400_before_it_is_read(web: Web) -> None:
         assert answer.headers["Connection"] == "close"
         assert answer.error() == {"code": 2, "message": message, "fix": fix, "fields": []}
     # 10 MB announced twice and 1 KiB sent: the answer comes from the headers, without waiting for a body
-    slow = web.send("POST", path, b"{" + b" " * 1023, {"Content-Type": "application/json",
-                                                      "Content-Length": "10485760"}, length="10485760")
+    slow = web.send(
+        "POST",
+        path,
+        b"{" + b" " * 1023,
+        {"Content-Type": "application/json", "Content-Length": "10485760"},
+        length="10485760",
+    )
     assert slow.status == 400 and slow.elapsed < 2.0
     assert web.contact("customer@example.com") is None
     assert web.send("GET", "/healthz").status == 200
@@ -384,12 +466,17 @@ def test_a_body_that_is_not_json_is_415(web: Web) -> None:
             answer = web.send("POST", path, body, {**headers, "Authorization": f"Bearer {API_TOKEN}"})
             assert answer.status == 415, (path, headers)
             assert answer.error()["code"] == 2
-    charset = web.send("POST", "/enroll/signup", body, {"Content-Type": "application/json; charset=UTF-8",
-                                                        "Authorization": f"Bearer {API_TOKEN}"})
+    charset = web.send(
+        "POST",
+        "/enroll/signup",
+        body,
+        {"Content-Type": "application/json; charset=UTF-8", "Authorization": f"Bearer {API_TOKEN}"},
+    )
     assert charset.status == 200
 
 
 # ------------------------------------------------------------------------------------------------ 5xx answers
+
 
 def block_the_store(project: Path) -> Path:
     """Point [store] path below an existing *file*: the store cannot be opened, even by root."""
@@ -408,8 +495,7 @@ def test_an_unreachable_store_is_503_and_the_retry_writes_one_set_of_rows(web: W
         assert answer.error()["code"] == 4
         assert "blocker" not in answer.text
     token = make_token(SECRET, "ana@example.com")
-    page = web.send("POST", f"/unsubscribe?t={token}", b"List-Unsubscribe=One-Click",
-                    FORM)
+    page = web.send("POST", f"/unsubscribe?t={token}", b"List-Unsubscribe=One-Click", FORM)
     assert page.status == 503 and page.headers["Retry-After"] == "5" and "ana@" not in page.text
 
     blocker.unlink()  # the store is back: the website retries the same request, twice
@@ -422,8 +508,9 @@ def test_an_unreachable_store_is_503_and_the_retry_writes_one_set_of_rows(web: W
     assert web.send("GET", "/healthz").json() == {"ok": True}
 
 
-def test_a_config_error_is_500_with_a_generic_message(web: Web, project: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_config_error_is_500_with_a_generic_message(
+    web: Web, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (project / "campaign.toml").write_text("[campaign\n")
     answer = web.kestra("signup-handler", SEEDS["signup-handler"])
     assert answer.status == 500
@@ -456,6 +543,7 @@ def test_an_unexpected_exception_is_500_and_its_traceback_goes_only_to_the_log(
 
 # ------------------------------------------------------------------------------------------------ concurrency
 
+
 def test_concurrent_enrollments_of_one_contact_write_one_set_of_rows(web: Web) -> None:
     barrier = threading.Barrier(8)
     answers: list[Answer] = []
@@ -482,8 +570,8 @@ def test_concurrent_enrollments_of_one_contact_write_one_set_of_rows(web: Web) -
 
 # ------------------------------------------------------------------------------------------------ unsubscribe
 
-def test_unsubscribe_get_confirms_post_unsubscribes_and_tick_sends_nothing(web: Web, xmas: Cli,
-                                                                           project: Path) -> None:
+
+def test_unsubscribe_get_confirms_post_unsubscribes_and_tick_sends_nothing(web: Web, xmas: Cli, project: Path) -> None:
     for email in ("ana@example.com", "bea@example.com"):
         assert web.kestra("assessment-handler", assessment(email)).status == 200
     token = make_token(SECRET, "ana@example.com")
@@ -496,15 +584,13 @@ def test_unsubscribe_get_confirms_post_unsubscribes_and_tick_sends_nothing(web: 
     assert contact is not None and not contact.suppressed  # a GET changes nothing
     assert [r.state.value for r in web.rows("ana@example.com")].count("Scheduled") == 4
 
-    done = web.send("POST", f"/unsubscribe?t={token}", b"List-Unsubscribe=One-Click",
-                    FORM)
+    done = web.send("POST", f"/unsubscribe?t={token}", b"List-Unsubscribe=One-Click", FORM)
     assert done.status == 200 and "unsubscribed" in done.text
     contact = web.contact("ana@example.com")
     assert contact is not None and contact.suppressed
     assert (contact.suppressed_reason or "").startswith("unsubscribed (one-click)")
     assert [r.state.value for r in web.rows("ana@example.com")] == ["Sent by website"] + ["Cancelled"] * 4
-    again = web.send("POST", f"/unsubscribe?t={token}", b"List-Unsubscribe=One-Click",
-                     FORM)
+    again = web.send("POST", f"/unsubscribe?t={token}", b"List-Unsubscribe=One-Click", FORM)
     assert again.status == 200  # mail clients retry: still fine
 
     report = xmas.json("tick", "--now", "2025-12-02T11:00:00Z")
@@ -546,13 +632,23 @@ def test_healthz_reads_the_store(web: Web) -> None:
 
 # --------------------------------------------------------------------------------------------- Resend webhooks
 
+
 def test_resend_webhook_route(web: Web) -> None:
     from resend_emulator import new_webhook_secret, sign_webhook
 
     assert web.kestra("assessment-handler", assessment("ana@example.com")).status == 200
-    payload = json.dumps({"type": "email.bounced", "created_at": "2025-12-01T11:00:00.000Z",
-                          "data": {"email_id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c", "to": ["ana@example.com"],
-                                   "subject": "Hi", "bounce": {"type": "Permanent", "message": "No such user"}}})
+    payload = json.dumps(
+        {
+            "type": "email.bounced",
+            "created_at": "2025-12-01T11:00:00.000Z",
+            "data": {
+                "email_id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c",
+                "to": ["ana@example.com"],
+                "subject": "Hi",
+                "bounce": {"type": "Permanent", "message": "No such user"},
+            },
+        }
+    )
     secret = new_webhook_secret()
     signed = {"Content-Type": "application/json", **sign_webhook(secret, payload)}
 
@@ -577,18 +673,35 @@ def test_resend_webhook_route(web: Web) -> None:
 
 # ----------------------------------------------------------------------------------------------------- CGI
 
+
 def run_cgi(project: Path, method: str, path: str, body: bytes) -> tuple[str, dict[str, str], Any]:
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GATEWAY_INTERFACE": "CGI/1.1",
-        "REQUEST_METHOD": method, "SCRIPT_NAME": "/cgi-bin/xmas", "PATH_INFO": path, "QUERY_STRING": "",
-        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "/cgi-bin/xmas",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
-        "XMAS_CONFIG": str(project / "campaign.toml"), "XMAS_SECRET": SECRET, "XMAS_WEBHOOK_KEY": KEY,
+        "XMAS_CONFIG": str(project / "campaign.toml"),
+        "XMAS_SECRET": SECRET,
+        "XMAS_WEBHOOK_KEY": KEY,
         "XMAS_NOW": NOW,
     }
-    done = subprocess.run([sys.executable, "-m", "xmas_cli.cgi_main"], input=body, env=env, cwd=project,
-                          capture_output=True, timeout=30, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "xmas_cli.cgi_main"],
+        input=body,
+        env=env,
+        cwd=project,
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
     head, _, payload = done.stdout.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines)
@@ -609,17 +722,26 @@ def test_the_cgi_script_answers_like_the_server(project: Path) -> None:
 
 # ------------------------------------------------------------------------------------ the shell-out contract
 
+
 def shell_out(project: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     """`xmas ARGS` as a website would run it: a real process, JSON on stdin and stdout."""
     env = {**os.environ, "XMAS_SECRET": SECRET, "XMAS_NOW": NOW}
-    return subprocess.run([sys.executable, "-c", "from xmas_cli.cli import main; main()", *args], input=stdin,
-                          env=env, cwd=project, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-c", "from xmas_cli.cli import main; main()", *args],
+        input=stdin,
+        env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_the_cli_prints_the_document_the_route_answers(web: Web, project: Path) -> None:
     http_doc = web.kestra("assessment-handler", assessment("ana@example.com")).json()
-    cli = shell_out(project, "enroll", "assessment", "--payload", "-", "--json",
-                    stdin=json.dumps(assessment("bea@example.com")))
+    cli = shell_out(
+        project, "enroll", "assessment", "--payload", "-", "--json", stdin=json.dumps(assessment("bea@example.com"))
+    )
     assert cli.returncode == 0, cli.stderr
     cli_doc = json.loads(cli.stdout)
     # only the address differs, and with it the enrollment key and the row ids

@@ -77,8 +77,9 @@ NIGHT = "2026-12-01T08:00:00Z"  # 03:00 in Toronto, 09:00 in Berlin
 
 def windowed(project: Path, extra: str = "") -> None:
     config = project / "campaign.toml"
-    text = config.read_text().replace('templates_dir = "templates"\n',
-                                      'templates_dir = "templates"\nsend_window = "08:00-20:00"\n' + extra, 1)
+    text = config.read_text().replace(
+        'templates_dir = "templates"\n', 'templates_dir = "templates"\nsend_window = "08:00-20:00"\n' + extra, 1
+    )
     config.write_text(text)
 
 
@@ -90,8 +91,18 @@ def outbox(project: Path) -> list[Any]:
 def test_a_3am_lead_waits_for_8am_in_toronto_while_berlin_goes_now(xmas: Cli, project: Path) -> None:
     windowed(project)
     xmas("enroll", "lead-nurture", "--email", "tom@example.com", "--first-name", "Tom", "--now", NIGHT)
-    xmas("enroll", "lead-nurture", "--email", "bea@example.com", "--first-name", "Bea", "--timezone", "Europe/Berlin",
-         "--now", NIGHT)
+    xmas(
+        "enroll",
+        "lead-nurture",
+        "--email",
+        "bea@example.com",
+        "--first-name",
+        "Bea",
+        "--timezone",
+        "Europe/Berlin",
+        "--now",
+        NIGHT,
+    )
     dry = xmas("tick", "--dry-run", "--now", NIGHT)
     assert "window opens 08:00 America/Toronto" in dry.stdout and "would-hold" in dry.stdout
     report = xmas.json("tick", "--now", NIGHT)
@@ -111,8 +122,18 @@ def test_transactional_sequences_are_exempt_unless_they_say_so(xmas: Cli, projec
     windowed(project)
 
     def onboard(who: str) -> None:
-        xmas("enroll", "onboarding", "--email", who, "--first-name", "O", "--payment-date", "2026-12-01T07:00:00Z",
-             "--now", NIGHT)
+        xmas(
+            "enroll",
+            "onboarding",
+            "--email",
+            who,
+            "--first-name",
+            "O",
+            "--payment-date",
+            "2026-12-01T07:00:00Z",
+            "--now",
+            NIGHT,
+        )
 
     onboard("olivia@example.com")
     assert "1 sent" in xmas("tick", "--now", NIGHT).stdout  # onboarding at 03:00: it is what they paid for
@@ -143,8 +164,16 @@ def test_days_and_sequence_overrides_and_bad_config(xmas: Cli, project: Path) ->
 
 
 def test_dates_in_emails_are_in_the_contacts_zone(xmas: Cli, project: Path) -> None:
-    bea = ["--email", "bea@example.com", "--first-name", "Bea", "--calendly-event-id", "evt_1",
-           "--scheduled-time", "2026-12-01T15:00:00Z"]
+    bea = [
+        "--email",
+        "bea@example.com",
+        "--first-name",
+        "Bea",
+        "--calendly-event-id",
+        "evt_1",
+        "--scheduled-time",
+        "2026-12-01T15:00:00Z",
+    ]
     xmas("enroll", "noshow", *bea, "--timezone", "Europe/Berlin", "--now", "2026-12-01T15:10:00Z")
     xmas("tick", "--now", "2026-12-01T15:10:00Z")
     [message] = outbox(project)
@@ -153,8 +182,17 @@ def test_dates_in_emails_are_in_the_contacts_zone(xmas: Cli, project: Path) -> N
 
 
 def test_a_bad_time_zone_is_refused_everywhere(xmas: Cli, web: Web) -> None:  # noqa: F811
-    result = xmas("enroll", "lead-nurture", "--email", "tom@example.com", "--first-name", "Tom",
-                  "--timezone", "Mars/Olympus", code=2)
+    result = xmas(
+        "enroll",
+        "lead-nurture",
+        "--email",
+        "tom@example.com",
+        "--first-name",
+        "Tom",
+        "--timezone",
+        "Mars/Olympus",
+        code=2,
+    )
     assert "timezone: is not a time zone: give an IANA name like America/Toronto" in result.stderr
     answer = web.enroll("lead-nurture", {"email": "tom@example.com", "first_name": "Tom", "timezone": "EST5EDT-X"})
     assert answer.status == 400 and answer.json()["error"]["fields"][0]["field"] == "timezone"
@@ -173,9 +211,17 @@ def test_windows_on_notion_move_the_due_time_there(xmas: Cli, notion: Notion, pr
 
 def test_steps_keep_their_order_after_a_hold(xmas: Cli, project: Path) -> None:
     windowed(project)
-    body = {"email": "sarah@example.com", "first_name": "Sarah", "business_name": "S", "red_systems": 1,
-            "orange_systems": 1, "yellow_systems": 1, "green_systems": 1, "email_1_status": "sent",
-            "email_1_sent_at": "2026-11-20T08:00:00Z"}  # every step overdue at 03:00 Toronto
+    body = {
+        "email": "sarah@example.com",
+        "first_name": "Sarah",
+        "business_name": "S",
+        "red_systems": 1,
+        "orange_systems": 1,
+        "yellow_systems": 1,
+        "green_systems": 1,
+        "email_1_status": "sent",
+        "email_1_sent_at": "2026-11-20T08:00:00Z",
+    }  # every step overdue at 03:00 Toronto
     xmas("enroll", "assessment", "--payload", "-", "--now", NIGHT, input=json.dumps(body))
     xmas("tick", "--now", NIGHT)
     sent: list[int] = []

@@ -95,12 +95,17 @@ def verify(payload: str, headers: Mapping[str, str], secret: str | None) -> Mapp
     if missing:
         raise Unauthorized("webhook signature does not verify", f"missing header {', '.join(missing)}; {SIGNATURE_FIX}")
     try:
-        event = resend.Webhooks.verify({
-            "payload": payload,
-            "headers": {"id": lowered["svix-id"], "timestamp": lowered["svix-timestamp"],
-                        "signature": lowered["svix-signature"]},
-            "webhook_secret": secret,
-        })
+        event = resend.Webhooks.verify(
+            {
+                "payload": payload,
+                "headers": {
+                    "id": lowered["svix-id"],
+                    "timestamp": lowered["svix-timestamp"],
+                    "signature": lowered["svix-signature"],
+                },
+                "webhook_secret": secret,
+            }
+        )
     except ValueError as exc:
         if str(exc).startswith("failed to parse webhook payload"):  # signed, but not JSON
             raise InvalidInput("the webhook body is not JSON", "nothing was changed") from None

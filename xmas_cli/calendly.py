@@ -141,8 +141,9 @@ def parse_delivery(body: bytes) -> tuple[str, Mapping[str, Any]]:
     """The delivery's event type and its envelope; InvalidInput when it is not a Calendly webhook."""
     envelope = jsonin.loads(body, field="(body)", what="the webhook body")
     if not isinstance(envelope, Mapping):
-        raise InvalidInput("the webhook body is not a JSON object", "nothing was changed",
-                           [("(body)", "not a JSON object")])
+        raise InvalidInput(
+            "the webhook body is not a JSON object", "nothing was changed", [("(body)", "not a JSON object")]
+        )
     event_type = envelope.get("event")
     if not isinstance(event_type, str) or not event_type:
         raise InvalidInput("the webhook body names no event", "nothing was changed", [("event", "missing")])
@@ -181,13 +182,15 @@ def parse_invitee(event_type: str, envelope: Mapping[str, Any]) -> Invitee:
     an `invitee` reference (a URI, or an object with `uri` and `email`) is read as well."""
     payload = envelope.get("payload")
     if not isinstance(payload, Mapping):
-        raise InvalidInput("the webhook body has no payload object", "nothing was changed",
-                           [("payload", "missing or not an object")])
+        raise InvalidInput(
+            "the webhook body has no payload object", "nothing was changed", [("payload", "missing or not an object")]
+        )
     problems: list[tuple[str, str]] = []
     reference = payload.get("invitee")
     reference = reference if isinstance(reference, Mapping) else {"uri": reference}
-    uri = next((u for u in (_uri(payload.get("uri")), _uri(reference.get("uri")))
-                if u and _INVITEE_PATH.search(u)), None)
+    uri = next(
+        (u for u in (_uri(payload.get("uri")), _uri(reference.get("uri"))) if u and _INVITEE_PATH.search(u)), None
+    )
     if uri is None:
         problems.append(("payload.uri", f"missing, or not an invitee URI of at most {MAX_URI} characters"))
     email = _text(payload.get("email")) or _text(reference.get("email"))
@@ -208,11 +211,21 @@ def parse_invitee(event_type: str, envelope: Mapping[str, Any]) -> Invitee:
     if at is None and not problems:
         problems.append(("created_at", "missing"))
     if problems:
-        raise InvalidInput(f"invalid Calendly {event_type} delivery: {len(problems)} problem(s)",
-                           "nothing was changed", problems)
+        raise InvalidInput(
+            f"invalid Calendly {event_type} delivery: {len(problems)} problem(s)", "nothing was changed", problems
+        )
     assert uri is not None and at is not None
-    return Invitee(event_type, uri, email, first_name, at, event_id, start_time,
-                   _text(scheduled.get("name")), payload.get("rescheduled") is True)
+    return Invitee(
+        event_type,
+        uri,
+        email,
+        first_name,
+        at,
+        event_id,
+        start_time,
+        _text(scheduled.get("name")),
+        payload.get("rescheduled") is True,
+    )
 
 
 def booking_data(invitee: Invitee) -> dict[str, str | None]:
@@ -242,8 +255,9 @@ def ignored(reason: str) -> CalendlyOutcome:
 def _require(invitee: Invitee, **fields: str | None) -> None:
     missing = [(f"payload.{name}", "missing") for name, value in fields.items() if not value]
     if missing:
-        raise InvalidInput(f"invalid Calendly {invitee.event_type} delivery: {len(missing)} problem(s)",
-                           "nothing was changed", missing)
+        raise InvalidInput(
+            f"invalid Calendly {invitee.event_type} delivery: {len(missing)} problem(s)", "nothing was changed", missing
+        )
 
 
 def handle_calendly_webhook(engine: Engine, body: bytes, header: str | None, key: str | None) -> CalendlyOutcome:
@@ -257,9 +271,15 @@ def handle_calendly_webhook(engine: Engine, body: bytes, header: str | None, key
         return _no_show(engine, invitee)
     if event_type == CANCELED and invitee.rescheduled:
         return ignored("invitee.canceled for a reschedule: the new time arrives as invitee.created")
-    _require(invitee, email=invitee.email, **({"scheduled_event.uri": invitee.event_id,
-                                               "scheduled_event.start_time": invitee.start_time}
-                                              if event_type == BOOKED else {}))
+    _require(
+        invitee,
+        email=invitee.email,
+        **(
+            {"scheduled_event.uri": invitee.event_id, "scheduled_event.start_time": invitee.start_time}
+            if event_type == BOOKED
+            else {}
+        ),
+    )
     assert invitee.email is not None
     data: dict[str, Any] = booking_data(invitee)
     if event_type == CANCELED:
@@ -274,13 +294,19 @@ def _no_show(engine: Engine, invitee: Invitee) -> CalendlyOutcome:
         return ignored(f"no-show for {invitee.uri}: the delivery names no address, so no booking can be found")
     booking = latest_booking(engine, invitee.email)
     if booking is None or booking.data.get("invitee_uri") != invitee.uri:
-        return ignored(f"no-show for {invitee.uri}: no booking of this invitee on record (invitee.created "
-                       "was never received); nothing was changed")
+        return ignored(
+            f"no-show for {invitee.uri}: no booking of this invitee on record (invitee.created "
+            "was never received); nothing was changed"
+        )
     data = booking.data
-    result = core.enroll(engine, "noshow", {
-        "email": booking.email,
-        "first_name": data.get("first_name") or invitee.first_name,
-        "calendly_event_id": data.get("calendly_event_id"),
-        "scheduled_time": data.get("start_time"),
-    })
+    result = core.enroll(
+        engine,
+        "noshow",
+        {
+            "email": booking.email,
+            "first_name": data.get("first_name") or invitee.first_name,
+            "calendly_event_id": data.get("calendly_event_id"),
+            "scheduled_time": data.get("start_time"),
+        },
+    )
     return CalendlyOutcome(200, result.to_json())

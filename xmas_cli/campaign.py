@@ -287,9 +287,7 @@ class Campaign(_Strict):
         for name, event in self.events.items():
             for other in event.cancels:
                 if other != MARKETING and other not in self.sequences:
-                    raise ValueError(
-                        f"events.{name}.cancels names {other!r}: use a sequence's name or {MARKETING!r}"
-                    )
+                    raise ValueError(f"events.{name}.cancels names {other!r}: use a sequence's name or {MARKETING!r}")
         return self
 
     def event(self, name: str) -> EventConfig:

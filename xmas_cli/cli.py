@@ -193,8 +193,12 @@ def _print_cancelled(rows: list[ScheduledEmail]) -> None:
     for row in rows:
         by_reason.setdefault("exit rule" if (row.note or "").startswith("exit rule") else str(row.note), []).append(row)
     for reason, group in by_reason.items():
-        out.print(visible(f"{reason}: cancelled {len(group)} pending email(s) in "
-                          f"{', '.join(sorted({r.sequence for r in group}))}"), markup=False)
+        out.print(
+            visible(
+                f"{reason}: cancelled {len(group)} pending email(s) in {', '.join(sorted({r.sequence for r in group}))}"
+            ),
+            markup=False,
+        )
 
 
 # -------------------------------------------------------------------------------------------- event
@@ -229,8 +233,9 @@ def event(
         return
     e = result.event
     if not result.recorded:
-        out.print(visible(f"{e.email}: {e.name} at {iso(e.at)} was recorded before ({e.key}): nothing changed"),
-                  markup=False)
+        out.print(
+            visible(f"{e.email}: {e.name} at {iso(e.at)} was recorded before ({e.key}): nothing changed"), markup=False
+        )
         return
     out.print(visible(f"{e.email}: {e.name} at {iso(e.at)} recorded ({e.key})"), markup=False)
     _print_cancelled(result.cancelled)
@@ -288,8 +293,12 @@ def tick(
                 table.add_column(name)
             for o in report.outcomes:
                 if dry_run or o.action != "sent":
-                    table.add_row(*(safe(c) for c in (o.action, o.row.email, o.row.sequence, o.row.step,
-                                                      o.row.template, o.detail)))
+                    table.add_row(
+                        *(
+                            safe(c)
+                            for c in (o.action, o.row.email, o.row.sequence, o.row.step, o.row.template, o.detail)
+                        )
+                    )
             out.print(table)
         out.print(visible(report.summary()), markup=False)
     if report.stopped:

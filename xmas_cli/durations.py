@@ -17,4 +17,3 @@ def parse_duration(text: str) -> timedelta:
     for amount, unit in _PART.findall(cleaned):
         total += timedelta(**{_UNITS[unit]: int(amount)})
     return total
-

@@ -75,8 +75,14 @@ def event_json(event: Event) -> dict[str, Any]:
 def contact_json(contact: Contact) -> dict[str, Any]:
     consent = on_file(contact)
     return {
-        "consent": {"kind": consent.kind, "source": consent.source, "at": iso(consent.at),
-                    "expires": iso(consent.expires)} if consent else None,
+        "consent": {
+            "kind": consent.kind,
+            "source": consent.source,
+            "at": iso(consent.at),
+            "expires": iso(consent.expires),
+        }
+        if consent
+        else None,
         "email": contact.email,
         "first_name": contact.fields.get("first_name"),
         "business_name": contact.fields.get("business_name"),
@@ -149,8 +155,11 @@ class EnrollResult:
             "scheduled": [row_json(r) for r in self.rows],
             "cancelled": [row_json(r) for r in self.cancelled],
             "warnings": self.warnings,
-            **({"also": [{k: v for k, v in a.to_json().items() if k not in ("version", "ok")} for a in self.also]}
-               if self.also else {}),
+            **(
+                {"also": [{k: v for k, v in a.to_json().items() if k not in ("version", "ok")} for a in self.also]}
+                if self.also
+                else {}
+            ),
         }
 
 

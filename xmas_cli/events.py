@@ -84,8 +84,11 @@ def record_event(
     now = engine.clock.now()
     when = at or now
     if key is not None and not (0 < len(key) <= 300 and key.isprintable()):
-        raise InvalidInput("the event's key must be 1 to 300 printable characters", "send a shorter key",
-                           [("key", "too long or not printable")])
+        raise InvalidInput(
+            "the event's key must be 1 to 300 printable characters",
+            "send a shorter key",
+            [("key", "too long or not printable")],
+        )
     event = Event(key or f"{name}@{iso(when)}", address, name, when, values, now)
     with contact_lock(engine):
         contact = store.get_contact(address) or store.save_contact(Contact(email=address, updated_at=now))
@@ -108,13 +111,18 @@ REQUEST_FIELDS = ("email", "at", "data", "key")
 def record_from_request(engine: Engine, name: str, raw: Any) -> EventResult:
     """`xmas event` and `POST /events/NAME` alike: {"email", "at"?, "data"?, "key"?} validated, then recorded."""
     if not isinstance(raw, dict):
-        raise InvalidInput("the event must be a JSON object", 'send {"email": ..., "at": ..., "data": {...}}',
-                           [("(body)", f"got {type(raw).__name__}")])
+        raise InvalidInput(
+            "the event must be a JSON object",
+            'send {"email": ..., "at": ..., "data": {...}}',
+            [("(body)", f"got {type(raw).__name__}")],
+        )
     unknown = sorted(str(k) for k in raw if k not in REQUEST_FIELDS)
     if unknown:
-        raise InvalidInput(f"unknown field(s) in the event: {', '.join(unknown)}",
-                           f"send only {', '.join(REQUEST_FIELDS)}; details go in data",
-                           [(k, "is not a field of an event") for k in unknown])
+        raise InvalidInput(
+            f"unknown field(s) in the event: {', '.join(unknown)}",
+            f"send only {', '.join(REQUEST_FIELDS)}; details go in data",
+            [(k, "is not a field of an event") for k in unknown],
+        )
     if not isinstance(raw.get("email"), str):
         raise InvalidInput("the event names no contact", "send the contact's email address", [("email", "is required")])
     at = raw.get("at")

@@ -80,8 +80,9 @@ _NUMBER_FIX = "send plain JSON numbers of at most 40 characters; NaN and Infinit
 
 def _number_text(text: str) -> str:
     if len(text) > MAX_NUMBER_CHARS:
-        raise _Refused(f"not valid JSON: a number longer than {MAX_NUMBER_CHARS} characters ({text[:20]}…)",
-                       _NUMBER_FIX)
+        raise _Refused(
+            f"not valid JSON: a number longer than {MAX_NUMBER_CHARS} characters ({text[:20]}…)", _NUMBER_FIX
+        )
     return text
 
 
@@ -117,22 +118,31 @@ def loads(data: bytes, field: str, what: str) -> Any:
         return InvalidInput(f"{what} is {summary}", fix, [(field, problem)])
 
     if len(data) > MAX_BODY:
-        raise refuse(f"larger than the limit of {MAX_BODY} bytes", f"larger than {MAX_BODY} bytes",
-                     "send one enrollment, at most 64 KiB of JSON")
+        raise refuse(
+            f"larger than the limit of {MAX_BODY} bytes",
+            f"larger than {MAX_BODY} bytes",
+            "send one enrollment, at most 64 KiB of JSON",
+        )
     try:
         text = data.decode("utf-8")  # JSON is UTF-8 (RFC 8259)
     except UnicodeDecodeError as exc:
-        raise refuse("not UTF-8 text", f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                     "encode the JSON as UTF-8") from None
+        raise refuse(
+            "not UTF-8 text",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            "encode the JSON as UTF-8",
+        ) from None
     if _depth_over(text, MAX_DEPTH):
-        raise refuse("not valid JSON", f"not valid JSON: nested deeper than {MAX_DEPTH} levels",
-                     "send one flat JSON object with the seeds' snake_case keys")
+        raise refuse(
+            "not valid JSON",
+            f"not valid JSON: nested deeper than {MAX_DEPTH} levels",
+            "send one flat JSON object with the seeds' snake_case keys",
+        )
     try:
-        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant,
-                          object_pairs_hook=_object)
+        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
-        raise refuse("not valid JSON", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-                     _SYNTAX_FIX) from None
+        raise refuse(
+            "not valid JSON", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", _SYNTAX_FIX
+        ) from None
     except _Refused as exc:
         raise refuse("not valid JSON", exc.problem, exc.fix) from None
     except RecursionError:  # the scan above should make this unreachable; a traceback must stay impossible

@@ -80,8 +80,11 @@ def parse_consent(text: str | None) -> Consent | None:
     parts = [p.strip() for p in text.split("·")]
     try:
         kind, source, at = parts[0], parts[1], datetime.fromisoformat(parts[2].replace("Z", "+00:00"))
-        expires = (datetime.fromisoformat(parts[3].removeprefix("expires").strip().replace("Z", "+00:00"))
-                   if len(parts) > 3 else None)
+        expires = (
+            datetime.fromisoformat(parts[3].removeprefix("expires").strip().replace("Z", "+00:00"))
+            if len(parts) > 3
+            else None
+        )
     except (IndexError, ValueError):
         return None
     if kind not in ("express", "implied") or at.tzinfo is None:

@@ -52,15 +52,19 @@ def _string_problem(value: str, single_line: bool, stripped: bool = True) -> Pyd
     from both ends of its own fields, so a newline there is harmless and not reported."""
     core = value.strip(_EDGES) if stripped else value
     if found := _CONTROL.search(core) or (_LINE_BREAK.search(core) if single_line else None):
-        return PydanticCustomError("control_character", "contains a control character ({code}): remove it",
-                                   {"code": _code(found.group())})
+        return PydanticCustomError(
+            "control_character", "contains a control character ({code}): remove it", {"code": _code(found.group())}
+        )
     if found := _SURROGATE.search(core):
-        return PydanticCustomError("control_character", "contains an unpaired surrogate ({code}): remove it",
-                                   {"code": _code(found.group())})
+        return PydanticCustomError(
+            "control_character", "contains an unpaired surrogate ({code}): remove it", {"code": _code(found.group())}
+        )
     if single_line and (found := _BIDI.search(core)):
-        return PydanticCustomError("control_character",
-                                   "contains a bidirectional control character ({code}): remove it",
-                                   {"code": _code(found.group())})
+        return PydanticCustomError(
+            "control_character",
+            "contains a bidirectional control character ({code}): remove it",
+            {"code": _code(found.group())},
+        )
     return None
 
 
@@ -140,13 +144,22 @@ def _shown_key(key: object) -> str:
 def extra_problems(extras: dict[Any, Any]) -> list[tuple[str, str]]:
     """One line per bad extra field: the rules for the data a payload carries beyond its own fields."""
     if len(extras) > MAX_EXTRAS:
-        return [("(payload)", f"{len(extras)} fields the payload does not define; at most {MAX_EXTRAS} are kept: "
-                              "send only the fields the campaign uses")]
+        return [
+            (
+                "(payload)",
+                f"{len(extras)} fields the payload does not define; at most {MAX_EXTRAS} are kept: "
+                "send only the fields the campaign uses",
+            )
+        ]
     problems: list[tuple[str, str]] = []
     for key, value in extras.items():
         if not isinstance(key, str) or not _EXTRA_KEY.fullmatch(key):
-            problems.append((_shown_key(key), "is not a usable field name: use at most 64 letters, digits and _, "
-                                              "not starting with a digit"))
+            problems.append(
+                (
+                    _shown_key(key),
+                    "is not a usable field name: use at most 64 letters, digits and _, not starting with a digit",
+                )
+            )
         elif not isinstance(value, str | int | float | bool) and value is not None:
             problems.append((key, "extra fields must be a string, number, boolean or null"))
         elif isinstance(value, float) and not math.isfinite(value):
@@ -249,7 +262,7 @@ class OnboardingPayload(Payload):
         if self.payment_status is not None and self.payment_status.strip().lower() != "paid":
             raise ValueError(
                 f"payment_status: is {self.payment_status!r}: only a paid client is onboarded "
-                "(send the payment's status once it is \"paid\")"
+                '(send the payment\'s status once it is "paid")'
             )
         return self
 
@@ -294,8 +307,9 @@ def _describe(err: Any) -> tuple[str, str]:
     if kind in ("datetime_from_date_parsing", "datetime_parsing", "datetime_type"):
         return loc, "is not an ISO 8601 time with offset (like 2025-12-01T10:30:00Z)"
     if kind == "epoch_time":
-        return loc, (f"is a number, not a time (got {repr(got)[:40]}): send ISO 8601 with an offset, "
-                     "like 2025-12-01T10:30:00Z")
+        return loc, (
+            f"is a number, not a time (got {repr(got)[:40]}): send ISO 8601 with an offset, like 2025-12-01T10:30:00Z"
+        )
     if kind == "instant_range":
         return loc, f"{msg} (got {repr(got)[:60]})"
     if kind == "control_character":

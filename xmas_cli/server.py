@@ -33,12 +33,19 @@ class _Handler(WSGIRequestHandler):
             return False
         lengths = self.headers.get_all("Content-Length") or []
         if len(lengths) > 1:
-            self._refuse(InvalidInput(f"the request has {len(lengths)} Content-Length headers",
-                                      "send exactly one Content-Length header"))
+            self._refuse(
+                InvalidInput(
+                    f"the request has {len(lengths)} Content-Length headers", "send exactly one Content-Length header"
+                )
+            )
             return False
         if lengths and self.headers.get_all("Transfer-Encoding"):
-            self._refuse(InvalidInput("the request has both Transfer-Encoding and Content-Length",
-                                      "send the body with a Content-Length header only"))
+            self._refuse(
+                InvalidInput(
+                    "the request has both Transfer-Encoding and Content-Length",
+                    "send the body with a Content-Length header only",
+                )
+            )
             return False
         return True
 
@@ -47,9 +54,13 @@ class _Handler(WSGIRequestHandler):
         body = json_bytes(error_json(error))
         self.close_connection = True
         self.send_response(400)
-        for name, value in (("Content-Type", JSON_TYPE), ("Content-Length", str(len(body))),
-                            ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
-                            ("Connection", "close")):
+        for name, value in (
+            ("Content-Type", JSON_TYPE),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Connection", "close"),
+        ):
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -112,12 +123,12 @@ class RunningServer:
         self.thread.join(timeout=5)
 
 
-def start(host: str = "127.0.0.1", port: int = 0, config: str | None = None,
-          env: Mapping[str, str] | None = None) -> RunningServer:
+def start(
+    host: str = "127.0.0.1", port: int = 0, config: str | None = None, env: Mapping[str, str] | None = None
+) -> RunningServer:
     """Serve in a daemon thread; port 0 picks a free port (see .port, .url)."""
     server = _make_server(host, port, make_app(config, env))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="xmas-web", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="xmas-web", daemon=True)
     thread.start()
     return RunningServer(server, thread)
 

@@ -252,11 +252,15 @@ class _Tick:
                 why = f"{why} (gave up after {attempts} attempts)"
             return "failed", why, {"state": State.FAILED, "attempts": attempts, "last_error": why}
         retry_at = self.now + backoff(attempts)
-        return "retry", f"{why}; next attempt at {iso(retry_at)}", {
-            "attempts": attempts,
-            "last_error": why,
-            "due": retry_at,
-        }
+        return (
+            "retry",
+            f"{why}; next attempt at {iso(retry_at)}",
+            {
+                "attempts": attempts,
+                "last_error": why,
+                "due": retry_at,
+            },
+        )
 
     def outcome(self, row: ScheduledEmail, result: SendResult) -> None:
         """One row sent under its own key (no journal): record its outcome on its row."""

@@ -96,5 +96,3 @@ class TickReport:
                 for o in self.outcomes
             ],
         }
-
-

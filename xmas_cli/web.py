@@ -69,6 +69,7 @@ _FROM_LOG = "the operator will find the details in the server's error log"
 
 # ------------------------------------------------------------------------------------ requests, answers
 
+
 @dataclass(frozen=True)
 class _Request:
     environ: WSGIEnvironment
@@ -131,24 +132,34 @@ button{{font:inherit;padding:.5rem 1.4rem;cursor:pointer}}</style></head>
 {content}</main></body></html>
 """
 _PAGE_HEADERS = [
-    ("Content-Security-Policy",
-     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
     ("Referrer-Policy", "no-referrer"),
 ]
 
 
-def _page(status: int, title: str, lines: list[str], form_token: str | None = None,
-          headers: list[tuple[str, str]] | None = None) -> _Answer:
+def _page(
+    status: int,
+    title: str,
+    lines: list[str],
+    form_token: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> _Answer:
     """A small HTML page. Every piece of text is escaped here; callers pass plain text."""
     content = "".join(f"<p>{html.escape(line)}</p>\n" for line in lines)
     if form_token is not None:  # no action: the form posts back to this very URL, ?t= included
-        content += (f'<form method="post"><input type="hidden" name="t" value="{html.escape(form_token)}">'
-                    '<button type="submit">Unsubscribe</button></form>\n')
+        content += (
+            f'<form method="post"><input type="hidden" name="t" value="{html.escape(form_token)}">'
+            '<button type="submit">Unsubscribe</button></form>\n'
+        )
     body = _PAGE.format(title=html.escape(title), content=content).encode()
     return _Answer(status, body, [("Content-Type", "text/html; charset=utf-8"), *_PAGE_HEADERS, *(headers or [])])
 
 
 # ---------------------------------------------------------------------------------------------- errors
+
 
 def _status(exc: XmasError) -> int:
     if isinstance(exc, Unauthorized):
@@ -180,14 +191,22 @@ def _public(exc: XmasError) -> XmasError:
 def _error_page(status: int) -> _Answer:
     """The unsubscribe routes' error pages say nothing specific: no address, no detail."""
     if status == 400:
-        return _page(400, "This link does not work", [
-            "The unsubscribe link is incomplete or was changed on its way.",
-            "Open the link from the email again, or reply to the email and ask to be removed."])
+        return _page(
+            400,
+            "This link does not work",
+            [
+                "The unsubscribe link is incomplete or was changed on its way.",
+                "Open the link from the email again, or reply to the email and ask to be removed.",
+            ],
+        )
     if status == 503:
         return _page(503, "Please try again", ["We could not complete this just now. Try again in a minute."])
     if status >= 500:
-        return _page(status, "Something went wrong", [
-            "We could not complete this on our side. Reply to the email and ask to be removed."])
+        return _page(
+            status,
+            "Something went wrong",
+            ["We could not complete this on our side. Reply to the email and ask to be removed."],
+        )
     return _page(status, HTTPStatus(status).phrase, ["This address does not accept that request."])
 
 
@@ -202,28 +221,42 @@ def _render_error(status: int, error: XmasError, as_html: bool, headers: list[tu
 
 # ---------------------------------------------------------------------------------------------- bodies
 
+
 def _body(req: _Request, *, required: bool, json_only: bool = False) -> bytes:
     """The request body, after the checks that need only the headers: 411, 413, 415."""
     length = req.header("Content-Length").strip()
     if req.header("Transfer-Encoding"):
         if length:  # two framings for one body: a request smuggling attempt, or a broken proxy
-            raise _Refused(400, InvalidInput("the request has both Transfer-Encoding and Content-Length",
-                                             "send the body with a Content-Length header only"))
-        raise _Refused(411, InvalidInput("chunked request bodies are not accepted",
-                                         "send the body with a Content-Length header"))
+            raise _Refused(
+                400,
+                InvalidInput(
+                    "the request has both Transfer-Encoding and Content-Length",
+                    "send the body with a Content-Length header only",
+                ),
+            )
+        raise _Refused(
+            411, InvalidInput("chunked request bodies are not accepted", "send the body with a Content-Length header")
+        )
     if not length and required:
-        raise _Refused(411, InvalidInput("the request has no Content-Length header",
-                                         "send the body with a Content-Length header"))
+        raise _Refused(
+            411, InvalidInput("the request has no Content-Length header", "send the body with a Content-Length header")
+        )
     if length and not (length.isascii() and length.isdigit()):
         raise _Refused(400, InvalidInput("Content-Length is not a number", "send the body's length in bytes"))
     digits = length.lstrip("0")
     if len(digits) > 9 or int(digits or "0") > MAX_BODY:  # decided from the header: the body stays unread
-        raise _Refused(413, InvalidInput(f"the request body is larger than the limit of {MAX_BODY} bytes",
-                                         "send one enrollment per request",
-                                         [("(body)", f"larger than {MAX_BODY} bytes")]))
+        raise _Refused(
+            413,
+            InvalidInput(
+                f"the request body is larger than the limit of {MAX_BODY} bytes",
+                "send one enrollment per request",
+                [("(body)", f"larger than {MAX_BODY} bytes")],
+            ),
+        )
     if json_only and req.header("Content-Type").partition(";")[0].strip().lower() != "application/json":
-        raise _Refused(415, InvalidInput("the request body must be JSON",
-                                         "send it with Content-Type: application/json"))
+        raise _Refused(
+            415, InvalidInput("the request body must be JSON", "send it with Content-Type: application/json")
+        )
     size = int(digits or "0")
     stream = req.environ["wsgi.input"]
     chunks: list[bytes] = []
@@ -235,8 +268,13 @@ def _body(req: _Request, *, required: bool, json_only: bool = False) -> bytes:
     except OSError:  # the client went away, or stalled past the server's timeout
         pass
     if left > 0:
-        raise _Refused(400, InvalidInput(f"the request body ended after {size - left} of {size} bytes",
-                                         "send the whole body that Content-Length announces"))
+        raise _Refused(
+            400,
+            InvalidInput(
+                f"the request body ended after {size - left} of {size} bytes",
+                "send the whole body that Content-Length announces",
+            ),
+        )
     return b"".join(chunks)
 
 
@@ -246,6 +284,7 @@ def _parse_json(body: bytes) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- engine
+
 
 @contextmanager
 def _engine(req: _Request) -> Iterator[Engine]:
@@ -270,19 +309,26 @@ def _enroll(req: _Request, sequence: str) -> _Answer:
 
 # ---------------------------------------------------------------------------------------------- routes
 
+
 def _kestra_enroll(req: _Request, *, sequence: str, suffix: str, key: str, secret: str) -> _Answer:
     if not _same(key, secret):
-        raise _Refused(401, Unauthorized("wrong webhook key in the URL",
-                                         f"use the key set in XMAS_WEBHOOK_KEY_{suffix} or XMAS_WEBHOOK_KEY"))
+        raise _Refused(
+            401,
+            Unauthorized(
+                "wrong webhook key in the URL", f"use the key set in XMAS_WEBHOOK_KEY_{suffix} or XMAS_WEBHOOK_KEY"
+            ),
+        )
     return _enroll(req, sequence)
 
 
 def _check_bearer(req: _Request, secret: str) -> None:
     scheme, _, token = req.header("Authorization").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or not _same(token.strip(), secret):
-        raise _Refused(401, Unauthorized("missing or wrong bearer token",
-                                         "send Authorization: Bearer <the value of XMAS_API_TOKEN>"),
-                       [("WWW-Authenticate", 'Bearer realm="xmas"')])
+        raise _Refused(
+            401,
+            Unauthorized("missing or wrong bearer token", "send Authorization: Bearer <the value of XMAS_API_TOKEN>"),
+            [("WWW-Authenticate", 'Bearer realm="xmas"')],
+        )
 
 
 def _bearer_enroll(req: _Request, *, sequence: str, secret: str) -> _Answer:
@@ -333,8 +379,11 @@ def _resend_webhook(req: _Request) -> _Answer:
         payload = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("the request body is not UTF-8", "send the webhook's JSON as Resend does") from None
-    headers = {key[5:].lower().replace("_", "-"): str(value) for key, value in req.environ.items()
-               if key.startswith("HTTP_SVIX_")}
+    headers = {
+        key[5:].lower().replace("_", "-"): str(value)
+        for key, value in req.environ.items()
+        if key.startswith("HTTP_SVIX_")
+    }
     with _engine(req) as engine:
         outcome = handle_resend_webhook(engine, payload, headers, req.env.get("RESEND_WEBHOOK_SECRET") or None)
         document: dict[str, Any] = outcome.to_json()
@@ -404,8 +453,12 @@ def _answer(req: _Request) -> _Answer:
     handler = route.methods.get(req.method)
     if handler is None:
         allow = [("Allow", ", ".join(route.methods))]
-        return _render_error(405, InvalidInput(f"{req.method} is not allowed here",
-                                               f"use {' or '.join(route.methods)}"), route.html, allow)
+        return _render_error(
+            405,
+            InvalidInput(f"{req.method} is not allowed here", f"use {' or '.join(route.methods)}"),
+            route.html,
+            allow,
+        )
     try:
         return handler(req)
     except _Refused as refused:
@@ -426,8 +479,12 @@ def make_app(config: str | None = None, env: Mapping[str, str] | None = None) ->
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         answer = _answer(_Request(environ, os.environ if env is None else env, config))
-        headers = [*answer.headers, ("Content-Length", str(len(answer.body))), ("Cache-Control", "no-store"),
-                   ("X-Content-Type-Options", "nosniff")]
+        headers = [
+            *answer.headers,
+            ("Content-Length", str(len(answer.body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
         start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", headers)
         return [answer.body]
 

@@ -376,5 +376,3 @@ def configure(project: Path, *, notion: bool) -> None:
     if notion:
         set_keys(path, "store", {"backend": "notion"})
         set_keys(path, "notion", {"requests_per_second": 10})
-
-

@@ -34,20 +34,48 @@ GOOD: dict[str, dict[str, Any]] = {
     "signup": {"email": "pat@example.com", "first_name": "Pat", "business_name": "Pat's Salon"},
     "lead-nurture": {"email": "pat@example.com", "first_name": "Pat"},
     "assessment": {
-        "email": "pat@example.com", "first_name": "Pat", "business_name": "Pat's Salon", "red_systems": 2,
-        "orange_systems": 1, "yellow_systems": 2, "green_systems": 3, "weakest_system_1": "GPS",
-        "revenue_leak_total": 14700, "overall_score": 40, "email_1_sent_at": "2026-12-01T10:00:00Z",
+        "email": "pat@example.com",
+        "first_name": "Pat",
+        "business_name": "Pat's Salon",
+        "red_systems": 2,
+        "orange_systems": 1,
+        "yellow_systems": 2,
+        "green_systems": 3,
+        "weakest_system_1": "GPS",
+        "revenue_leak_total": 14700,
+        "overall_score": 40,
+        "email_1_sent_at": "2026-12-01T10:00:00Z",
     },
-    "noshow": {"email": "pat@example.com", "first_name": "Pat", "calendly_event_id": "evt_1",
-               "scheduled_time": "2026-12-10T14:00:00Z", "business_name": "Pat's Salon"},
-    "postcall": {"email": "pat@example.com", "first_name": "Pat", "call_date": "2026-12-08T15:00:00Z",
-                 "business_name": "Pat's Salon", "objection": "price"},
-    "onboarding": {"email": "pat@example.com", "first_name": "Pat", "business_name": "Pat's Salon",
-                   "payment_date": "2026-12-09T16:30:00Z", "diagnostic_call_date": "2026-12-12T16:30:00Z",
-                   "portal_url": "https://portal.example.com/pat"},
+    "noshow": {
+        "email": "pat@example.com",
+        "first_name": "Pat",
+        "calendly_event_id": "evt_1",
+        "scheduled_time": "2026-12-10T14:00:00Z",
+        "business_name": "Pat's Salon",
+    },
+    "postcall": {
+        "email": "pat@example.com",
+        "first_name": "Pat",
+        "call_date": "2026-12-08T15:00:00Z",
+        "business_name": "Pat's Salon",
+        "objection": "price",
+    },
+    "onboarding": {
+        "email": "pat@example.com",
+        "first_name": "Pat",
+        "business_name": "Pat's Salon",
+        "payment_date": "2026-12-09T16:30:00Z",
+        "diagnostic_call_date": "2026-12-12T16:30:00Z",
+        "portal_url": "https://portal.example.com/pat",
+    },
 }
-TIME_FIELDS = [("assessment", "email_1_sent_at"), ("noshow", "scheduled_time"), ("postcall", "call_date"),
-               ("onboarding", "payment_date"), ("onboarding", "diagnostic_call_date")]
+TIME_FIELDS = [
+    ("assessment", "email_1_sent_at"),
+    ("noshow", "scheduled_time"),
+    ("postcall", "call_date"),
+    ("onboarding", "payment_date"),
+    ("onboarding", "diagnostic_call_date"),
+]
 RANGE = "is out of range: send a time from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z"
 BAD_KEY = "is not a usable field name"
 BODY = "(body)"  # a problem of the JSON text itself: `(body)` over HTTP, `--payload` on the command line
@@ -86,114 +114,262 @@ def cases() -> Iterator[Case]:
             ("epoch", 1765375200, "is a number, not a time"),
         ]:
             yield case(f"{field}-{label}", sequence, payload(sequence, **{field: value}), field, problem)
-    yield case("epoch-string", "noshow", payload("noshow", scheduled_time="1765375200"), "scheduled_time",
-               "is a number, not a time")
-    yield case("epoch-float", "postcall", payload("postcall", call_date=1765375200.5), "call_date",
-               "is a number, not a time")
-    yield case("zero-time-offset", "noshow", payload("noshow", scheduled_time="0001-01-01T00:00:00+01:00"),
-               "scheduled_time", RANGE)
-    yield case("date-words", "postcall", payload("postcall", call_date="next tuesday"), "call_date",
-               "is not an ISO 8601 time")
+    yield case(
+        "epoch-string",
+        "noshow",
+        payload("noshow", scheduled_time="1765375200"),
+        "scheduled_time",
+        "is a number, not a time",
+    )
+    yield case(
+        "epoch-float", "postcall", payload("postcall", call_date=1765375200.5), "call_date", "is a number, not a time"
+    )
+    yield case(
+        "zero-time-offset",
+        "noshow",
+        payload("noshow", scheduled_time="0001-01-01T00:00:00+01:00"),
+        "scheduled_time",
+        RANGE,
+    )
+    yield case(
+        "date-words", "postcall", payload("postcall", call_date="next tuesday"), "call_date", "is not an ISO 8601 time"
+    )
 
     # JSON that is not JSON, or not bounded
     for constant in ("NaN", "Infinity", "-Infinity"):
-        yield case(f"json-{constant}", "lead-nurture", with_raw("lead-nurture", "score", constant), BODY,
-                   f"{constant} is not a JSON number")
+        yield case(
+            f"json-{constant}",
+            "lead-nurture",
+            with_raw("lead-nurture", "score", constant),
+            BODY,
+            f"{constant} is not a JSON number",
+        )
     yield case("json-1e999", "lead-nurture", with_raw("lead-nurture", "score", "1e999"), BODY, "out of range")
-    yield case("json-long-number", "assessment", with_raw("assessment", "revenue_leak_total", "1" * 5000), BODY,
-               "a number longer than 40 characters")
+    yield case(
+        "json-long-number",
+        "assessment",
+        with_raw("assessment", "revenue_leak_total", "1" * 5000),
+        BODY,
+        "a number longer than 40 characters",
+    )
     yield case("deep-arrays", "lead-nurture", b"[" * 5000 + b"]" * 5000, BODY, "nested deeper than 32 levels")
-    yield case("deep-objects", "lead-nurture", b'{"a":' * 5000 + b"1" + b"}" * 5000, BODY,
-               "nested deeper than 32 levels")
-    yield case("deep-in-a-field", "lead-nurture", with_raw("lead-nurture", "utm", "[" * 40 + "]" * 40), BODY,
-               "nested deeper than 32 levels")
-    yield case("oversized", "assessment", payload("assessment", note="x" * 70_000), BODY,
-               "larger than the limit of 65536 bytes", 413)
+    yield case(
+        "deep-objects", "lead-nurture", b'{"a":' * 5000 + b"1" + b"}" * 5000, BODY, "nested deeper than 32 levels"
+    )
+    yield case(
+        "deep-in-a-field",
+        "lead-nurture",
+        with_raw("lead-nurture", "utm", "[" * 40 + "]" * 40),
+        BODY,
+        "nested deeper than 32 levels",
+    )
+    yield case(
+        "oversized",
+        "assessment",
+        payload("assessment", note="x" * 70_000),
+        BODY,
+        "larger than the limit of 65536 bytes",
+        413,
+    )
     yield case("syntax", "lead-nurture", b'{"email": "pat@example.com",', BODY, "not valid JSON")
     yield case("empty", "lead-nurture", b"", BODY, "Expecting value")
     yield case("two-values", "lead-nurture", payload("lead-nurture") + b" {}", BODY, "Extra data")
-    yield case("duplicate-key", "lead-nurture", b'{"email": "pat@example.com", "first_name": "P", "email": "x@y.z"}',
-               BODY, "appears twice")
-    yield case("latin-1", "lead-nurture", '{"email": "pat@example.com", "first_name": "Pé"}'.encode("latin-1"),
-               BODY, "not UTF-8 text")
+    yield case(
+        "duplicate-key",
+        "lead-nurture",
+        b'{"email": "pat@example.com", "first_name": "P", "email": "x@y.z"}',
+        BODY,
+        "appears twice",
+    )
+    yield case(
+        "latin-1",
+        "lead-nurture",
+        '{"email": "pat@example.com", "first_name": "Pé"}'.encode("latin-1"),
+        BODY,
+        "not UTF-8 text",
+    )
     yield case("utf-16", "lead-nurture", payload("lead-nurture").decode().encode("utf-16"), BODY, "not UTF-8 text")
     yield case("utf-8-bom", "lead-nurture", b"\xef\xbb\xbf" + payload("lead-nurture"), BODY, "BOM")
-    yield case("raw-control-byte", "lead-nurture", with_raw("lead-nurture", "first_name", '"Pat\x1b[2J"'), BODY,
-               "Invalid control character")
+    yield case(
+        "raw-control-byte",
+        "lead-nurture",
+        with_raw("lead-nurture", "first_name", '"Pat\x1b[2J"'),
+        BODY,
+        "Invalid control character",
+    )
 
     # not an object
-    for label, raw in (("list", b'["pat@example.com"]'), ("string", b'"pat@example.com"'), ("number", b"42"),
-                       ("null", b"null"), ("true", b"true")):
+    for label, raw in (
+        ("list", b'["pat@example.com"]'),
+        ("string", b'"pat@example.com"'),
+        ("number", b"42"),
+        ("null", b"null"),
+        ("true", b"true"),
+    ):
         yield case(f"not-an-object-{label}", "signup", raw, "(payload)", "got ")
 
     # wrong types, bools and floats as integers
     yield case("first-name-number", "signup", payload("signup", first_name=42), "first_name", "valid string")
     yield case("email-list", "signup", payload("signup", email=["pat@example.com"]), "email", "valid string")
-    yield case("business-name-null", "signup", payload("signup", business_name=None), "business_name",
-               "valid string")
+    yield case("business-name-null", "signup", payload("signup", business_name=None), "business_name", "valid string")
     yield case("count-text", "assessment", payload("assessment", red_systems="2"), "red_systems", "not text")
     yield case("count-bool", "assessment", payload("assessment", red_systems=True), "red_systems", "not a boolean")
-    yield case("leak-bool", "assessment", payload("assessment", revenue_leak_total=False), "revenue_leak_total",
-               "not a boolean")
-    yield case("score-bool", "assessment", payload("assessment", overall_score=True), "overall_score",
-               "not a boolean")
-    yield case("count-float", "assessment", payload("assessment", green_systems=3.0), "green_systems",
-               "not a decimal")
-    yield case("count-negative", "assessment", payload("assessment", red_systems=-1), "red_systems",
-               "greater than or equal to 0")
+    yield case(
+        "leak-bool",
+        "assessment",
+        payload("assessment", revenue_leak_total=False),
+        "revenue_leak_total",
+        "not a boolean",
+    )
+    yield case("score-bool", "assessment", payload("assessment", overall_score=True), "overall_score", "not a boolean")
+    yield case("count-float", "assessment", payload("assessment", green_systems=3.0), "green_systems", "not a decimal")
+    yield case(
+        "count-negative",
+        "assessment",
+        payload("assessment", red_systems=-1),
+        "red_systems",
+        "greater than or equal to 0",
+    )
     yield case("counts-over-8", "assessment", payload("assessment", red_systems=8), "(payload)", "add up to")
-    yield case("known-field-as-extra", "lead-nurture", payload("lead-nurture", red_systems="lots"), "red_systems",
-               "not text")
-    yield case("time-as-extra", "lead-nurture", payload("lead-nurture", call_date="9999-01-01T00:00:00Z"),
-               "call_date", RANGE)
-    yield case("portal-javascript", "onboarding", payload("onboarding", portal_url="javascript:alert(1)"),
-               "portal_url", "URL scheme")
+    yield case(
+        "known-field-as-extra", "lead-nurture", payload("lead-nurture", red_systems="lots"), "red_systems", "not text"
+    )
+    yield case(
+        "time-as-extra", "lead-nurture", payload("lead-nurture", call_date="9999-01-01T00:00:00Z"), "call_date", RANGE
+    )
+    yield case(
+        "portal-javascript",
+        "onboarding",
+        payload("onboarding", portal_url="javascript:alert(1)"),
+        "portal_url",
+        "URL scheme",
+    )
 
     # control characters
     for field in ("first_name", "business_name"):
         for label, char in (("nul", "\x00"), ("bel", "\x07"), ("esc", "\x1b"), ("del", "\x7f"), ("c1", "\x9b")):
-            yield case(f"{field}-{label}", "signup", payload("signup", **{field: f"Pat{char}[2J"}), field,
-                       f"contains a control character (U+{ord(char):04X}): remove it")
-        yield case(f"{field}-bidi", "signup", payload("signup", **{field: "Pat\u202egnp.exe"}), field,
-                   "contains a bidirectional control character (U+202E): remove it")
-        yield case(f"{field}-surrogate", "signup", payload("signup", **{field: "Pat\ud800"}), field,
-                   "contains an unpaired surrogate (U+D800): remove it")
-    yield case("first-name-newline", "signup", payload("signup", first_name="Pat\nBcc: all@example.com"),
-               "first_name", "contains a control character (U+000A): remove it")
-    yield case("business-name-crlf", "signup", payload("signup", business_name="Pat\r\nX-Spam: yes"),
-               "business_name", "contains a control character (U+000D): remove it")
-    yield case("event-id-newline", "noshow", payload("noshow", calendly_event_id="evt\n1"), "calendly_event_id",
-               "contains a control character (U+000A): remove it")
-    yield case("weakest-system-newline", "assessment", payload("assessment", weakest_system_1="GPS\nBcc: x"),
-               "weakest_system_1", "contains a control character (U+000A): remove it")
-    yield case("objection-esc", "postcall", payload("postcall", objection="too\x1b[2J expensive"), "objection",
-               "contains a control character (U+001B): remove it")
+            yield case(
+                f"{field}-{label}",
+                "signup",
+                payload("signup", **{field: f"Pat{char}[2J"}),
+                field,
+                f"contains a control character (U+{ord(char):04X}): remove it",
+            )
+        yield case(
+            f"{field}-bidi",
+            "signup",
+            payload("signup", **{field: "Pat\u202egnp.exe"}),
+            field,
+            "contains a bidirectional control character (U+202E): remove it",
+        )
+        yield case(
+            f"{field}-surrogate",
+            "signup",
+            payload("signup", **{field: "Pat\ud800"}),
+            field,
+            "contains an unpaired surrogate (U+D800): remove it",
+        )
+    yield case(
+        "first-name-newline",
+        "signup",
+        payload("signup", first_name="Pat\nBcc: all@example.com"),
+        "first_name",
+        "contains a control character (U+000A): remove it",
+    )
+    yield case(
+        "business-name-crlf",
+        "signup",
+        payload("signup", business_name="Pat\r\nX-Spam: yes"),
+        "business_name",
+        "contains a control character (U+000D): remove it",
+    )
+    yield case(
+        "event-id-newline",
+        "noshow",
+        payload("noshow", calendly_event_id="evt\n1"),
+        "calendly_event_id",
+        "contains a control character (U+000A): remove it",
+    )
+    yield case(
+        "weakest-system-newline",
+        "assessment",
+        payload("assessment", weakest_system_1="GPS\nBcc: x"),
+        "weakest_system_1",
+        "contains a control character (U+000A): remove it",
+    )
+    yield case(
+        "objection-esc",
+        "postcall",
+        payload("postcall", objection="too\x1b[2J expensive"),
+        "objection",
+        "contains a control character (U+001B): remove it",
+    )
     for label, char in (("nul", "\x00"), ("esc", "\x1b"), ("c1", "\x85")):
-        yield case(f"extra-{label}", "lead-nurture", payload("lead-nurture", utm_source=f"fb{char}"), "utm_source",
-                   f"contains a control character (U+{ord(char):04X}): remove it")
+        yield case(
+            f"extra-{label}",
+            "lead-nurture",
+            payload("lead-nurture", utm_source=f"fb{char}"),
+            "utm_source",
+            f"contains a control character (U+{ord(char):04X}): remove it",
+        )
 
     # extra fields
-    yield case("too-many-extras", "lead-nurture", payload("lead-nurture", **{f"k{i}": i for i in range(51)}),
-               "(payload)", "at most 50 are kept")
-    for label, key in (("space", "utm source"), ("digit-first", "1st_visit"), ("dash", "utm-source"),
-                       ("too-long", "k" * 65), ("markup", "[/bold]"), ("esc", "x\x1b")):
+    yield case(
+        "too-many-extras",
+        "lead-nurture",
+        payload("lead-nurture", **{f"k{i}": i for i in range(51)}),
+        "(payload)",
+        "at most 50 are kept",
+    )
+    for label, key in (
+        ("space", "utm source"),
+        ("digit-first", "1st_visit"),
+        ("dash", "utm-source"),
+        ("too-long", "k" * 65),
+        ("markup", "[/bold]"),
+        ("esc", "x\x1b"),
+    ):
         shown = key if len(key) <= 64 else key[:64] + "…"
-        yield case(f"extra-key-{label}", "lead-nurture", payload("lead-nurture", **{key: 1}),
-                   shown.replace("\x1b", "\\x1b"), BAD_KEY)
+        yield case(
+            f"extra-key-{label}",
+            "lead-nurture",
+            payload("lead-nurture", **{key: 1}),
+            shown.replace("\x1b", "\\x1b"),
+            BAD_KEY,
+        )
     yield case("extra-nested", "lead-nurture", payload("lead-nurture", utm={"a": 1}), "utm", "string, number")
-    yield case("extra-too-long", "lead-nurture", payload("lead-nurture", note="x" * 2001), "note",
-               "longer than 2000 characters")
+    yield case(
+        "extra-too-long",
+        "lead-nurture",
+        payload("lead-nurture", note="x" * 2001),
+        "note",
+        "longer than 2000 characters",
+    )
 
     # addresses
-    for label, address in (("no-at", "pat-at-example.com"), ("no-domain", "pat@"), ("spaces", "pat @example.com"),
-                           ("two-ats", "pat@@example.com")):
-        yield case(f"email-{label}", "lead-nurture", payload("lead-nurture", email=address), "email",
-                   "not a valid email")
-    yield case("email-header-injection", "lead-nurture",
-               payload("lead-nurture", email="pat@example.com\nBcc: all@example.com"), "email",
-               "contains a control character (U+000A): remove it")
-    yield case("email-missing", "signup", json.dumps({"first_name": "Pat", "business_name": "B"}).encode(), "email",
-               "is required")
+    for label, address in (
+        ("no-at", "pat-at-example.com"),
+        ("no-domain", "pat@"),
+        ("spaces", "pat @example.com"),
+        ("two-ats", "pat@@example.com"),
+    ):
+        yield case(
+            f"email-{label}", "lead-nurture", payload("lead-nurture", email=address), "email", "not a valid email"
+        )
+    yield case(
+        "email-header-injection",
+        "lead-nurture",
+        payload("lead-nurture", email="pat@example.com\nBcc: all@example.com"),
+        "email",
+        "contains a control character (U+000A): remove it",
+    )
+    yield case(
+        "email-missing",
+        "signup",
+        json.dumps({"first_name": "Pat", "business_name": "B"}).encode(),
+        "email",
+        "is required",
+    )
 
     # sequences
     yield case("unknown-sequence", "christmas", payload("lead-nurture"), None, "unknown sequence 'christmas'")
@@ -213,8 +389,10 @@ def snapshot(project: Path) -> tuple[list[Any], list[Any]]:
         return [], []
     con = sqlite3.connect(db)
     try:
-        return (con.execute("SELECT * FROM contacts ORDER BY email").fetchall(),
-                con.execute("SELECT * FROM emails ORDER BY id").fetchall())
+        return (
+            con.execute("SELECT * FROM contacts ORDER BY email").fetchall(),
+            con.execute("SELECT * FROM emails ORDER BY id").fetchall(),
+        )
     finally:
         con.close()
 
@@ -239,8 +417,12 @@ def quoted(sequence: str) -> str:
 def post(server: RunningServer, sequence: str, body: bytes, headers: dict[str, str] | None = None) -> Reply:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request("POST", f"/enroll/{quoted(sequence)}", body=body, headers={
-            "Content-Type": JSON_TYPE, "Authorization": f"Bearer {API_TOKEN}", **(headers or {})})
+        conn.request(
+            "POST",
+            f"/enroll/{quoted(sequence)}",
+            body=body,
+            headers={"Content-Type": JSON_TYPE, "Authorization": f"Bearer {API_TOKEN}", **(headers or {})},
+        )
         resp = conn.getresponse()
         return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     finally:
@@ -283,8 +465,9 @@ def seeded(xmas: Cli, project: Path) -> tuple[list[Any], list[Any]]:
 
 def through_cli(xmas: Cli, case: Case) -> dict[str, Any]:
     """`xmas enroll --payload - --json`: exit 2, the error on stderr line by line, the document on stdout."""
-    result = xmas.runner.invoke(app, ["enroll", case.sequence, "--payload", "-", "--json", "--now", NOW],
-                                input=case.body)
+    result = xmas.runner.invoke(
+        app, ["enroll", case.sequence, "--payload", "-", "--json", "--now", NOW], input=case.body
+    )
     assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
     assert "Traceback" not in result.stdout + result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -338,21 +521,56 @@ def test_poison_is_refused_by_cli_and_http_alike_and_nothing_is_written(
 BODY_OK = json.dumps(GOOD["lead-nurture"]).encode()
 # (name, extra header lines, body, close the sending side after it, status, part of the message or problem)
 FRAMING_CASES: list[tuple[str, str, bytes, bool, int, str]] = [
-    ("two-equal-content-lengths", f"Content-Length: {len(BODY_OK)}\nContent-Length: {len(BODY_OK)}", BODY_OK, False,
-     400, "the request has 2 Content-Length headers"),
-    ("two-conflicting-content-lengths", f"Content-Length: {len(BODY_OK)}\nContent-Length: 5", BODY_OK, False, 400,
-     "the request has 2 Content-Length headers"),
-    ("two-content-lengths-any-case", f"Content-Length: {len(BODY_OK)}\ncontent-length: {len(BODY_OK)}", BODY_OK,
-     False, 400, "the request has 2 Content-Length headers"),
-    ("content-length-and-chunked", f"Content-Length: {len(BODY_OK)}\nTransfer-Encoding: chunked", BODY_OK, False,
-     400, "both Transfer-Encoding and Content-Length"),
-    ("chunked", "Transfer-Encoding: chunked", f"{len(BODY_OK):x}\r\n".encode() + BODY_OK + b"\r\n0\r\n\r\n", False,
-     411, "chunked request bodies are not accepted"),
+    (
+        "two-equal-content-lengths",
+        f"Content-Length: {len(BODY_OK)}\nContent-Length: {len(BODY_OK)}",
+        BODY_OK,
+        False,
+        400,
+        "the request has 2 Content-Length headers",
+    ),
+    (
+        "two-conflicting-content-lengths",
+        f"Content-Length: {len(BODY_OK)}\nContent-Length: 5",
+        BODY_OK,
+        False,
+        400,
+        "the request has 2 Content-Length headers",
+    ),
+    (
+        "two-content-lengths-any-case",
+        f"Content-Length: {len(BODY_OK)}\ncontent-length: {len(BODY_OK)}",
+        BODY_OK,
+        False,
+        400,
+        "the request has 2 Content-Length headers",
+    ),
+    (
+        "content-length-and-chunked",
+        f"Content-Length: {len(BODY_OK)}\nTransfer-Encoding: chunked",
+        BODY_OK,
+        False,
+        400,
+        "both Transfer-Encoding and Content-Length",
+    ),
+    (
+        "chunked",
+        "Transfer-Encoding: chunked",
+        f"{len(BODY_OK):x}\r\n".encode() + BODY_OK + b"\r\n0\r\n\r\n",
+        False,
+        411,
+        "chunked request bodies are not accepted",
+    ),
     ("no-content-length", "", b"", True, 411, "no Content-Length header"),
-    ("content-length-longer-than-body", f"Content-Length: {len(BODY_OK) + 10}", BODY_OK, True, 400,
-     "the request body ended after"),
-    ("content-length-shorter-than-body", f"Content-Length: {len(BODY_OK) - 10}", BODY_OK, False, 400,
-     "not valid JSON"),
+    (
+        "content-length-longer-than-body",
+        f"Content-Length: {len(BODY_OK) + 10}",
+        BODY_OK,
+        True,
+        400,
+        "the request body ended after",
+    ),
+    ("content-length-shorter-than-body", f"Content-Length: {len(BODY_OK) - 10}", BODY_OK, False, 400, "not valid JSON"),
     ("negative-content-length", "Content-Length: -5", BODY_OK, True, 400, "Content-Length is not a number"),
     ("hex-content-length", "Content-Length: 0x20", BODY_OK, True, 400, "Content-Length is not a number"),
     ("huge-content-length", "Content-Length: 99999999999999999999", BODY_OK, True, 413, "larger than the limit"),
@@ -361,14 +579,22 @@ FRAMING = [pytest.param(*case[1:], id=case[0]) for case in FRAMING_CASES]
 
 
 def framed(framing: str) -> str:
-    return (f"POST /enroll/lead-nurture HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer {API_TOKEN}\n"
-            f"Content-Type: {JSON_TYPE}\nConnection: close\n{framing + chr(10) if framing else ''}")
+    return (
+        f"POST /enroll/lead-nurture HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer {API_TOKEN}\n"
+        f"Content-Type: {JSON_TYPE}\nConnection: close\n{framing + chr(10) if framing else ''}"
+    )
 
 
 @pytest.mark.parametrize(("framing", "body", "close_write", "status", "message"), FRAMING)
 def test_malformed_framing_is_refused_and_nothing_is_written(
-    framing: str, body: bytes, close_write: bool, status: int, message: str, project: Path,
-    server: RunningServer, seeded: tuple[list[Any], list[Any]]
+    framing: str,
+    body: bytes,
+    close_write: bool,
+    status: int,
+    message: str,
+    project: Path,
+    server: RunningServer,
+    seeded: tuple[list[Any], list[Any]],
 ) -> None:
     reply = raw(server, framed(framing), body, close_write=close_write)
     assert reply.status == status, reply.body
@@ -377,8 +603,7 @@ def test_malformed_framing_is_refused_and_nothing_is_written(
     assert snapshot(project) == seeded
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/jsonx",
-                                          None])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", None])
 def test_a_body_that_is_not_declared_json_is_415_and_nothing_is_written(
     content_type: str | None, project: Path, server: RunningServer, seeded: tuple[list[Any], list[Any]]
 ) -> None:
@@ -409,8 +634,9 @@ def test_poison_never_stops_the_others(xmas: Cli, project: Path, server: Running
 
     good = post(server, "lead-nurture", json.dumps({"email": "good@example.com", "first_name": "Good"}).encode())
     assert good.status == 200, good.body
-    xmas("enroll", "signup", "--email", "also@example.com", "--first-name", "Also", "--business-name", "A",
-         "--now", NOW)
+    xmas(
+        "enroll", "signup", "--email", "also@example.com", "--first-name", "Also", "--business-name", "A", "--now", NOW
+    )
     contacts, _ = snapshot(project)
     assert sorted(c[0] for c in contacts) == ["also@example.com", "good@example.com"]
     tick = xmas("tick", "--now", "2026-12-01T10:31:00Z")

@@ -66,7 +66,10 @@ CASES: dict[str, tuple[str, dict[str, object], Damage, str]] = {
     ),
     "due-year-one": ("lead-nurture", {}, lambda p, w: set_row(p, w, due="0001-01-01T00:00:00Z"), "Overflow"),
     "recipient-not-an-address": (
-        "lead-nurture", {}, lambda p, w: set_row(p, w, email="[/red]\x1b[2J@@example"), "not an email address"
+        "lead-nurture",
+        {},
+        lambda p, w: set_row(p, w, email="[/red]\x1b[2J@@example"),
+        "not an email address",
     ),
     "weakest-system-a-number": (
         "lead-nurture",
@@ -77,9 +80,7 @@ CASES: dict[str, tuple[str, dict[str, object], Damage, str]] = {
     "template-recursive-macro": (
         "noshow",
         {"calendly_event_id": "evt_x", "scheduled_time": "2026-12-01T10:20:00Z"},
-        lambda p, w: break_template(
-            p, "noshow_recovery_email_1", "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"
-        ),
+        lambda p, w: break_template(p, "noshow_recovery_email_1", "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"),
         "recursion too deep",
     ),
     "template-syntax-error": (
@@ -97,7 +98,10 @@ CASES: dict[str, tuple[str, dict[str, object], Damage, str]] = {
     "template-builds-gigabytes": (
         "assessment",
         {
-            "red_systems": 1, "orange_systems": 1, "yellow_systems": 1, "green_systems": 1,
+            "red_systems": 1,
+            "orange_systems": 1,
+            "yellow_systems": 1,
+            "green_systems": 1,
             "email_1_sent_at": "2026-11-30T10:30:00Z",
         },
         lambda p, w: break_template(p, "christmas_email_2", "{{ 'x' * 1000000000 }}"),

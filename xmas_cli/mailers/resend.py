@@ -24,8 +24,7 @@ from .base import OutgoingEmail, SendResult
 MAX_BATCH = 100  # Resend's limit for POST /emails/batch
 KEY_TTL = timedelta(hours=24)  # Resend remembers an idempotency key for 24 hours
 ALREADY_ACCEPTED = (
-    "Resend already accepted this email under its key (409 invalid_idempotent_request); "
-    "recorded as sent, not re-sent"
+    "Resend already accepted this email under its key (409 invalid_idempotent_request); recorded as sent, not re-sent"
 )
 KEY_FIX = "set RESEND_API_KEY to a Resend API key with sending access (Resend dashboard → API Keys)"
 
@@ -122,8 +121,10 @@ def batch_results(emails: Sequence[OutgoingEmail], response: Mapping[str, Any]) 
     accepted = len(emails) - len(refused)
     note = None
     if len(ids) != accepted:  # cannot align: the emails went, but which id is whose is unknown
-        note = (f"Resend accepted the batch but answered {len(ids)} ids for {accepted} accepted emails; "
-                "recorded as sent without an id")
+        note = (
+            f"Resend accepted the batch but answered {len(ids)} ids for {accepted} accepted emails; "
+            "recorded as sent without an id"
+        )
         ids = []
     next_id = iter(ids)
     results = []
@@ -283,7 +284,7 @@ def from_env(
     if not api_key:
         raise ConfigError(
             "RESEND_API_KEY is not set",
-            f"{KEY_FIX}, or use [mailer] backend = \"outbox\" in campaign.toml",
+            f'{KEY_FIX}, or use [mailer] backend = "outbox" in campaign.toml',
         )
     return ResendMailer(
         api_key,

@@ -330,15 +330,18 @@ def parse_events(email: str, text: str, logger: logging.Logger) -> list[Event]:
             extra = json.loads(rest)
             when = datetime.fromisoformat(at).astimezone(UTC)
             recorded = extra.get("recorded_at")
-            out.append(Event(
-                key=str(extra["key"]),
-                email=email,
-                name=name,
-                at=when,
-                data=dict(extra.get("data") or {}),
-                recorded_at=datetime.fromisoformat(recorded).astimezone(UTC) if recorded else None,
-            ))
+            out.append(
+                Event(
+                    key=str(extra["key"]),
+                    email=email,
+                    name=name,
+                    at=when,
+                    data=dict(extra.get("data") or {}),
+                    recorded_at=datetime.fromisoformat(recorded).astimezone(UTC) if recorded else None,
+                )
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
-            logger.warning("contact %s: line %d of its Events cannot be read and is ignored: %r", email, number,
-                           line[:80])
+            logger.warning(
+                "contact %s: line %d of its Events cannot be read and is ignored: %r", email, number, line[:80]
+            )
     return out

@@ -74,9 +74,7 @@ CREATE TABLE IF NOT EXISTS batches (
     last_error TEXT
 );
 """
-DUE = (
-    "state = ? AND due <= ? AND (batch IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.key = emails.batch))"
-)
+DUE = "state = ? AND due <= ? AND (batch IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.key = emails.batch))"
 _COLUMNS = (
     "id, enrollment_key, email, sequence, step, template, sender, due, state, sent_at, message_id, "
     "attempts, last_error, note, data, batch"
@@ -255,8 +253,9 @@ class SqliteStore:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             condition = f"{where} AND " if where else ""
-            yield from self._q(f"{select} WHERE {condition}{column} IN ({','.join('?' * len(chunk))})",
-                               [*params, *chunk])
+            yield from self._q(
+                f"{select} WHERE {condition}{column} IN ({','.join('?' * len(chunk))})", [*params, *chunk]
+            )
 
     def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
         rows = self._where_in("SELECT * FROM contacts", "email", sorted({e.lower() for e in emails}))
@@ -339,8 +338,9 @@ class SqliteStore:
             return out
         where = f"state = ? AND sent_at > ? AND sequence IN ({','.join('?' * len(names))})"
         params = [State.SENT.value, iso(since), *names]
-        for r in self._where_in("SELECT email, sent_at FROM emails", "email", sorted({e.lower() for e in emails}),
-                                where, params):
+        for r in self._where_in(
+            "SELECT email, sent_at FROM emails", "email", sorted({e.lower() for e in emails}), where, params
+        ):
             try:
                 when = _time(r["sent_at"])
             except ValueError:  # a damaged time counts as no send rather than stopping the tick
@@ -385,8 +385,15 @@ class SqliteStore:
             self.db.execute(
                 "INSERT INTO batches (key, row_ids, emails, opened_at, attempts, retry_at, last_error) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (batch.key, json.dumps(batch.row_ids), batch.emails, iso(batch.opened_at), batch.attempts,
-                 iso(batch.retry_at), batch.last_error),
+                (
+                    batch.key,
+                    json.dumps(batch.row_ids),
+                    batch.emails,
+                    iso(batch.opened_at),
+                    batch.attempts,
+                    iso(batch.retry_at),
+                    batch.last_error,
+                ),
             )
             self.db.executemany("UPDATE emails SET batch = ? WHERE id = ?", [(batch.key, i) for i in batch.row_ids])
             return []
@@ -442,8 +449,14 @@ class SqliteStore:
     def add_event(self, event: Event) -> bool:
         cursor = self._q(
             "INSERT OR IGNORE INTO events (key, email, name, at, data, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (event.key, event.email.lower(), event.name, iso(event.at), json.dumps(event.data, sort_keys=True),
-             iso(event.recorded_at)),
+            (
+                event.key,
+                event.email.lower(),
+                event.name,
+                iso(event.at),
+                json.dumps(event.data, sort_keys=True),
+                iso(event.recorded_at),
+            ),
         )
         return cursor.rowcount == 1
 
