@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
+from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
+
 sys.path.insert(0, str(Path(__file__).parent))  # the emulators import as plain modules
 
 SECRET = "test-secret-0123456789abcdef"
@@ -43,8 +45,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped campaign.toml and templates/ in a temp folder, made the working directory."""
-    shutil.copy(ROOT / "campaign.toml", tmp_path / "campaign.toml")
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copy(CAMPAIGN_TOML, tmp_path / "campaign.toml")
+    shutil.copytree(TEMPLATES_DIR, tmp_path / "templates")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -79,7 +81,7 @@ class Cli:
         self.project = project
 
     def __call__(self, *args: str, input: str | None = None, code: int | None = 0) -> Any:
-        from xmas_cli.cli import app
+        from xmas_cli.commands import app
 
         result = self.runner.invoke(app, list(args), input=input)
         if result.exception and not isinstance(result.exception, SystemExit):

@@ -129,7 +129,8 @@ def test_the_due_query_uses_the_state_due_index(xmas: Cli, project: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "command", ["enroll", "tick", "preview", "status", "show", "cancel", "unsubscribe", "demo", "templates check"]
+    "command",
+    ["enroll noshow", "tick", "preview", "status", "show", "cancel", "unsubscribe", "demo", "templates check"],
 )
 def test_every_command_has_help_and_takes_config(xmas: Cli, command: str) -> None:
     out = xmas(*command.split(), "--help").stdout

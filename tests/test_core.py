@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from xmas_cli.campaign import load_campaign
+from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
+from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
 from xmas_cli.errors import ConfigError, InvalidInput, RenderError
 from xmas_cli.model import Template
 from xmas_cli.payloads import validate_payload
@@ -16,9 +18,8 @@ from xmas_cli.render import html_to_text, parse_template_source, render
 from xmas_cli.tokens import make_token, read_token, unsubscribe_url
 from xmas_cli.variables import ALWAYS, OPTIONAL, SAMPLE, Counts, build_variables, classify_segment, tip_for
 
-ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 14, 15, 0, tzinfo=UTC)  # 10:00 in Toronto; the deadline is 2026-12-19
-CAMPAIGN = load_campaign(ROOT / "campaign.toml", {})
+CAMPAIGN = load_campaign(CAMPAIGN_TOML, {})
 
 
 @pytest.mark.parametrize(
@@ -155,11 +156,11 @@ def test_the_shipped_campaign_matches_the_seeds_contract() -> None:
     assert seqs["assessment"].cancels == ["lead-nurture"]
     assert {"assessment", "noshow", "postcall"} <= set(seqs["onboarding"].cancels)
     assert len(CAMPAIGN.template_ids()) == 19
-    assert all((ROOT / "templates" / f"{t}.html").is_file() for t in CAMPAIGN.template_ids())
+    assert all((TEMPLATES_DIR / f"{t}.html").is_file() for t in CAMPAIGN.template_ids())
 
 
 def write_campaign(tmp_path: Path, old: str, new: str) -> Path:
-    text = (ROOT / "campaign.toml").read_text()
+    text = CAMPAIGN_TOML.read_text()
     assert old in text
     path = tmp_path / "campaign.toml"
     path.write_text(text.replace(old, new, 1))
@@ -186,7 +187,7 @@ def test_campaign_errors_name_the_file_the_key_and_the_fix(tmp_path: Path, old: 
 
 
 def test_testing_mode_comes_from_the_file_or_xmas_testing(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "campaign.toml", tmp_path / "campaign.toml")
+    shutil.copy(CAMPAIGN_TOML, tmp_path / "campaign.toml")
     assert load_campaign(tmp_path / "campaign.toml", {}).testing is False
     assert load_campaign(tmp_path / "campaign.toml", {"XMAS_TESTING": "1"}).testing is True
     with pytest.raises(ConfigError, match="XMAS_TESTING"):

@@ -178,7 +178,7 @@ def test_xmas_tick_exits_6_when_stopped_by_a_signal(project: Path, monkeypatch: 
     from typer.testing import CliRunner
 
     from xmas_cli import tick as tick_module
-    from xmas_cli.cli import app
+    from xmas_cli.commands import app
 
     real = tick_module.tick
 

@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Cli
+from conftest import Cli
 from notion_client import Client
 from notion_emulator import NotionEmulator
 from resend_emulator import ResendEmulator
 from test_cli_enroll import ASSESSMENT
 from test_cli_tick import PEOPLE, T0, at
 
+from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
+from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
 from xmas_cli.mailers.base import idempotency_key
 
 TOKEN = "secret_e2e_token"
@@ -182,8 +184,8 @@ def test_a_whole_sequence_goes_out_once_each_at_its_time_as_on_sqlite(
     # the same scenario on the SQLite store sends exactly the same emails
     twin = project / "sqlite-twin"
     twin.mkdir()
-    shutil.copy(ROOT / "campaign.toml", twin / "campaign.toml")
-    shutil.copytree(ROOT / "templates", twin / "templates")
+    shutil.copy(CAMPAIGN_TOML, twin / "campaign.toml")
+    shutil.copytree(TEMPLATES_DIR, twin / "templates")
     run_timeline(xmas, sequence, twin / ".xmas" / "outbox", "--config", str(twin / "campaign.toml"))
     sent = outbox(project)
     assert sent == mails(twin / ".xmas" / "outbox")
@@ -426,7 +428,7 @@ def test_a_schema_changed_in_notion_is_named_by_check_and_refused_by_tick(xmas: 
 
 def test_setup_writes_the_ids_in_place_and_refuses_to_run_twice(xmas: Cli, notion: Notion, project: Path) -> None:
     written = (project / "campaign.toml").read_text()
-    original = (ROOT / "campaign.toml").read_text()
+    original = CAMPAIGN_TOML.read_text()
     changed = [(a, b) for a, b in zip(original.splitlines(), written.splitlines(), strict=True) if a != b]
     assert [b.split("=")[0].strip() for _, b in changed] == [
         "backend",
@@ -476,7 +478,7 @@ def test_templates_push_and_pull_round_trip_a_20000_character_body(xmas: Cli, no
     pulled = xmas.json("templates", "pull")
     assert {t["action"] for t in pulled["templates"]} == {"written"} and len(pulled["templates"]) == 20
     assert (folder / "long_one.html").read_text(encoding="utf-8") == source + "<p>PS</p>"
-    for path in (ROOT / "templates").glob("*.html"):
+    for path in (TEMPLATES_DIR).glob("*.html"):
         assert (folder / path.name).read_bytes() == path.read_bytes()
     assert "20 unchanged" in xmas("templates", "pull").stdout
 

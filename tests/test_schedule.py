@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from xmas_cli.campaign import Campaign, load_campaign
+from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
 from xmas_cli.model import Sender, State
 from xmas_cli.payloads import validate_payload
 from xmas_cli.schedule import catch_up, plan_enrollment
 
-ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 H, M, D = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 
@@ -50,7 +49,7 @@ TIMINGS = [
 
 
 def campaign(testing: bool) -> Campaign:
-    return load_campaign(ROOT / "campaign.toml", {"XMAS_TESTING": "1" if testing else "0"})
+    return load_campaign(CAMPAIGN_TOML, {"XMAS_TESTING": "1" if testing else "0"})
 
 
 def plan(name: str, testing: bool, now: datetime = T0, **changes: Any) -> Any:

@@ -727,7 +727,7 @@ def shell_out(project: Path, *args: str, stdin: str) -> subprocess.CompletedProc
     """`xmas ARGS` as a website would run it: a real process, JSON on stdin and stdout."""
     env = {**os.environ, "XMAS_SECRET": SECRET, "XMAS_NOW": NOW}
     return subprocess.run(
-        [sys.executable, "-c", "from xmas_cli.cli import main; main()", *args],
+        [sys.executable, "-c", "from xmas_cli.commands import main; main()", *args],
         input=stdin,
         env=env,
         cwd=project,

@@ -12,7 +12,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import InvalidInput
 
@@ -32,17 +32,17 @@ class _Refused(ValueError):
         self.fix = fix
 
 
-def read_source(source: str, field: str) -> bytes:
-    """The bytes of a file, or of stdin for '-': at most MAX_BODY + 1, so `loads` sees when there is more."""
+def read_source(source: str, field: str, stdin: IO[bytes] | IO[str] | None = None) -> bytes:
+    """The bytes of a file, or of `stdin` (default sys.stdin) for '-': at most MAX_BODY + 1, so `loads` sees when
+    there is more."""
     try:
         if source == "-":
-            stdin = sys.stdin
+            stdin = stdin if stdin is not None else sys.stdin
             if stdin is None:
                 raise InvalidInput(f"{field}: there is no standard input to read", "give a JSON file instead of -")
             binary = getattr(stdin, "buffer", None)
-            if binary is not None:
-                return bytes(binary.read(MAX_BODY + 1))
-            return stdin.read(MAX_BODY + 1).encode("utf-8", "surrogateescape")
+            data = binary.read(MAX_BODY + 1) if binary is not None else stdin.read(MAX_BODY + 1)
+            return bytes(data) if not isinstance(data, str) else data.encode("utf-8", "surrogateescape")
         with Path(source).open("rb") as stream:
             return stream.read(MAX_BODY + 1)
     except OSError as exc:

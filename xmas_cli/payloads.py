@@ -185,10 +185,13 @@ TimeZone = Annotated[str, Field(max_length=64), BeforeValidator(_single_line), A
 class Payload(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True, frozen=True)
 
-    email: Email
-    first_name: Name
-    timezone: TimeZone | None = None  # the contact's own clock: its send window and the dates in its emails
-    consent: Literal["express", "implied"] | None = None  # CASL; absent: the sequence's default (campaign.toml)
+    email: Email = Field(description="The contact's email address.")
+    first_name: Name = Field(description="The contact's first name, as the emails greet them.")
+    # the contact's own clock: its send window and the dates in its emails
+    timezone: TimeZone | None = Field(None, description="The contact's IANA time zone, e.g. Europe/Berlin.")
+    consent: Literal["express", "implied"] | None = Field(  # CASL; absent: the sequence's default (campaign.toml)
+        None, description="CASL consent this enrollment gives: express or implied [default: the sequence's]."
+    )
 
     @model_validator(mode="after")
     def _extras_are_scalars(self) -> Payload:
@@ -205,27 +208,35 @@ class Payload(BaseModel):
         return out
 
 
+BUSINESS = "The contact's business name."
+
+
 class SignupPayload(Payload):
-    business_name: Name
+    business_name: Name = Field(description=BUSINESS)
 
 
 class LeadPayload(Payload):
-    business_name: Name | None = None
+    business_name: Name | None = Field(None, description=BUSINESS)
 
 
 class AssessmentPayload(Payload):
-    business_name: Name
-    red_systems: Count
-    orange_systems: Count
-    yellow_systems: Count
-    green_systems: Count
-    weakest_system_1: Label | None = None  # reaches subjects (WeakestSystem1): one line
-    weakest_system_2: Label | None = None
-    strongest_system: Text | None = None
-    revenue_leak_total: Annotated[StrictInt, Field(ge=0, le=100_000_000)] | None = None
-    overall_score: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
-    email_1_sent_at: Instant | None = None
-    email_1_status: Text | None = None
+    business_name: Name = Field(description=BUSINESS)
+    red_systems: Count = Field(description="Systems rated broken (red), 0-8.")
+    orange_systems: Count = Field(description="Systems rated struggling (orange), 0-8.")
+    yellow_systems: Count = Field(description="Systems rated functional (yellow), 0-8.")
+    green_systems: Count = Field(description="Systems rated optimized (green), 0-8.")
+    # reaches subjects (WeakestSystem1): one line
+    weakest_system_1: Label | None = Field(None, description="The weakest system's name (it reaches subjects).")
+    weakest_system_2: Label | None = Field(None, description="The second-weakest system's name.")
+    strongest_system: Text | None = Field(None, description="The strongest system's name.")
+    revenue_leak_total: Annotated[StrictInt, Field(ge=0, le=100_000_000)] | None = Field(
+        None, description="Estimated yearly revenue leak, whole dollars."
+    )
+    overall_score: Annotated[StrictInt, Field(ge=0, le=100)] | None = Field(
+        None, description="The assessment's score, 0-100."
+    )
+    email_1_sent_at: Instant | None = Field(None, description="When the website sent email 1 (ISO 8601 time).")
+    email_1_status: Text | None = Field(None, description="The website's email 1 outcome: 'failed' makes xmas send it.")
 
     @model_validator(mode="after")
     def _eight_systems(self) -> AssessmentPayload:
@@ -236,25 +247,25 @@ class AssessmentPayload(Payload):
 
 
 class NoShowPayload(Payload):
-    calendly_event_id: Line
-    scheduled_time: Instant
-    business_name: Name | None = None
+    calendly_event_id: Line = Field(description="The missed call's Calendly event id.")
+    scheduled_time: Instant = Field(description="When the missed call was scheduled (ISO 8601 time).")
+    business_name: Name | None = Field(None, description=BUSINESS)
 
 
 class PostCallPayload(Payload):
-    call_date: Instant
-    business_name: Name | None = None
-    objection: Text | None = None
-    interest_level: Text | None = None
+    call_date: Instant = Field(description="When the sales call took place (ISO 8601 time).")
+    business_name: Name | None = Field(None, description=BUSINESS)
+    objection: Text | None = Field(None, description="What held the contact back, in their words.")
+    interest_level: Text | None = Field(None, description="How interested they seemed, e.g. warm.")
 
 
 class OnboardingPayload(Payload):
-    business_name: Name | None = None
-    payment_date: Instant | None = None
-    payment_status: Label | None = None
-    portal_url: Url | None = None
-    diagnostic_call_date: Instant | None = None
-    package_type: Text | None = None
+    business_name: Name | None = Field(None, description=BUSINESS)
+    payment_date: Instant | None = Field(None, description="When the client paid (ISO 8601 time).")
+    payment_status: Label | None = Field(None, description="The payment's status: only 'paid' is onboarded.")
+    portal_url: Url | None = Field(None, description="The client portal's address (https://...).")
+    diagnostic_call_date: Instant | None = Field(None, description="The kickoff call's time (ISO 8601 time).")
+    package_type: Text | None = Field(None, description="The package bought, e.g. Done-with-you.")
 
     @model_validator(mode="after")
     def _paid(self) -> OnboardingPayload:

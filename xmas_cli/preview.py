@@ -97,14 +97,41 @@ class CheckReport:
 SPARSE = {"email": SAMPLE["email"], "first_name": SAMPLE["first_name"]}
 
 
-def check_templates(engine: Engine) -> CheckReport:
-    """Every template a step sends must exist, be Active and render with full and with sparse data."""
+def used_by(engine: Engine) -> dict[str, list[str]]:
+    """Template id → the steps that send it ("assessment #2", "assessment #1 (website)")."""
     used: dict[str, list[str]] = {}
     for name, seq in engine.campaign.sequences.items():
         for number, step in enumerate(seq.steps, 1):
             used.setdefault(step.template, []).append(
                 f"{name} #{number}" + (" (website)" if step.sent_by == "website" else "")
             )
+    return used
+
+
+@dataclass(frozen=True)
+class Listed:
+    template_id: str
+    used_by: list[str]
+    active: bool
+    subject: str
+    origin: str
+
+
+def list_templates(engine: Engine) -> list[Listed]:
+    """Every template in the store, and every one a step names that the store lacks (origin "missing")."""
+    used = used_by(engine)
+    known = {t.id: t for t in engine.store.list_templates()}
+    return [
+        Listed(t, used.get(t, []), known[t].active, known[t].subject, known[t].origin)
+        if t in known
+        else Listed(t, used[t], False, "", "missing")
+        for t in sorted(set(used) | set(known))
+    ]
+
+
+def check_templates(engine: Engine) -> CheckReport:
+    """Every template a step sends must exist, be Active and render with full and with sparse data."""
+    used = used_by(engine)
     try:
         known = {t.id: t for t in engine.store.list_templates()}
     except RenderError as exc:

@@ -1,4 +1,4 @@
-"""Running the web app (web.py): a threaded HTTP server for `xmas serve`, and one in a thread for tests."""
+"""The HTTP server behind `xmas serve`: the WSGI app of xmas_cli.web on a threading server, its log redacted."""
 
 from __future__ import annotations
 

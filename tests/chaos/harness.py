@@ -51,7 +51,7 @@ def xmas_command() -> list[str]:
     script = shutil.which("xmas", path=str(Path(sys.executable).parent))
     if script is not None:
         return [script]
-    return [sys.executable, "-c", "from xmas_cli.cli import main; main()"]
+    return [sys.executable, "-c", "from xmas_cli.commands import main; main()"]
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

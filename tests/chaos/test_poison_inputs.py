@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from conftest import SECRET, Cli
 
-from xmas_cli.cli import app
+from xmas_cli.commands import app
 from xmas_cli.server import RunningServer, start
 
 pytestmark = pytest.mark.chaos

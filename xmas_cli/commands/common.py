@@ -1,0 +1,165 @@
+"""What every command shares: the --config/--now/--json options, error rendering, the engine's lifetime, tables.
+
+Imports stay light at module level (Typer and the standard library): each command imports the engine, Rich and
+whatever else it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from ..errors import InvalidInput, XmasError, error_json
+from .env import current
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ..engine import Engine
+    from ..model import ScheduledEmail
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Config = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The campaign.toml to use [env: XMAS_CONFIG; default: ./campaign.toml].",
+        show_default=False,
+        metavar="FILE",
+    ),
+]
+Now = Annotated[
+    str | None,
+    typer.Option("--now", help="Pretend it is this ISO 8601 time [env: XMAS_NOW].", metavar="TIME"),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document for programs instead of tables.")]
+
+
+def handled(fn: Callable[P, R]) -> Callable[P, R]:
+    """Render the project's errors once: `xmas: error: <what> — <fix>` and the documented exit code. A closed
+    pipe (`xmas preview X | head -1`) ends the command quietly: the reader has what it wanted."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        env = current()
+        try:
+            return fn(*args, **kwargs)
+        except XmasError as exc:
+            if env.environ.get("XMAS_DEBUG"):
+                raise
+            from ..display import visible
+
+            if kwargs.get("as_json"):
+                typer.echo(json.dumps(error_json(exc), indent=2))
+            env.err.print(f"xmas: error: {visible(exc, multiline=True)}", markup=False)
+            if isinstance(exc, InvalidInput):
+                for name, problem in exc.problems:
+                    env.err.print(f"  {visible(name)}: {visible(problem)}", markup=False)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except BrokenPipeError:
+            _quiet_closed_pipe()
+            raise typer.Exit(0) from None
+
+    return wrapper
+
+
+def _quiet_closed_pipe() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not complain about the closed pipe."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's captured output)
+        pass
+
+
+def with_engine(config: str | None, now: str | None, action: Callable[[Engine], R]) -> R:
+    """Open the engine campaign.toml describes, run one engine call on it, and close it."""
+    from ..backends import engine_from_config
+
+    engine = engine_from_config(config, now, current().environ)
+    try:
+        return action(engine)
+    finally:
+        engine.close()
+
+
+def emit(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def say(line: object) -> None:
+    """One plain line to stdout, control characters made visible, never read as markup."""
+    from ..display import visible
+
+    current().out.print(visible(line), markup=False)
+
+
+def warn(line: object) -> None:
+    from ..display import visible
+
+    current().err.print(f"xmas: warning: {visible(line)}", markup=False)
+
+
+def when(value: datetime | None) -> str:
+    from ..clock import iso
+
+    return iso(value) or "—"
+
+
+def table(*columns: str, title: str = "") -> Table:
+    from rich.table import Table
+
+    from ..display import safe
+
+    result = Table(title=safe(title) if title else None, title_justify="left")
+    for name in columns:
+        result.add_column(name)
+    return result
+
+
+def add_row(into: Table, *cells: object) -> None:
+    """A row of stored data: every cell escaped (markup) and made visible (control characters)."""
+    from ..display import safe
+
+    into.add_row(*(safe(c) for c in cells))
+
+
+def rows_table(rows: list[ScheduledEmail], title: str, with_email: bool = False) -> Table:
+    result = table(
+        *(["contact"] if with_email else []),
+        *("sequence", "#", "template", "by", "due (UTC)", "state", "sent at", "note"),
+        title=title,
+    )
+    for r in rows:
+        note = r.defect or r.last_error or r.note or ""
+        cells = [r.sequence, r.step, r.template, r.sender.value, when(r.due), r.state.value, when(r.sent_at), note]
+        add_row(result, *([r.email] if with_email else []), *cells)
+    return result
+
+
+def print_cancelled(rows: list[ScheduledEmail]) -> None:
+    """One line per reason the rows were cancelled: an exit rule, an event ("booked at …"), a newer enrollment."""
+    by_reason: dict[str, list[ScheduledEmail]] = {}
+    for row in rows:
+        by_reason.setdefault("exit rule" if (row.note or "").startswith("exit rule") else str(row.note), []).append(row)
+    for reason, group in by_reason.items():
+        sequences = ", ".join(sorted({r.sequence for r in group}))
+        say(f"{reason}: cancelled {len(group)} pending email(s) in {sequences}")
+
+
+def read_json_source(source: str, option: str) -> Any:
+    """A JSON file, or stdin for '-', through the same bounded reader as the web's request bodies."""
+    from .. import jsonin
+
+    return jsonin.loads(jsonin.read_source(source, option, current().stdin), field=option, what=option)

@@ -1,0 +1,138 @@
+"""The operator's commands: `status`, `show`, `cancel`, `retry`, `unsubscribe`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..errors import ExitCode, InvalidInput
+from .common import AsJson, Config, Now, add_row, emit, handled, rows_table, say, table, when, with_engine
+from .env import current
+
+Email = Annotated[str, typer.Argument(help="The contact's email address.", metavar="EMAIL")]
+
+
+@handled
+def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
+    """Counts by sequence and state, the next email due, and every failure. Exit 1 when there are problems."""
+    from .. import engine as core
+    from ..clock import iso
+    from ..model import State
+
+    report = with_engine(config, now, core.status)
+    if as_json:
+        emit(report.to_json())
+    else:
+        states = [s.value for s in State]
+        counts = table("sequence", *states, title=f"{report.store} at {iso(report.now)}")
+        for column in counts.columns[1:]:
+            column.justify = "right"
+        for seq, by_state in report.counts.items():
+            add_row(counts, seq, *(str(by_state.get(s, 0) or "·") for s in states))
+        current().out.print(counts)
+        nxt = report.next_due
+        say(f"next due: {when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing")
+        if report.overdue:
+            say(f"overdue now: {report.overdue} (run xmas tick)")
+        if report.problems:
+            current().out.print(rows_table(report.problems, "problems", with_email=True))
+    if not report.healthy:
+        raise typer.Exit(int(ExitCode.FAILURES))
+
+
+@handled
+def show(email: Email, config: Config = None, as_json: AsJson = False) -> None:
+    """One contact's data, consent, events and timeline."""
+    from .. import engine as core
+    from ..consent import on_file
+    from ..display import safe
+
+    timeline = with_engine(config, None, lambda e: core.show(e, email))
+    if as_json:
+        emit(timeline.to_json())
+        return
+    c = timeline.contact
+    out = current().out
+    out.print(
+        f"[bold]{safe(c.email)}[/bold] {safe(c.first_name)} · segment {safe(c.segment or '—')}"
+        + (f" · [red]suppressed: {safe(c.suppressed_reason)}[/red]" if c.suppressed else "")
+    )
+    consent = on_file(c)
+    say(f"consent: {consent.describe() if consent else 'none on record'}")
+    if timeline.events:
+        events = table("at (UTC)", "event", "key", "data", title="events")
+        for e in timeline.events:
+            add_row(events, when(e.at), e.name, e.key, ", ".join(f"{k}={v}" for k, v in sorted(e.data.items())))
+        out.print(events)
+    out.print(rows_table(timeline.rows, "timeline"))
+
+
+@handled
+def cancel(
+    email: Email,
+    sequence: Annotated[
+        str | None, typer.Option(help="Only this sequence's pending emails.", metavar="SEQUENCE")
+    ] = None,
+    config: Config = None,
+    as_json: AsJson = False,
+) -> None:
+    """Cancel a contact's pending emails (all, or one sequence's)."""
+    from .. import engine as core
+
+    result = with_engine(config, None, lambda e: core.cancel(e, email, sequence))
+    if as_json:
+        emit(result.to_json())
+    else:
+        say(f"{result.email}: cancelled {len(result.rows)} pending email(s)")
+
+
+@handled
+def retry(
+    email: Email,
+    sequence: Annotated[
+        str | None, typer.Option(help="Only this sequence's failed emails.", metavar="SEQUENCE")
+    ] = None,
+    config: Config = None,
+    now: Now = None,
+    as_json: AsJson = False,
+) -> None:
+    """Send a contact's Failed emails again on the next tick (after fixing the template or the data)."""
+    from .. import engine as core
+
+    result = with_engine(config, now, lambda e: core.retry(e, email, sequence))
+    if as_json:
+        emit(result.to_json())
+    else:
+        say(f"{result.email}: {len(result.rows)} failed email(s) scheduled again")
+
+
+@handled
+def unsubscribe(
+    email: Email,
+    channel: Annotated[
+        str,
+        typer.Option(
+            help="How the contact asked: operator, or reply (they answered an email asking to stop).",
+            metavar="CHANNEL",
+        ),
+    ] = "operator",
+    config: Config = None,
+    now: Now = None,
+    as_json: AsJson = False,
+) -> None:
+    """Stop all email to a contact, now and for any later enrollment."""
+    from .. import engine as core
+
+    if channel not in ("operator", "reply"):
+        raise InvalidInput(f"--channel: {channel!r} is not a channel", "use operator or reply")
+    result = with_engine(config, now, lambda e: core.unsubscribe(e, email, f"unsubscribed ({channel})"))
+    if as_json:
+        emit(result.to_json())
+    else:
+        say(f"{result.email}: unsubscribed; cancelled {len(result.rows)} pending email(s)")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (status, show, cancel, retry, unsubscribe):
+        app.command(command.__name__)(command)

@@ -1,0 +1,86 @@
+"""Getting started: `xmas init` (a campaign folder to start from), `xmas demo` (the whole funnel on a simulated
+clock), `xmas serve` (the website's routes over HTTP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import Config, Now, handled, rows_table, say
+from .env import current
+
+CRONTAB = "* * * * * cd {folder} && set -a && . ./.env && set +a && xmas tick >> tick.log 2>&1"
+
+
+@handled
+def init(
+    folder: Annotated[Path, typer.Argument(help="The folder to write the campaign into.", metavar="[DIR]")] = Path(),
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the shipped files where they exist (other files are kept).")
+    ] = False,
+) -> None:
+    """Write campaign.toml, templates/ and .env.example to start a campaign from, and say what to run next."""
+    from ..init import init_folder
+
+    report = init_folder(folder, force)
+    where = report.folder.resolve()
+    say(
+        f"wrote {len(report.written)} file(s) into {where}"
+        + (f", replaced {len(report.replaced)}" if report.replaced else "")
+    )
+    say("next:")
+    say(f"  cd {where} && cp .env.example .env && chmod 600 .env   # then set XMAS_SECRET in .env")
+    say("  xmas templates check                     # every template renders")
+    say("  xmas demo                                 # the whole funnel on a simulated clock, nothing sent")
+    say("then send due emails every minute from cron (crontab -e):")
+    say("  " + CRONTAB.format(folder=where))
+
+
+@handled
+def demo(
+    folder: Annotated[
+        Path, typer.Option("--dir", help="A new or empty folder for the demo's database and outbox.", metavar="DIR")
+    ] = Path("xmas-demo"),
+    config: Config = None,
+    now: Now = None,
+) -> None:
+    """Enroll sample contacts in every sequence and run the whole campaign on a simulated clock. It uses
+    ./campaign.toml when there is one (or --config), the campaign that ships with xmas otherwise."""
+    from .. import defaults
+    from ..backends import DEFAULT_CONFIG, config_path
+    from ..clock import iso
+    from ..demo import run_demo
+    from ..model import State
+
+    env = current()
+    source = config_path(config, env.environ)
+    if config is None and not env.environ.get("XMAS_CONFIG") and not Path(DEFAULT_CONFIG).exists():
+        source = defaults.CAMPAIGN
+    report = run_demo(source, folder, env.clock(now).now())
+    title = f"demo timeline: {iso(report.started)} → {iso(report.finished)}, {report.ticks} ticks"
+    env.out.print(rows_table(report.rows, title, with_email=True))
+    say(f"campaign: {source.resolve()}")
+    for note in report.notes:
+        say(f"note: {note}")
+    sent = sum(1 for r in report.rows if r.state is State.SENT)
+    say(f"{sent} emails sent; {report.eml_files} .eml files in {report.outbox.resolve()}")
+    say(f"explore: xmas status --config {report.folder / 'campaign.toml'} --now {iso(report.finished)}")
+
+
+@handled
+def serve(
+    host: Annotated[str, typer.Option(help="The address to listen on.", metavar="ADDRESS")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The port to listen on (0: any free one).")] = 8080,
+    config: Config = None,
+) -> None:
+    """Serve the website's routes (Kestra-compatible webhooks, /enroll, /events, /unsubscribe) over HTTP."""
+    from ..server import serve as run_server
+
+    run_server(host, port, config)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, demo, serve):
+        app.command(command.__name__)(command)

@@ -1,0 +1,80 @@
+"""`xmas tick`: send every due email once and record each outcome. cron runs it every minute."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..errors import ExitCode
+from .common import AsJson, Config, Now, add_row, emit, handled, say, table, with_engine
+from .env import current
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ..tick_report import TickReport
+
+
+@handled
+def tick(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go and why; send nothing.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Handle at most N due emails.", metavar="N")] = None,
+    config: Config = None,
+    now: Now = None,
+    as_json: AsJson = False,
+) -> None:
+    """Send every due email once and record each outcome. Run it from cron every minute."""
+    from ..signals import Abandoned, StopRequest, stop_on_signals
+    from ..tick import tick as run_tick
+
+    env = current()
+    bar: Progress | None = None
+    task: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar, task
+        if as_json or total < 50 or not env.out.is_terminal:
+            return
+        if bar is None:
+            from rich.progress import Progress
+
+            bar = Progress(console=env.err, transient=True)
+            bar.start()
+            task = bar.add_task("sending", total=total)
+        bar.update(task, completed=done)
+
+    stop = StopRequest()  # a SIGTERM while the store opens is kept for the tick, which then stops before sending
+    try:
+        with stop_on_signals(stop):
+            report = with_engine(
+                config, now, lambda e: run_tick(e, dry_run=dry_run, limit=limit, progress=progress, stop=stop)
+            )
+    except Abandoned as signal_name:  # two signals before the tick began
+        env.err.print(f"xmas: stopped by {signal_name} before the tick began: nothing was sent", markup=False)
+        raise typer.Exit(int(ExitCode.STOPPED)) from None
+    finally:
+        if bar is not None:
+            bar.stop()
+    if as_json:
+        emit(report.to_json())
+    else:
+        _print(report, dry_run)
+    if report.stopped:
+        raise typer.Exit(int(ExitCode.STOPPED))
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.FAILURES))
+
+
+def _print(report: TickReport, dry_run: bool) -> None:
+    shown = [o for o in report.outcomes if dry_run or o.action != "sent"]
+    if shown:
+        outcomes = table("action", "contact", "sequence", "#", "template", "why")
+        for o in shown:
+            add_row(outcomes, o.action, o.row.email, o.row.sequence, o.row.step, o.row.template, o.detail)
+        current().out.print(outcomes)
+    say(report.summary())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tick")(tick)

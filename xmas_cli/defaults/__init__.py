@@ -1,0 +1,10 @@
+"""The default campaign that ships inside the package: `xmas init` copies it, `xmas demo` runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FOLDER = Path(__file__).resolve().parent
+CAMPAIGN = FOLDER / "campaign.toml"
+TEMPLATES = FOLDER / "templates"
+ENV_EXAMPLE = FOLDER / "env.example"
