@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from ..errors import InvalidInput, XmasError, error_json
-from .env import current
+from .env import current, silence_stdout
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -45,7 +45,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON document for 
 
 def handled(fn: Callable[P, R]) -> Callable[P, R]:
     """Render the project's errors once: `xmas: error: <what> — <fix>` and the documented exit code. A closed
-    pipe (`xmas preview X | head -1`) ends the command quietly: the reader has what it wanted."""
+    pipe ends the command quietly, exit 0: the reader has what it wanted."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -64,23 +64,11 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
                 for name, problem in exc.problems:
                     env.err.print(f"  {visible(name)}: {visible(problem)}", markup=False)
             raise typer.Exit(int(exc.exit_code)) from None
-        except BrokenPipeError:
-            _quiet_closed_pipe()
+        except BrokenPipeError:  # typer.echo into a closed pipe (`xmas status --json | head -1`)
+            silence_stdout()
             raise typer.Exit(0) from None
 
     return wrapper
-
-
-def _quiet_closed_pipe() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not complain about the closed pipe."""
-    import os
-    import sys
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's captured output)
-        pass
 
 
 def with_engine(config: str | None, now: str | None, action: Callable[[Engine], R]) -> R:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import IO, TYPE_CHECKING
@@ -20,14 +20,29 @@ if TYPE_CHECKING:
     from ..clock import Clock
 
 
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away, so the interpreter's last flush stays quiet."""
+    with suppress(OSError, ValueError, AttributeError):  # no real file descriptor (a test's captured output)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _console(stream: IO[str] | None, stderr: bool) -> Console:
     from rich.console import Console
 
     # A terminal gets its own width; a pipe or log file gets wide lines rather than truncated cells. Stored data
     # can hold anything: every string of it goes through display.safe() (markup, cells) or display.visible()
     # (markup=False), and no :emoji: code in a name is ever replaced.
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader closed the pipe (`xmas preview X | head -1`): it has what it wanted. No message, exit 0
+            (Rich's own answer is exit 1, which the README documents as "some emails failed")."""
+            self.quiet = True
+            silence_stdout()
+            raise SystemExit(0)
+
     tty = (stream or (sys.stderr if stderr else sys.stdout)).isatty()
-    return Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True, emoji=False, width=None if tty else 200)
+    width = None if tty else 200
+    return _Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True, emoji=False, width=width)
 
 
 @dataclass
