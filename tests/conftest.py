@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +22,44 @@ sys.path.insert(0, str(Path(__file__).parent))  # the emulators import as plain 
 SECRET = "test-secret-0123456789abcdef"
 
 
+# Variables xmas (or the SDKs it uses) reads: none of the developer's reaches a test or a process a test starts
+SCRUBBED_PREFIXES = ("XMAS_", "NOTION_", "RESEND_", "CALENDLY_")
+
+
+def scrubbed(name: str) -> bool:
+    return name.startswith(SCRUBBED_PREFIXES)
+
+
+def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process a test starts: os.environ without any XMAS_/NOTION_/RESEND_/CALENDLY_ variable
+    (the autouse fixture below already removed them: this also drops any a test set itself), plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if not scrubbed(name)}
+    env.update(extra or {})
+    return env
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's environment or real state."""
-    for name in (
-        "XMAS_CONFIG",
-        "XMAS_NOW",
-        "XMAS_TESTING",
-        "XMAS_DEBUG",
-        "NOTION_TOKEN",
-        "NOTION_BASE_URL",
-        "RESEND_API_KEY",
-        "RESEND_API_URL",
-        "XMAS_NOTION_CONTACTS",
-        "XMAS_NOTION_TEMPLATES",
-        "XMAS_NOTION_TRACKER",
-        "RESEND_WEBHOOK_SECRET",
-        "CALENDLY_WEBHOOK_SIGNING_KEY",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    """No test sees the developer's environment or real state: every XMAS_*, NOTION_*, RESEND_* and CALENDLY_*
+    variable is removed for the test (and put back after it), and XMAS_SECRET is the tests' own."""
+    for name in [name for name in os.environ if scrubbed(name)]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("XMAS_SECRET", SECRET)
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    """`text` with the first `old` replaced by `new`; an AssertionError naming `old` if it is not there, so that a
+    test editing campaign.toml fails where the edit did not apply instead of testing the unedited file."""
+    if old not in text:
+        raise AssertionError(f"{old!r} is not in the text to edit (has campaign.toml changed?)")
+    return text.replace(old, new, 1)
+
+
+def body_text(message: EmailMessage, subtype: str) -> str:
+    """The decoded text/<subtype> body ("plain" or "html") of an email parsed with policy.default."""
+    part = message.get_body((subtype,))
+    assert part is not None, f"the email has no text/{subtype} body"
+    return str(part.get_content())
 
 
 @pytest.fixture
@@ -60,8 +80,9 @@ def resend_api(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from resend_emulator import ResendEmulator
 
     path = project / "campaign.toml"
-    text = path.read_text().replace('backend = "outbox"', 'backend = "resend"')
-    path.write_text(text.replace("requests_per_second = 5 ", "requests_per_second = 100\nretry_backoff_seconds = 0 "))
+    text = replace_once(path.read_text(), 'backend = "outbox"', 'backend = "resend"')
+    text = replace_once(text, "requests_per_second = 5 ", "requests_per_second = 100\nretry_backoff_seconds = 0 ")
+    path.write_text(text)
     with ResendEmulator(api_key=RESEND_KEY, rate_limit=None) as emulator:
         monkeypatch.setenv("RESEND_API_KEY", RESEND_KEY)
         monkeypatch.setenv("RESEND_API_URL", emulator.base_url)

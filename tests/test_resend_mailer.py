@@ -111,6 +111,42 @@ def test_single_send_carries_the_whole_email(emu: ResendEmulator, clock: FakeTim
     assert request["headers"]["authorization"] == f"Bearer {KEY}"
 
 
+LONG_URL = "https://example.org/xmas/unsubscribe?t=" + "Y2hyaXN0bWFzLXJlYWRlckBleGFtcGxlLm9yZw" * 2 + ".c2ln"
+
+
+def test_url_headers_go_as_plain_ascii(emu: ResendEmulator, clock: FakeTime) -> None:
+    """Resend writes the payload's headers into the email as given: a URL in them must already be ASCII."""
+    unsubscribe = f"<{LONG_URL}>, <mailto:désabonner@exämple.org?subject=unsubscribe>"  # > 78 chars, non-ASCII
+    headers = {"List-Unsubscribe": unsubscribe, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    email = outgoing(sender="Zoë's Café <hello@example.org>", subject="Noël", headers=headers)
+    [result] = mailer(emu, clock).send([email])
+
+    assert result.ok
+    [message] = emu.sent
+    assert message["headers"] == {
+        "List-Unsubscribe": f"<{LONG_URL}>, <mailto:d%C3%A9sabonner@ex%C3%A4mple.org?subject=unsubscribe>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    assert all(name.isascii() and value.isascii() for name, value in message["headers"].items())
+    assert (message["from"], message["subject"]) == ("Zoë's Café <hello@example.org>", "Noël")  # Resend encodes these
+
+
+def test_a_url_header_that_cannot_be_plain_is_not_sent(emu: ResendEmulator, clock: FakeTime) -> None:
+    bad = outgoing(2, headers={"List-Unsubscribe": "<https://example.org/u>\r\nBcc: someone@example.org"})
+    [result] = mailer(emu, clock).send([bad])
+    assert not result.ok and result.permanent
+    assert result.error is not None and result.error.startswith("not a valid email: List-Unsubscribe: ")
+    assert emu.requests == []
+
+    emails = [outgoing(1), bad, outgoing(3)]
+    results = mailer(emu, clock, batch=True).send(emails, batch_key="xmas-test-batch-5")
+    [request] = emu.requests
+    assert request["path"] == "/emails/batch"
+    assert [m["to"] for m in emu.sent] == [[emails[0].to], [emails[2].to]]
+    assert [r.ok for r in results] == [True, False, True] and results[1].permanent
+    assert [r.message_id for r in results] == [emu.sent[0]["id"], None, emu.sent[1]["id"]]
+
+
 @pytest.fixture
 def sdk_globals() -> Iterator[None]:
     """For tests that set the SDK's globals themselves: put them back before `emu` checks them."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -35,13 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from conftest import clean_environ
 from local_server import RequestHook
 from notion_emulator import NotionEmulator
 from resend_emulator import ResendEmulator
 
 from xmas_cli.campaign import TickConfig
 
-SCRUBBED_PREFIXES = ("XMAS_", "NOTION_", "RESEND_", "CALENDLY_")
 # What a process needs from the surrounding environment to start at all; nothing else is passed on.
 KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
 
@@ -55,9 +54,9 @@ def xmas_command() -> list[str]:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A minimal copy of os.environ (see KEPT; no XMAS_/NOTION_/RESEND_/CALENDLY_ variable), plus `extra`."""
-    env = {name: value for name, value in os.environ.items() if name in KEPT or name.startswith("LC_")}
-    env = {name: value for name, value in env.items() if not name.startswith(SCRUBBED_PREFIXES)}
+    """A minimal copy of os.environ (see KEPT; never an XMAS_/NOTION_/RESEND_/CALENDLY_ variable: conftest's
+    clean_environ drops those), plus `extra`."""
+    env = {name: value for name, value in clean_environ().items() if name in KEPT or name.startswith("LC_")}
     env.update(extra or {})
     return env
 

@@ -19,7 +19,7 @@ import resend
 from resend.exceptions import ResendError
 
 from ..errors import ConfigError, MailerUnavailable
-from .base import OutgoingEmail, SendResult
+from .base import OutgoingEmail, SendResult, plain_headers
 
 MAX_BATCH = 100  # Resend's limit for POST /emails/batch
 KEY_TTL = timedelta(hours=24)  # Resend remembers an idempotency key for 24 hours
@@ -92,13 +92,15 @@ def retry_after(exc: ResendError) -> float | None:
 
 
 def email_params(email: OutgoingEmail) -> resend.Emails.SendParams:
+    """The API payload of one email. URL-bearing headers go as plain ASCII (base.plain_headers: Resend writes them
+    into the message as given); ValueError when one cannot be (a line break, non-ASCII outside a <URL>)."""
     params: resend.Emails.SendParams = {
         "from": email.sender,
         "to": [email.to],
         "subject": email.subject,
         "html": email.html,
         "text": email.text,
-        "headers": dict(email.headers),
+        "headers": plain_headers(email.headers),
         "tags": [{"name": name, "value": value} for name, value in email.tags.items()],
     }
     if email.reply_to:
@@ -135,6 +137,11 @@ def batch_results(emails: Sequence[OutgoingEmail], response: Mapping[str, Any]) 
         else:
             results.append(SendResult(email.row_id, message_id=next(next_id, None), note=note))
     return results
+
+
+def invalid(email: OutgoingEmail, exc: ValueError) -> SendResult:
+    """An email no request can carry: it fails for good, and nothing is sent for it."""
+    return SendResult(email.row_id, error=f"not a valid email: {exc}", permanent=True)
 
 
 class ResendMailer:
@@ -200,7 +207,10 @@ class ResendMailer:
     # ------------------------------------------------------------------ one request each
 
     def _send_one(self, email: OutgoingEmail) -> SendResult:
-        params = email_params(email)
+        try:
+            params = email_params(email)
+        except ValueError as exc:
+            return invalid(email, exc)
         options: resend.Emails.SendOptions = {"idempotency_key": email.idempotency_key}
         response, verdict = self._call(lambda: resend.Emails.send(params, options))
         if verdict is not None:
@@ -209,13 +219,28 @@ class ResendMailer:
         return SendResult(email.row_id, message_id=str(response["id"]))
 
     def _send_batch(self, emails: Sequence[OutgoingEmail], batch_key: str) -> list[SendResult]:
-        params = [email_params(email) for email in emails]
-        options: resend.Batch.SendOptions = {"idempotency_key": batch_key, "batch_validation": "permissive"}
-        response, verdict = self._call(lambda: resend.Batch.send(params, options))
-        if verdict is not None:
-            return [self._failed(email.row_id, verdict) for email in emails]
-        assert response is not None
-        return batch_results(emails, response)
+        """One request for the batch. An email whose payload cannot be made fails alone, before the request: the
+        same members always leave out the same ones, so a retry repeats the same payload under the key."""
+        results: dict[int, SendResult] = {}
+        params: list[resend.Emails.SendParams] = []
+        sent: list[OutgoingEmail] = []
+        for index, email in enumerate(emails):
+            try:
+                params.append(email_params(email))
+                sent.append(email)
+            except ValueError as exc:
+                results[index] = invalid(email, exc)
+        if sent:
+            options: resend.Batch.SendOptions = {"idempotency_key": batch_key, "batch_validation": "permissive"}
+            response, verdict = self._call(lambda: resend.Batch.send(params, options))
+            if verdict is not None:
+                outcome = [self._failed(email.row_id, verdict) for email in sent]
+            else:
+                assert response is not None
+                outcome = batch_results(sent, response)
+            in_request = (index for index in range(len(emails)) if index not in results)
+            results.update(zip(in_request, outcome, strict=True))
+        return [results[index] for index in range(len(emails))]
 
     @staticmethod
     def _failed(row_id: str, verdict: Verdict) -> SendResult:
