@@ -127,7 +127,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 from urllib.parse import urlsplit
 
 from local_server import Chaos, Fault, LocalServer
@@ -960,7 +960,15 @@ def sign_webhook(
     return {"svix-id": msg_id, "svix-timestamp": str(ts), "svix-signature": f"v1,{signature}"}
 
 
-def sdk_webhook_headers(svix_headers: Mapping[str, str]) -> dict[str, str]:
+class SdkWebhookHeaders(TypedDict):
+    """The shape of ``resend.WebhookHeaders`` (this module does not import the SDK)."""
+
+    id: str
+    timestamp: str
+    signature: str
+
+
+def sdk_webhook_headers(svix_headers: Mapping[str, str]) -> SdkWebhookHeaders:
     """``{"svix-id", "svix-timestamp", "svix-signature"}`` (any case) -> the
     ``{"id", "timestamp", "signature"}`` dict that ``resend.Webhooks.verify`` expects."""
     lowered = {name.lower(): value for name, value in svix_headers.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Cli
+from conftest import Cli, replace_once
 from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 
 T = "2026-12-01T15:00:00Z"
@@ -14,8 +14,8 @@ NINA = ["--email", "nina@example.com", "--first-name", "Nina"]
 
 def capped(project: Path, cap: str = "1/24h") -> None:
     config = project / "campaign.toml"
-    text = config.read_text().replace(
-        'templates_dir = "templates"\n', f'templates_dir = "templates"\nfrequency_cap = "{cap}"\n', 1
+    text = replace_once(
+        config.read_text(), 'templates_dir = "templates"\n', f'templates_dir = "templates"\nfrequency_cap = "{cap}"\n'
     )
     config.write_text(text)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, Cli
+from conftest import SECRET, Cli, body_text
 from test_cli_enroll import ASSESSMENT, rows_in_db
 
 from xmas_cli.campaign import load_campaign
@@ -51,7 +51,7 @@ def at(moment: datetime) -> str:
 def outbox(project: Path) -> list[email.message.EmailMessage]:
     folder = project / ".xmas" / "outbox"
     files = sorted(folder.glob("*.eml")) if folder.exists() else []
-    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]  # type: ignore[misc]
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
 
 
 def enroll(xmas: Cli, sequence: str, now: datetime = T0, **changes: Any) -> Any:
@@ -115,8 +115,8 @@ def test_the_eml_carries_unsubscribe_headers_reply_to_tags_and_both_parts(xmas: 
     assert read_token(SECRET, link.split("t=")[1]) == "lena@example.com"
     assert lena["X-Xmas-Tags"] == "campaign=christmas-2026, sequence=lead-nurture, step=1"
     assert olivia["List-Unsubscribe-Post"] is None and olivia["List-Unsubscribe"]  # transactional: link kept
-    text = lena.get_body(("plain",)).get_content()
-    html = lena.get_body(("html",)).get_content()
+    text = body_text(lena, "plain")
+    html = body_text(lena, "html")
     assert "Lena" in text and "{{" not in text and "Unsubscribe" in text
     assert link.replace("&", "&amp;") in html or link in html
     assert "123 Example Street" in html

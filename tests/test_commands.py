@@ -35,7 +35,7 @@ def test_init_writes_a_campaign_folder_and_says_what_to_run_next(xmas: Cli, tmp_
     target = tmp_path / "shop"
     out = xmas("init", str(target)).stdout
     assert (target / "campaign.toml").is_file() and (target / ".env.example").is_file()
-    assert len(list((target / "templates").glob("*.html"))) == 19
+    assert len(list((target / "templates").glob("*.html"))) == 20  # 19 emails and their layout
     assert "* * * * * cd" in out and "xmas tick" in out  # the crontab line
     assert "xmas templates check" in out and "xmas demo" in out and ".env" in out
     # what it wrote is a working campaign

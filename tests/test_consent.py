@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from conftest import Cli
+from conftest import Cli, replace_once
 from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import Web, web  # noqa: F401  (a fixture)
 
@@ -67,7 +67,7 @@ def test_transactional_email_is_not_affected(xmas: Cli, project: Path) -> None:
 
 def test_without_require_nothing_is_checked(xmas: Cli, project: Path) -> None:
     config = project / "campaign.toml"
-    config.write_text(config.read_text().replace("[consent]\nrequire = true", "[consent]\nrequire = false"))
+    config.write_text(replace_once(config.read_text(), "[consent]\nrequire = true", "[consent]\nrequire = false"))
     xmas("enroll", "lead-nurture", *LENA, "--now", T0)
     assert "1 sent" in xmas("tick", "--now", "2027-07-01T10:30:00Z").stdout
 

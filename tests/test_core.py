@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import replace_once
 
 from xmas_cli.campaign import load_campaign
 from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
@@ -14,7 +15,8 @@ from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
 from xmas_cli.errors import ConfigError, InvalidInput, RenderError
 from xmas_cli.model import Template
 from xmas_cli.payloads import validate_payload
-from xmas_cli.render import html_to_text, parse_template_source, render
+from xmas_cli.render import html_to_text, render
+from xmas_cli.stores.files import parse_template_source
 from xmas_cli.tokens import make_token, read_token, unsubscribe_url
 from xmas_cli.variables import ALWAYS, OPTIONAL, SAMPLE, Counts, build_variables, classify_segment, tip_for
 
@@ -160,10 +162,8 @@ def test_the_shipped_campaign_matches_the_seeds_contract() -> None:
 
 
 def write_campaign(tmp_path: Path, old: str, new: str) -> Path:
-    text = CAMPAIGN_TOML.read_text()
-    assert old in text
     path = tmp_path / "campaign.toml"
-    path.write_text(text.replace(old, new, 1))
+    path.write_text(replace_once(CAMPAIGN_TOML.read_text(), old, new))
     return path
 
 

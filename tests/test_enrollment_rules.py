@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli
+from conftest import Cli, body_text, replace_once
 from test_cli_enroll import ASSESSMENT, rows_in_db
 from test_notion_e2e import Notion, emu, notion, outbox  # noqa: F401  (emu and notion are fixtures)
 from test_web import Web, web  # noqa: F401  (a fixture)
@@ -51,7 +51,7 @@ def test_a_failed_website_email_1_is_sent_by_xmas_now_and_the_answer_says_so(xma
     [sent] = list((project / ".xmas" / "outbox").glob("*.eml"))
     message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
     assert message["To"] == ASSESSMENT["email"] and "step=1" in str(message["X-Xmas-Tags"])
-    assert "Sarah" in message.get_body(("plain",)).get_content()  # E1's own template, rendered for her
+    assert "Sarah" in body_text(message, "plain")  # E1's own template, rendered for her
 
 
 def test_a_sent_email_1_is_only_recorded(xmas: Cli) -> None:
@@ -143,8 +143,8 @@ def test_a_later_call_supersedes_the_earlier_post_call_follow_up(xmas: Cli) -> N
 
 def test_concurrent_keep_lets_both_run(xmas: Cli, project: Path) -> None:
     config = project / "campaign.toml"
-    text = config.read_text()
-    config.write_text(text.replace('key = ["calendly_event_id"]', 'key = ["calendly_event_id"]\nconcurrent = "keep"'))
+    key = 'key = ["calendly_event_id"]'
+    config.write_text(replace_once(config.read_text(), key, f'{key}\nconcurrent = "keep"'))
     enroll(xmas, "noshow", NOSHOW)
     second = enroll(xmas, "noshow", {**NOSHOW, "calendly_event_id": "evt_2"})
     assert second["cancelled"] == []
@@ -176,7 +176,7 @@ def test_signup_starts_lead_nurture_only_when_campaign_toml_says_so(xmas: Cli, p
     assert "also" not in enroll(xmas, "signup", sam) and rows_in_db(project) == []
     config = project / "campaign.toml"
     text = config.read_text()
-    config.write_text(text.replace('payload = "signup"\n', 'payload = "signup"\nenrolls = ["lead-nurture"]\n', 1))
+    config.write_text(replace_once(text, 'payload = "signup"\n', 'payload = "signup"\nenrolls = ["lead-nurture"]\n'))
     doc = enroll(xmas, "signup", {**sam, "email": "sue@example.com"})
     [lead] = doc["also"]
     assert lead["sequence"] == "lead-nurture" and len(lead["scheduled"]) == 5 and lead["created"]
@@ -185,8 +185,8 @@ def test_signup_starts_lead_nurture_only_when_campaign_toml_says_so(xmas: Cli, p
 
 def test_enrolls_that_would_loop_is_a_config_error(xmas: Cli, project: Path) -> None:
     config = project / "campaign.toml"
-    text = config.read_text().replace('payload = "signup"\n', 'payload = "signup"\nenrolls = ["lead-nurture"]\n', 1)
-    config.write_text(text.replace('payload = "lead"\n', 'payload = "lead"\nenrolls = ["signup"]\n', 1))
+    text = replace_once(config.read_text(), 'payload = "signup"\n', 'payload = "signup"\nenrolls = ["lead-nurture"]\n')
+    config.write_text(replace_once(text, 'payload = "lead"\n', 'payload = "lead"\nenrolls = ["signup"]\n'))
     result = xmas("status", code=3)
     assert "sequences.signup.enrolls names 'lead-nurture', which enrolls in others itself" in result.stderr
 

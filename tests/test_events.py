@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import Cli
+from conftest import Cli, body_text
 from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import API_TOKEN, Web, web  # noqa: F401  (a fixture)
 
@@ -84,7 +84,7 @@ def test_bookings_count_follows_the_latest_booking_event(xmas: Cli, project: Pat
         xmas("tick", "--now", now)
         [eml] = [p for p in (project / ".xmas" / "outbox").glob("*.eml") if f"_{who}_" in p.name]
         message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-        return str(message.get_body(("plain",)).get_content()).split("bookings=")[1].split()[0]
+        return body_text(message, "plain").split("bookings=")[1].split()[0]
 
     assert count_after(NOW, "a@example.com") == "0"
     xmas("event", "booked", "--email", "lena@example.com", "--at", NOW, "--now", NOW)

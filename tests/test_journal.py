@@ -43,7 +43,8 @@ def resend_engine(project: Path) -> tuple[Engine, FixedClock]:
 
 def die_on_close(engine: Engine, times: int = 1) -> list[str]:
     """Make the store die inside close_batch, before anything of it is written, `times` times."""
-    real, died = engine.store.close_batch, []
+    real = engine.store.close_batch
+    died: list[str] = []
 
     def dying(key: str, outcomes: Any) -> None:
         if len(died) < times:
@@ -88,9 +89,9 @@ def test_a_batch_killed_while_recording_is_sent_again_whole_under_its_key_and_de
     # Resend answered from its key: the five went once; the newcomer went alone under its own key, with the change
     assert delivered(resend_api) == Counter({(p, "1"): 1 for p in [*PEOPLE, "new@example.com"]})
     assert resend_api.sent_to("new@example.com")[0]["subject"].startswith("CHANGED")
-    rows = {r.email: r for r in engine.store.all_emails() if r.step == 1}
-    assert all(rows[p].state is State.SENT and rows[p].message_id for p in PEOPLE)
-    assert "recorded before it was set Cancelled" in (rows[PEOPLE[0]].note or "")
+    firsts = {r.email: r for r in engine.store.all_emails() if r.step == 1}
+    assert all(firsts[p].state is State.SENT and firsts[p].message_id for p in PEOPLE)
+    assert "recorded before it was set Cancelled" in (firsts[PEOPLE[0]].note or "")
     assert report.count("sent") == 6 and engine.store.open_batches() == []
 
 

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
-from conftest import Cli
+from conftest import Cli, replace_once
 from notion_client import Client
 from notion_emulator import NotionEmulator
 from resend_emulator import ResendEmulator
@@ -100,8 +100,8 @@ def emu() -> Iterator[NotionEmulator]:
 
 def use_notion(project: Path, extra: str = "") -> None:
     path = project / "campaign.toml"
-    text = path.read_text().replace('backend = "sqlite"', 'backend = "notion"', 1)
-    text = text.replace("requests_per_second = 2.5", "requests_per_second = 10" + extra, 1)
+    text = replace_once(path.read_text(), 'backend = "sqlite"', 'backend = "notion"')
+    text = replace_once(text, "requests_per_second = 3 ", "requests_per_second = 10 " + extra)
     path.write_text(text)
 
 
@@ -112,7 +112,7 @@ def notion(emu: NotionEmulator, project: Path, xmas: Cli, monkeypatch: pytest.Mo
     monkeypatch.setenv("NOTION_BASE_URL", emu.base_url)
     use_notion(project)
     xmas("notion", "setup", "--parent", emu.add_page(title="Xmas"))
-    assert "19 created" in xmas("templates", "push").stdout
+    assert "20 created" in xmas("templates", "push").stdout  # 19 emails and their layout
     ids = tomllib.loads((project / "campaign.toml").read_text())["notion"]
     databases = {kind: ids[kind] for kind in ("contacts", "templates", "tracker")}
     emu.reset_requests()
@@ -319,7 +319,7 @@ def test_status_show_cancel_and_preview_read_notion(xmas: Cli, notion: Notion) -
     assert "cancelled 2 pending" in xmas("cancel", "paul@example.com", "--sequence", "noshow").stdout
     assert {r["State"] for r in notion.rows() if r["Sequence"] == "postcall"} == {"Scheduled"}
     assert "no contact with email 'nobody@example.com'" in xmas("cancel", "nobody@example.com", code=2).stderr
-    assert "19 templates, 0 with problems" in xmas("templates", "check").stdout
+    assert "20 templates, 0 with problems" in xmas("templates", "check").stdout
 
 
 # ------------------------------------------------------------------------------- request counts
@@ -354,10 +354,10 @@ def test_request_counts_idle_tick_enroll_and_a_tick_with_due_emails(xmas: Cli, n
     assert Counter(notion.requests()) == {
         "query tracker": 1,
         "query contacts": 1,
-        "query templates": 2,
+        "query templates": 3,  # the two templates due, and the layout they extend
         "update page": 4,
     }
-    assert notion.emu.count() == 4 + 4 == 8
+    assert notion.emu.count() == 5 + 4 == 9
 
 
 # ----------------------------------------------------------------------- rate limits and faults
@@ -373,6 +373,13 @@ def test_under_a_rate_limit_every_email_still_goes_once(xmas: Cli, notion: Notio
     assert notion.row("noshow:nina@example.com|evt_1#1")["State"] == "Sent"
 
 
+class Matching(TypedDict):
+    """Which requests an injected fault or delay applies to (NotionEmulator.inject_fault's keywords)."""
+
+    method: str
+    path_contains: str
+
+
 def test_faults_and_timeouts_leave_no_duplicate_and_every_email_goes_once(
     xmas: Cli, emu: NotionEmulator, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -383,7 +390,7 @@ def test_faults_and_timeouts_leave_no_duplicate_and_every_email_goes_once(
     xmas("templates", "push")
     ids = tomllib.loads((project / "campaign.toml").read_text())["notion"]
     notion = Notion(emu, project, ids, {k: emu.data_source_id(ids[k]) for k in ("contacts", "templates", "tracker")})
-    pages = {"method": "POST", "path_contains": "/v1/pages"}
+    pages: Matching = {"method": "POST", "path_contains": "/v1/pages"}
     emu.inject_fault(500, "internal_server_error", **pages)  # the contact's create fails: looked up, created again
     emu.inject_fault(500, "internal_server_error", after_processing=True, **pages)  # created, but the answer is lost
     enroll(xmas, "noshow")
@@ -464,23 +471,24 @@ def test_templates_push_and_pull_round_trip_a_20000_character_body(xmas: Cli, no
     folder = project / "templates"
     source = f"Subject: Long one 🎄 {{{{ first_name }}}}\n\n{LONG_BODY}"
     (folder / "long_one.html").write_text(source, encoding="utf-8")
-    assert "1 created, 19 unchanged" in xmas("templates", "push").stdout
+    assert "1 created, 20 unchanged" in xmas("templates", "push").stdout
     [page] = [p for p in notion.emu.pages(notion.sources["templates"]) if decode(p)["Template Name"] == "long_one"]
     assert len(page["properties"]["Email Body HTML"]["rich_text"]) >= 10 and decode(page)["Status"] == "Active"
     # a person deactivates it; a new push updates the body and keeps the Status the business chose
     notion.edit(page["id"], Status={"select": {"name": "Inactive"}})
     (folder / "long_one.html").write_text(source + "<p>PS</p>", encoding="utf-8")
-    assert "1 updated, 19 unchanged" in xmas("templates", "push").stdout
+    assert "1 updated, 20 unchanged" in xmas("templates", "push").stdout
     assert decode(notion.emu.page(page["id"]))["Status"] == "Inactive"
     notion.edit(page["id"], Status={"select": {"name": "Active"}})
     # pull into an empty folder: every file comes back byte for byte
     shutil.rmtree(folder)
     pulled = xmas.json("templates", "pull")
-    assert {t["action"] for t in pulled["templates"]} == {"written"} and len(pulled["templates"]) == 20
+    assert {t["action"] for t in pulled["templates"]} == {"written"}
+    assert len(pulled["templates"]) == 21  # 19 emails, their layout and the long one
     assert (folder / "long_one.html").read_text(encoding="utf-8") == source + "<p>PS</p>"
     for path in (TEMPLATES_DIR).glob("*.html"):
         assert (folder / path.name).read_bytes() == path.read_bytes()
-    assert "20 unchanged" in xmas("templates", "pull").stdout
+    assert "21 unchanged" in xmas("templates", "pull").stdout
 
 
 # ------------------------------------------------------------ with Resend: one request per email

@@ -18,6 +18,7 @@ from notion_client import APIResponseError, Client
 from notion_client.client import RetryOptions
 from notion_client.errors import RequestTimeoutError, UnknownHTTPResponseError
 from notion_client.helpers import collect_paginated_api
+from notion_client.typing import SyncAsync
 from notion_emulator import NOTION_VERSION, NotionEmulator
 
 TOKEN = "secret_emulator_token"
@@ -70,12 +71,17 @@ def text(content: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": {"content": content}}]
 
 
+def answer(result: SyncAsync[Any]) -> dict[str, Any]:
+    """What a call of the synchronous Client answered: its endpoints are typed for the async Client too."""
+    assert isinstance(result, dict), result
+    return result
+
+
 def create_row(client: Client, ds_id: str, name: str, **props: Any) -> dict[str, Any]:
     properties: dict[str, Any] = {"Name": {"title": text(name)}, **props}
-    page: dict[str, Any] = client.pages.create(
-        parent={"type": "data_source_id", "data_source_id": ds_id}, properties=properties
+    return answer(
+        client.pages.create(parent={"type": "data_source_id", "data_source_id": ds_id}, properties=properties)
     )
-    return page
 
 
 def names(results: list[dict[str, Any]]) -> list[str]:
@@ -91,10 +97,12 @@ def statuses(emu: NotionEmulator, path_contains: str) -> list[int]:
 
 def test_create_database_and_resolve_its_data_source(emu: NotionEmulator, client: Client) -> None:
     parent = emu.add_page(title="Xmas")
-    db = client.databases.create(
-        parent={"type": "page_id", "page_id": parent},
-        title=text("Contacts"),
-        initial_data_source={"properties": SCHEMA},
+    db = answer(
+        client.databases.create(
+            parent={"type": "page_id", "page_id": parent},
+            title=text("Contacts"),
+            initial_data_source={"properties": SCHEMA},
+        )
     )
     assert db["object"] == "database"
     assert db["parent"] == {"type": "page_id", "page_id": parent}
@@ -102,10 +110,10 @@ def test_create_database_and_resolve_its_data_source(emu: NotionEmulator, client
     assert source["name"] == "Contacts"
     assert emu.data_source_id(db["id"]) == source["id"]
 
-    again = client.databases.retrieve(database_id=db["id"].replace("-", ""))  # ids work without dashes
+    again = answer(client.databases.retrieve(database_id=db["id"].replace("-", "")))  # ids work without dashes
     assert again["data_sources"] == [source]
 
-    ds = client.data_sources.retrieve(data_source_id=source["id"])
+    ds = answer(client.data_sources.retrieve(data_source_id=source["id"]))
     assert ds["object"] == "data_source"
     assert ds["parent"] == {"type": "database_id", "database_id": db["id"]}
     assert set(ds["properties"]) == set(SCHEMA)
@@ -156,19 +164,21 @@ def test_update_data_source_adds_renames_and_removes_properties(
     emu: NotionEmulator, client: Client, ds_id: str
 ) -> None:
     row = create_row(client, ds_id, "Ada", Notes={"rich_text": text("keep me")})
-    ds = client.data_sources.update(
-        ds_id,
-        properties={
-            "Sent at": {"date": {}},
-            "Notes": {"name": "Remarks"},
-            "Site": None,
-        },
+    ds = answer(
+        client.data_sources.update(
+            ds_id,
+            properties={
+                "Sent at": {"date": {}},
+                "Notes": {"name": "Remarks"},
+                "Site": None,
+            },
+        )
     )
     assert "Sent at" in ds["properties"] and ds["properties"]["Sent at"]["type"] == "date"
     assert "Remarks" in ds["properties"] and "Notes" not in ds["properties"]
     assert "Site" not in ds["properties"]
 
-    page = client.pages.retrieve(row["id"])
+    page = answer(client.pages.retrieve(row["id"]))
     assert page["properties"]["Remarks"]["rich_text"][0]["plain_text"] == "keep me"
     assert page["properties"]["Sent at"] == {"id": ds["properties"]["Sent at"]["id"], "type": "date", "date": None}
     assert "Site" not in page["properties"]
@@ -227,23 +237,27 @@ def test_create_update_and_retrieve_a_page(emu: NotionEmulator, client: Client, 
     assert props["Phone"]["phone_number"] is None
     assert props["Status"]["status"]["name"] == "Not started"
 
-    updated = client.pages.update(
-        page["id"],
-        properties={"Score": {"number": 4.5}, "Stage": {"select": None}, "Opted in": {"checkbox": True}},
+    updated = answer(
+        client.pages.update(
+            page["id"],
+            properties={"Score": {"number": 4.5}, "Stage": {"select": None}, "Opted in": {"checkbox": True}},
+        )
     )
     assert updated["properties"]["Score"]["number"] == 4.5
     assert updated["properties"]["Stage"]["select"] is None
     assert updated["properties"]["Opted in"]["checkbox"] is True
     assert updated["properties"]["Email"]["email"] == "ada@example.com"  # untouched
 
-    fetched = client.pages.retrieve(page_id=page["id"].replace("-", ""))
+    fetched = answer(client.pages.retrieve(page_id=page["id"].replace("-", "")))
     assert fetched == updated
     assert emu.pages(ds_id) == [updated]
 
 
 def test_database_parent_maps_to_its_first_data_source(emu: NotionEmulator, client: Client) -> None:
     db_id, ds_id = emu.create_database(emu.add_page(), "Contacts", {"Name": {"title": {}}})
-    page = client.pages.create(parent={"database_id": db_id}, properties={"Name": {"title": text("Via database")}})
+    page = answer(
+        client.pages.create(parent={"database_id": db_id}, properties={"Name": {"title": text("Via database")}})
+    )
     assert page["parent"]["data_source_id"] == ds_id
     assert names(emu.pages(ds_id)) == ["Via database"]
 
@@ -256,7 +270,7 @@ def test_unknown_data_source_parent_is_404(client: Client) -> None:
 
 def test_select_options_are_auto_created_but_status_options_are_not(client: Client, ds_id: str) -> None:
     create_row(client, ds_id, "Ada", Stage={"select": {"name": "Customer"}})
-    options = client.data_sources.retrieve(ds_id)["properties"]["Stage"]["select"]["options"]
+    options = answer(client.data_sources.retrieve(ds_id))["properties"]["Stage"]["select"]["options"]
     assert [o["name"] for o in options] == ["Lead", "Customer"]
 
     with pytest.raises(APIResponseError) as info:
@@ -269,10 +283,10 @@ def test_select_options_are_auto_created_but_status_options_are_not(client: Clie
 def test_trashed_pages_leave_queries(emu: NotionEmulator, client: Client, ds_id: str) -> None:
     keep = create_row(client, ds_id, "Keep")
     gone = create_row(client, ds_id, "Gone")
-    trashed = client.pages.update(gone["id"], in_trash=True)
+    trashed = answer(client.pages.update(gone["id"], in_trash=True))
     assert trashed["in_trash"] is True and trashed["archived"] is True
-    assert [p["id"] for p in client.data_sources.query(ds_id)["results"]] == [keep["id"]]
-    assert client.pages.retrieve(gone["id"])["in_trash"] is True
+    assert [p["id"] for p in answer(client.data_sources.query(ds_id))["results"]] == [keep["id"]]
+    assert answer(client.pages.retrieve(gone["id"]))["in_trash"] is True
     assert names(emu.pages(ds_id)) == ["Keep"]
     assert names(emu.pages(ds_id, include_trashed=True)) == ["Keep", "Gone"]
 
@@ -281,7 +295,7 @@ def test_trashed_pages_leave_queries(emu: NotionEmulator, client: Client, ds_id:
     assert info.value.code == "validation_error"
 
     client.pages.update(gone["id"], in_trash=False)
-    assert names(client.data_sources.query(ds_id)["results"]) == ["Keep", "Gone"]
+    assert names(answer(client.data_sources.query(ds_id))["results"]) == ["Keep", "Gone"]
 
 
 def test_unknown_page_is_404_and_bad_id_is_400(client: Client) -> None:
@@ -351,7 +365,7 @@ def test_limits_are_inclusive(client: Client, ds_id: str) -> None:
 def test_a_failed_write_does_not_create_select_options(client: Client, ds_id: str) -> None:
     with pytest.raises(APIResponseError):
         create_row(client, ds_id, "Ada", Stage={"select": {"name": "New"}}, Nope={"number": 1})
-    options = client.data_sources.retrieve(ds_id)["properties"]["Stage"]["select"]["options"]
+    options = answer(client.data_sources.retrieve(ds_id))["properties"]["Stage"]["select"]["options"]
     assert [o["name"] for o in options] == ["Lead"]
 
 
@@ -501,7 +515,7 @@ FILTER_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
 
 @pytest.mark.parametrize(("filter_", "expected"), [c[1:] for c in FILTER_CASES], ids=[c[0] for c in FILTER_CASES])
 def test_filters(client: Client, people: str, filter_: dict[str, Any], expected: list[str]) -> None:
-    assert names(client.data_sources.query(people, filter=filter_)["results"]) == expected
+    assert names(answer(client.data_sources.query(people, filter=filter_))["results"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -532,7 +546,7 @@ def test_invalid_filters(client: Client, people: str, filter_: dict[str, Any], m
 
 def test_sorts(client: Client, people: str) -> None:
     def query(*sorts: dict[str, Any]) -> list[str]:
-        return names(client.data_sources.query(people, sorts=list(sorts))["results"])
+        return names(answer(client.data_sources.query(people, sorts=list(sorts)))["results"])
 
     assert query() == ["Alice Smith", "Bob", "carol", "Dave Smith"]  # creation order
     # empty values go last, whatever the direction
@@ -568,7 +582,7 @@ def test_pagination_with_collect_paginated_api(emu: NotionEmulator, client: Clie
     created = [create_row(client, ds_id, f"Row {i:03d}")["id"] for i in range(250)]
     emu.reset_requests()
 
-    first = client.data_sources.query(ds_id, page_size=100)
+    first = answer(client.data_sources.query(ds_id, page_size=100))
     assert len(first["results"]) == 100
     assert first["has_more"] is True and first["next_cursor"] == created[100]
     assert first["object"] == "list" and first["type"] == "page_or_data_source"
@@ -579,7 +593,7 @@ def test_pagination_with_collect_paginated_api(emu: NotionEmulator, client: Clie
     assert emu.count("POST", "/query") == 3
     assert [r["body"].get("start_cursor") for r in emu.requests] == [None, created[100], created[200]]
 
-    last = client.data_sources.query(ds_id, start_cursor=created[200])
+    last = answer(client.data_sources.query(ds_id, start_cursor=created[200]))
     assert len(last["results"]) == 50 and last["has_more"] is False and last["next_cursor"] is None
 
     with pytest.raises(APIResponseError) as info:
@@ -596,7 +610,7 @@ def test_bad_token_is_401_and_not_retried(emu: NotionEmulator) -> None:
         sdk.users.me()
     assert (info.value.status, info.value.code) == (401, "unauthorized")
     assert emu.count() == 1
-    assert make_client(emu).users.me()["type"] == "bot"
+    assert answer(make_client(emu).users.me())["type"] == "bot"
 
 
 def test_missing_version_invalid_json_and_unknown_url(emu: NotionEmulator, client: Client) -> None:
@@ -638,7 +652,7 @@ def test_rate_limit_answers_429_with_retry_after_and_the_sdk_retries() -> None:
         assert info.value.headers["retry-after"] == "1"
 
         started = time.monotonic()
-        assert make_client(emu).users.me()["object"] == "user"  # 429, sleeps Retry-After, succeeds
+        assert answer(make_client(emu).users.me())["object"] == "user"  # 429, sleeps Retry-After, succeeds
         assert time.monotonic() - started >= 0.9
         assert [r["status"] for r in emu.requests] == [200, 200, 429, 429, 200]
 
@@ -666,7 +680,7 @@ def test_injected_5xx_on_get_is_retried(emu: NotionEmulator, client: Client, ds_
     emu.reset_requests()
     emu.inject_fault(500, "internal_server_error", method="GET", retry_after=0)
     emu.inject_fault(503, "service_unavailable", method="GET", retry_after=0)
-    assert client.pages.retrieve(page["id"])["id"] == page["id"]
+    assert answer(client.pages.retrieve(page["id"]))["id"] == page["id"]
     assert [r["status"] for r in emu.requests] == [500, 503, 200]
 
     emu.reset_requests()

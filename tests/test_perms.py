@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from conftest import Cli, replace_once
 
 NOW = "2026-12-01T10:30:00Z"
 
@@ -30,7 +30,7 @@ def open_umask() -> Iterator[None]:
 def set_mode(project: Path, value: str) -> None:
     config = project / "campaign.toml"
     line = 'path = ".xmas/xmas.db"'
-    config.write_text(config.read_text().replace(line, f'{line}\nfile_mode = "{value}"'))
+    config.write_text(replace_once(config.read_text(), line, f'{line}\nfile_mode = "{value}"'))
 
 
 def run_campaign(xmas: Cli) -> None:

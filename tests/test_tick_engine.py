@@ -151,7 +151,11 @@ def test_a_backlog_drains_a_bounded_amount_per_tick_and_every_tick_progresses(pr
     per_tick = []
     for _ in range(3):
         before = len(mailer.calls)
-        report = tick(engine, monotonic=lambda before=before: 30.0 * (len(mailer.calls) - before))
+
+        def monotonic(before: int = before) -> float:
+            return 30.0 * (len(mailer.calls) - before)
+
+        report = tick(engine, monotonic=monotonic)
         per_tick.append((report.count("sent"), report.left_over))
     assert per_tick == [(200, 150), (150, 0), (0, 0)]
     assert sorted(i for ids, _ in mailer.calls for i in ids) == sorted(

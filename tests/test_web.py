@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, Cli
+from conftest import SECRET, Cli, clean_environ, replace_once
 
 from xmas_cli import engine as core
 from xmas_cli.backends import engine_from_config
@@ -481,7 +481,7 @@ def test_a_body_that_is_not_json_is_415(web: Web) -> None:
 def block_the_store(project: Path) -> Path:
     """Point [store] path below an existing *file*: the store cannot be opened, even by root."""
     config = project / "campaign.toml"
-    config.write_text(config.read_text().replace('path = ".xmas/xmas.db"', 'path = "blocker/xmas.db"'))
+    config.write_text(replace_once(config.read_text(), 'path = ".xmas/xmas.db"', 'path = "blocker/xmas.db"'))
     blocker = project / "blocker"
     blocker.write_text("a file where the store's folder should be\n")
     return blocker
@@ -725,7 +725,7 @@ def test_the_cgi_script_answers_like_the_server(project: Path) -> None:
 
 def shell_out(project: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     """`xmas ARGS` as a website would run it: a real process, JSON on stdin and stdout."""
-    env = {**os.environ, "XMAS_SECRET": SECRET, "XMAS_NOW": NOW}
+    env = clean_environ({"XMAS_SECRET": SECRET, "XMAS_NOW": NOW})
     return subprocess.run(
         [sys.executable, "-c", "from xmas_cli.commands import main; main()", *args],
         input=stdin,

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import Cli
+from conftest import Cli, replace_once
 from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import Web, web  # noqa: F401  (a fixture)
 
@@ -77,10 +77,8 @@ NIGHT = "2026-12-01T08:00:00Z"  # 03:00 in Toronto, 09:00 in Berlin
 
 def windowed(project: Path, extra: str = "") -> None:
     config = project / "campaign.toml"
-    text = config.read_text().replace(
-        'templates_dir = "templates"\n', 'templates_dir = "templates"\nsend_window = "08:00-20:00"\n' + extra, 1
-    )
-    config.write_text(text)
+    line = 'templates_dir = "templates"\n'
+    config.write_text(replace_once(config.read_text(), line, f'{line}send_window = "08:00-20:00"\n{extra}'))
 
 
 def outbox(project: Path) -> list[Any]:
@@ -138,7 +136,7 @@ def test_transactional_sequences_are_exempt_unless_they_say_so(xmas: Cli, projec
     onboard("olivia@example.com")
     assert "1 sent" in xmas("tick", "--now", NIGHT).stdout  # onboarding at 03:00: it is what they paid for
     config = project / "campaign.toml"
-    text = config.read_text().replace("transactional = true", 'transactional = true\nsend_window = "09:00-17:00"')
+    text = replace_once(config.read_text(), "transactional = true", 'transactional = true\nsend_window = "09:00-17:00"')
     config.write_text(text)
     onboard("omar@example.com")
     assert "1 held" in xmas("tick", "--now", NIGHT).stdout
@@ -158,7 +156,7 @@ def test_days_and_sequence_overrides_and_bad_config(xmas: Cli, project: Path) ->
     assert "1 held" in xmas("tick", "--now", saturday).stdout
     assert xmas.json("show", "tom@example.com")["emails"][0]["due"] == "2026-12-07T13:00:00Z"
     config = project / "campaign.toml"
-    config.write_text(config.read_text().replace('send_window = "08:00-20:00"', 'send_window = "20:00-08:00"'))
+    config.write_text(replace_once(config.read_text(), 'send_window = "08:00-20:00"', 'send_window = "20:00-08:00"'))
     result = xmas("status", code=3)
     assert "campaign.send_window: '20:00-08:00': the window must end after it starts" in result.stderr
 

@@ -200,6 +200,16 @@ class TrackerProperties(_Strict):
     last_error: str = "Last Error"
     note: str = "Note"
     data: str = "Data"
+    # what Resend reported after sending (delivery events): a person can sort and filter by them
+    delivered_at: str = "Delivered At"
+    opened_at: str = "Opened At"
+    opens: str = "Opens"
+    clicks: str = "Clicks"
+    links: str = "Clicked Links"
+    bounce: str = "Bounce"
+    complained_at: str = "Complained At"
+    delayed: str = "Delayed"
+    variant: str = "Subject Variant"
 
 
 class NotionProperties(_Strict):
@@ -214,7 +224,7 @@ class NotionConfig(_Strict):
     contacts: str = ""
     templates: str = ""
     tracker: str = ""
-    requests_per_second: float = Field(default=2.5, gt=0, le=10)  # Notion allows an average of 3
+    requests_per_second: float = Field(default=3, gt=0, le=10)  # Notion allows an average of 3
     timeout_seconds: float = Field(default=30, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)
     schema_check_minutes: float = Field(default=60, ge=0)  # how long a passed schema check is trusted
@@ -353,12 +363,10 @@ class Campaign(_Strict):
         return [name for name, seq in self.sequences.items() if not seq.transactional]
 
     def sequence(self, name: str) -> Sequence:
-        from .errors import InvalidInput
+        from .errors import unknown_sequence
 
         if name not in self.sequences:
-            raise InvalidInput(
-                f"unknown sequence {name!r}", f"use one of: {', '.join(self.sequences)} (see campaign.toml)"
-            )
+            raise unknown_sequence(name, list(self.sequences))
         return self.sequences[name]
 
     def path(self, value: str) -> Path:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from rich.markup import escape
-
 # C0 controls, DEL, C1 controls, the bidirectional overrides and isolates, and lone surrogates: none of them
 # is text an operator should receive raw (ESC sequences rewrite the screen; RLO reorders what follows).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -26,4 +24,6 @@ def visible(value: object, *, multiline: bool = False) -> str:
 
 def safe(value: object) -> str:
     """`value` for a Rich markup string or table cell: control characters made visible, markup escaped."""
+    from rich.markup import escape  # only where Rich prints: a plain line (an idle tick's summary) needs none
+
     return escape(visible(value))

@@ -5,7 +5,9 @@ enroll, cancel, unsubscribe, show and status live here; the tick is in tick.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -14,11 +16,10 @@ from typing import Any
 from .campaign import Campaign
 from .clock import Clock, iso
 from .consent import given_by, on_file
-from .errors import JSON_VERSION, InvalidInput, NotFound
+from .errors import JSON_VERSION, Busy, InvalidInput, NotFound
 from .lock import file_lock
 from .mailers.base import Mailer
 from .model import Contact, Event, ScheduledEmail, State
-from .payloads import validate_payload
 from .schedule import legacy_enrollment_key, plan_enrollment
 from .stores.base import Store
 from .variables import Counts, classify_segment
@@ -163,12 +164,29 @@ class EnrollResult:
         }
 
 
-def contact_lock(engine: Engine) -> Any:
+_IN_PROCESS: dict[Path, threading.Lock] = {}
+_IN_PROCESS_GUARD = threading.Lock()
+QUEUE_WAIT = 120.0  # seconds a web request waits behind the enrollments of its own process before a 503
+
+
+@contextmanager
+def contact_lock(engine: Engine) -> Iterator[None]:
     """Enrollments and unsubscribes one after another: an enrollment saves the contact it read, so an
-    unsubscribe landing in between would otherwise be overwritten."""
-    return file_lock(
-        engine.lock_path("enroll.lock"), wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode
-    )
+    unsubscribe landing in between would otherwise be overwritten.
+
+    The threads of one process (the web server's) queue on an in-process lock first, so a burst of website
+    enrollments waits its turn instead of answering 503 while each one is being written; the file lock then
+    orders the process against others (the CLI, cron), waiting up to 10 s."""
+    path = engine.lock_path("enroll.lock")
+    with _IN_PROCESS_GUARD:
+        queue = _IN_PROCESS.setdefault(path, threading.Lock())
+    if not queue.acquire(timeout=QUEUE_WAIT):
+        raise Busy(f"{QUEUE_WAIT:.0f} s behind other enrollments", "retry in a minute; a retry is safe")
+    try:
+        with file_lock(path, wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode):
+            yield
+    finally:
+        queue.release()
 
 
 def cancel_pending(store: Store, rows: Iterable[ScheduledEmail], note: str) -> list[ScheduledEmail]:
@@ -182,6 +200,8 @@ def cancel_pending(store: Store, rows: Iterable[ScheduledEmail], note: str) -> l
 def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
     """Validate, upsert the contact, write the enrollment's rows (idempotent), apply exit rules."""
     campaign, store = engine.campaign, engine.store
+    from .payloads import validate_payload  # pydantic's payload models: only for a command that enrolls
+
     sequence = campaign.sequence(sequence_name)
     payload = validate_payload(sequence.payload, raw)
     now = engine.clock.now()
@@ -298,6 +318,8 @@ def retry(engine: Engine, email: str, sequence: str | None = None) -> ChangeResu
 def unsubscribe(engine: Engine, email: str, reason: str = "unsubscribed") -> ChangeResult:
     """No more email of any kind: the contact is suppressed (even one we never saw) and pending rows cancelled."""
     address = email.strip().lower()
+    from .payloads import validate_payload
+
     validate_payload("lead", {"email": address, "first_name": "-"})  # a real address, or exit 2
     now = engine.clock.now()
     with contact_lock(engine):
@@ -358,18 +380,7 @@ class Status:
 
 def status(engine: Engine) -> Status:
     now = engine.clock.now()
+    summary = engine.store.summary(now)
     counts: dict[str, dict[str, int]] = {name: {} for name in engine.campaign.sequences}
-    next_due: ScheduledEmail | None = None
-    overdue = 0
-    problems: list[ScheduledEmail] = []
-    for row in engine.store.all_emails():
-        per = counts.setdefault(row.sequence, {})
-        per[row.state.value] = per.get(row.state.value, 0) + 1
-        if row.defect or row.state is State.FAILED or (row.state is State.SCHEDULED and row.last_error):
-            problems.append(row)
-        if row.state is State.SCHEDULED:
-            if row.due <= now:
-                overdue += 1
-            elif next_due is None or row.due < next_due.due:
-                next_due = row
-    return Status(engine.store.description, now, counts, next_due, overdue, problems)
+    counts.update(summary.counts)
+    return Status(engine.store.description, now, counts, summary.next_due, summary.overdue, summary.problems)

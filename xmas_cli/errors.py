@@ -69,6 +69,11 @@ class RenderError(XmasError):
     """A template could not be rendered for one email (missing variable, sandbox violation, syntax)."""
 
 
+def unknown_sequence(name: str, known: list[str]) -> InvalidInput:
+    """The one message for a sequence campaign.toml does not have (the CLI and the web routes alike)."""
+    return InvalidInput(f"unknown sequence {name!r}", f"use one of: {', '.join(known)} (see campaign.toml)")
+
+
 JSON_VERSION = 1
 
 

@@ -124,6 +124,25 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """What the mail provider reported about a sent email (Resend's webhooks): each figure is a fact that later
+    or repeated reports cannot undo, so events applied in any order, any number of times, end the same."""
+
+    delivered_at: datetime | None = None  # the first delivery report
+    opened_at: datetime | None = None  # the first open
+    opens: int = 0
+    clicks: int = 0
+    links: tuple[str, ...] = ()  # the distinct links clicked, first clicked first
+    bounce: str | None = None  # "Permanent" or "Transient", with Resend's subtype: "Permanent/General"
+    complained_at: datetime | None = None
+    delayed: bool = False  # a delivery_delayed report came (and no delivery yet, or after)
+
+    @property
+    def empty(self) -> bool:
+        return self == Delivery()
+
+
+@dataclass(frozen=True)
 class ScheduledEmail:
     """One row per scheduled email. `id` is stable (enrollment key + step): it is the row's identity
     in every store and the idempotency key at the mail provider."""
@@ -146,6 +165,8 @@ class ScheduledEmail:
     batch: str | None = None  # the batch this row was recorded in before it was sent (batching stores)
     ref: str | None = None  # the store's own handle (a Notion page id)
     defect: str | None = None  # why the stored row could not be read as it is (it is never sent so)
+    delivery: Delivery = field(default_factory=Delivery)  # what the provider reported after sending
+    variant: int | None = None  # the subject variant it was sent with (0: the template's own subject)
 
     @property
     def title(self) -> str:

@@ -379,10 +379,3 @@ def validate_payload(kind: str, raw: Any) -> Payload:
             problems,
         )
     return payload
-
-
-def anchor_time(payload: Payload, field: str | None) -> datetime | None:
-    if field is None:
-        return None
-    value = getattr(payload, field, None)
-    return value if isinstance(value, datetime) else None

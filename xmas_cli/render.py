@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -19,8 +21,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import RenderError
 from .model import Template
-
-SUBJECT_PREFIX = "Subject: "
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,33 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+# The other templates of the store, for `{% extends "layout" %}`: set around each render call (a context variable,
+# so threads of the web server each see their own), read by the loader below.
+_LOOKUP: ContextVar[Callable[[str], Template | None] | None] = ContextVar("xmas_template_lookup", default=None)
+
+
+def _lookup(name: str) -> Template | None:
+    find = _LOOKUP.get()
+    return find(name) if find is not None else None
+
+
+class _StoreTemplates(jinja2.BaseLoader):
+    """`{% extends "layout" %}` names another template of the same store (a file in templates/, a row in Notion).
+    Jinja keeps the compiled layout and asks `uptodate` before reusing it, so an edited layout is compiled again."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        found = _lookup(template)
+        if found is None or not found.active:
+            raise jinja2.TemplateNotFound(template)
+        source = found.html
+
+        def uptodate() -> bool:
+            now = _lookup(template)
+            return now is not None and now.html == source
+
+        return source, template, uptodate
+
+
 @lru_cache(maxsize=2)
 def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
     return _Sandbox(
@@ -70,38 +97,54 @@ def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
         autoescape=autoescape,
         finalize=_no_none,
         keep_trailing_newline=True,
+        loader=_StoreTemplates(),
+        auto_reload=True,
     )
 
 
-def parse_template_source(template_id: str, source: str, origin: str = "") -> Template:
-    """The file format: first line `Subject: ...`, one empty line, then the HTML body."""
-    first, _, rest = source.partition("\n")
-    if not first.startswith(SUBJECT_PREFIX) or not first[len(SUBJECT_PREFIX) :].strip():
-        raise RenderError(
-            f"template {template_id} ({origin or 'no origin'}) does not start with a 'Subject: ...' line",
-            "make the first line 'Subject: <subject>', then an empty line, then the HTML",
-        )
-    body = rest[1:] if rest.startswith("\n") else rest
-    return Template(id=template_id, subject=first[len(SUBJECT_PREFIX) :].strip(), html=body, origin=origin)
+@lru_cache(maxsize=1024)
+def _compiled(source: str, autoescape: bool) -> jinja2.Template:
+    """Compiling is most of a render's cost: each source is compiled once per process (a tick renders the same
+    few templates for every email). The key is the source itself, so an edited template is a new entry."""
+    return _environment(autoescape).from_string(source)
 
 
-def template_source(template: Template) -> str:
-    return f"{SUBJECT_PREFIX}{template.subject}\n\n{template.html}"
+def _line(exc: BaseException, what: str) -> str:
+    """`what`, with the template line the error came from when Jinja's traceback names one."""
+    tb, line, where = exc.__traceback__, None, None
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name == "<template>" or _lookup(name) is not None:
+            line, where = tb.tb_lineno, name
+        tb = tb.tb_next
+    if line is None:
+        return what
+    return f"{what} line {line}" if where == "<template>" else f"{what} ({where} line {line})"
 
 
 def _render(source: str, variables: dict[str, Any], autoescape: bool, what: str) -> str:
     try:
-        return _environment(autoescape).from_string(source).render(variables)
+        return _compiled(source, autoescape).render(variables)
     except RenderError as exc:
-        raise RenderError(f"{what}: {exc.message}", exc.fix) from None
+        raise RenderError(f"{_line(exc, what)}: {exc.message}", exc.fix) from None
     except jinja2.UndefinedError as exc:
-        raise RenderError(f"{what}: {exc.message}", "add the variable to the data or fix its name") from None
+        fix = "add the variable to the data or fix its name"
+        raise RenderError(f"{_line(exc, what)}: {exc.message}", fix) from None
     except jinja2.exceptions.SecurityError as exc:
-        raise RenderError(f"{what}: blocked by the sandbox ({exc})", "templates may only use plain data") from None
+        raise RenderError(
+            f"{_line(exc, what)}: blocked by the sandbox ({exc})", "templates may only use plain data"
+        ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(
+            f"{what}: extends or includes {exc.name!r}, which is not an Active template", "add it, or fix the name"
+        ) from None
     except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(f"{what}: syntax error at line {exc.lineno}: {exc.message}", "fix the template") from None
+        where = f" in {exc.name}" if exc.name else ""
+        raise RenderError(
+            f"{what}: syntax error{where} at line {exc.lineno}: {exc.message}", "fix the template"
+        ) from None
     except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
-        raise RenderError(f"{what}: {type(exc).__name__}: {exc}", "fix the template or its data") from None
+        raise RenderError(f"{_line(exc, what)}: {type(exc).__name__}: {exc}", "fix the template or its data") from None
     except RecursionError:
         raise RenderError(f"{what}: recursion too deep (a macro that calls itself?)", "fix the template") from None
 
@@ -122,12 +165,20 @@ def variables_used(template: Template) -> frozenset[str]:
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def render(template: Template, variables: dict[str, Any]) -> Rendered:
-    subject = _render(template.subject, variables, False, f"template {template.id} subject")
-    subject = " ".join(_CONTROLS.sub("", subject).split())  # one line: no header injection
-    if not subject:
-        raise RenderError(f"template {template.id}: the subject renders empty", "give it a subject")
-    html = _CONTROLS.sub("", _render(template.html, variables, True, f"template {template.id} body"))
+def render(
+    template: Template, variables: dict[str, Any], others: Callable[[str], Template | None] | None = None
+) -> Rendered:
+    """Subject, HTML and text of one email. `others` finds the templates this one extends or includes by id
+    (`{% extends "layout" %}`); without it, a template that extends another fails to render."""
+    token = _LOOKUP.set(others)
+    try:
+        subject = _render(template.subject, variables, False, f"template {template.id} subject")
+        subject = " ".join(_CONTROLS.sub("", subject).split())  # one line: no header injection
+        if not subject:
+            raise RenderError(f"template {template.id}: the subject renders empty", "give it a subject")
+        html = _CONTROLS.sub("", _render(template.html, variables, True, f"template {template.id} body"))
+    finally:
+        _LOOKUP.reset(token)
     return Rendered(subject=subject, html=html, text=html_to_text(html))
 
 

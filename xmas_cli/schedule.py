@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .campaign import Campaign, Sequence
 from .errors import InvalidInput
 from .model import ScheduledEmail, Sender, State, row_id
-from .payloads import Payload, anchor_time
+
+if TYPE_CHECKING:  # the payload models load pydantic's validators: only enrolling needs them
+    from .payloads import Payload
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,13 @@ def legacy_enrollment_key(sequence_name: str, sequence: Sequence, payload: Paylo
         return None
     data = payload.data()
     return f"{sequence_name}:{'|'.join(str(data.get(name, '')).strip() for name in sequence.key)}"
+
+
+def anchor_time(payload: Payload, field: str | None) -> datetime | None:
+    if field is None:
+        return None
+    value = getattr(payload, field, None)
+    return value if isinstance(value, datetime) else None
 
 
 def catch_up(planned: list[datetime], now: datetime, gap: timedelta) -> list[datetime]:

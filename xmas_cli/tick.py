@@ -11,13 +11,10 @@ README, "Reliability".
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
-
-from email_validator import EmailNotValidError, validate_email
 
 from . import journal
 from .clock import iso
@@ -25,14 +22,13 @@ from .consent import refusal
 from .engine import Engine, campaign_counts
 from .errors import Busy, ConfigError, MailerUnavailable, StoreUnavailable
 from .lock import file_lock
-from .mailers.base import OutgoingEmail, SendResult, batch_key, idempotency_key
+from .mailers.base import OutgoingEmail, SendResult, batch_key
 from .model import Contact, ScheduledEmail, State, Template
-from .render import render, variables_used
 from .signals import Abandoned, StopRequest, stop_on_signals
 from .stores.base import Batch, Changes
 from .tick_report import DRY_RUN, Outcome, TickReport
-from .tokens import check_secret, unsubscribe_url
-from .variables import Counts, build_variables
+from .tokens import check_secret
+from .variables import Counts
 from .windows import next_opening
 
 Progress = Callable[[int, int], None]
@@ -41,11 +37,19 @@ COUNTED = frozenset({"spots_remaining", "bookings_count"})
 # Errors of the tick's surroundings (store, mailer, configuration): they stop the tick. Anything else raised
 # while one row is handled is that row's problem.
 INFRASTRUCTURE = (StoreUnavailable, MailerUnavailable, Busy, ConfigError)
+READS_PER_SLICE = 3  # a rate-limited store's reads per slice: due rows, contacts, templates
 KEY_MARGIN = timedelta(hours=1)  # replay a batch only while the provider surely still knows its key
 
 
-def _tag(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", value)[:256]
+def check_recipient(address: str) -> None:
+    """The store may hold anything a person typed: never hand the mailer an address that is not one. (Imported
+    here: an idle tick never loads the validator.)"""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"the recipient {address!r} is not an email address ({exc})") from None
 
 
 def backoff(attempts: int) -> timedelta:
@@ -88,8 +92,19 @@ class _Tick:
             return True
         return self.sends > 0 and self._monotonic() - self._started > self.campaign.tick.budget_seconds
 
+    def slice_size(self) -> int:
+        """The next slice: [tick] slice rows, or fewer where the store is rate-limited (Notion): no more than the
+        time left can record, one request per email, so a tick does not read rows and contacts it cannot send."""
+        rate = self.store.request_rate
+        if rate is None:
+            return self.campaign.tick.slice
+        left = self.campaign.tick.budget_seconds - (self._monotonic() - self._started)
+        return max(1, min(self.campaign.tick.slice, int(left * rate) - READS_PER_SLICE))
+
     def counts(self, template: Template) -> Counts:
         """Campaign counts from the store, read once per tick and only for a template that shows them."""
+        from .render import variables_used
+
         if not variables_used(template) & COUNTED:
             return Counts()
         if self._counts is None:
@@ -127,10 +142,7 @@ class _Tick:
             if row.defect:
                 self.fail(row, row.defect)
                 return None
-            try:  # the store may hold anything a person typed: never hand the mailer an address that is not one
-                validate_email(row.email, check_deliverability=False)
-            except EmailNotValidError as exc:
-                raise ValueError(f"the recipient {row.email!r} is not an email address ({exc})") from None
+            check_recipient(row.email)
             if contact is not None and contact.suppressed:
                 why = f"contact is suppressed ({contact.suppressed_reason or 'unsubscribed'})"
                 self.record(row, "skipped", why, {"state": State.SKIPPED, "note": why})
@@ -203,31 +215,9 @@ class _Tick:
                 {"last_error": f"template {row.template} is {why}: the email waits until it exists"},
             )
             return None
-        data = {**row.data, **(contact.fields if contact else {})}
-        if contact and contact.segment:
-            data["segment"] = contact.segment
-        url = unsubscribe_url(str(self.campaign.campaign.public_url), secret, row.email)
-        # rendered as of the row's due time, not the tick's: a retry renders the same bytes under the same key
-        rendered = render(template, build_variables(data, self.campaign, row.due, url, self.counts(template)))
-        sender = self.campaign.sender
-        headers = {"List-Unsubscribe": f"<{url}>"}
-        if sender.unsubscribe_mailto:
-            headers["List-Unsubscribe"] += f", <mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>"
-        if not sequence.transactional:
-            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        return OutgoingEmail(
-            row_id=row.id,
-            idempotency_key=idempotency_key(self.campaign.campaign.name, row.id),
-            to=row.email,
-            sender=sender.from_,
-            reply_to=str(sender.reply_to),
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
-            date=row.due,
-            headers=headers,
-            tags={"campaign": _tag(self.campaign.campaign.name), "sequence": _tag(row.sequence), "step": str(row.step)},
-        )
+        from .compose import compose  # rendering loads Jinja: only once something is due
+
+        return compose(row, contact, template, self.campaign, secret, self.counts(template), self.template)
 
     # ------------------------------------------------------------------------------ outcomes
 
@@ -400,8 +390,8 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
     secret: str | None = None
     deferred_in: dict[str, int] = {}
     due = iter(t.store.due_emails(t.now, limit))
-    size, handled = t.campaign.tick.slice, 0
-    while rows := list(islice(due, size)):
+    handled = 0
+    while rows := list(islice(due, t.slice_size())):
         t.report.due += len(rows)
         if t.must_stop():
             _leave(t, len(rows), due)

@@ -123,17 +123,21 @@ def run_points(
     for server, event, nth, method, path in points:
         now = with_work(p, now, need)
         started: list[subprocess.Popen[bytes]] = []
+
+        def the_tick(started: list[subprocess.Popen[bytes]] = started) -> subprocess.Popen[bytes] | None:
+            return started[0] if started else None
+
         timer = None
         if server == "timer":
             proc = p.start_tick(now)
             timer = kill_after(proc, nth / 10, sig)
         elif server == "sqlite":  # mid-recording
             db = p.path / ".xmas" / "xmas.db"
-            kill_on_write(p.resend, nth, lambda started=started: started[0] if started else None, db)
+            kill_on_write(p.resend, nth, the_tick, db)
             proc = p.start_tick(now)
         else:
             emu = p.resend if server == "resend" else p.notion
-            kill_on(emu, event, nth, lambda started=started: started[0] if started else None, sig, method, path)
+            kill_on(emu, event, nth, the_tick, sig, method, path)
             proc = p.start_tick(now)
         started.append(proc)
         result = p.xmas.finish(proc, timeout=90)

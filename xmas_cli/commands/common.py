@@ -87,16 +87,24 @@ def emit(data: dict[str, Any]) -> None:
 
 
 def say(line: object) -> None:
-    """One plain line to stdout, control characters made visible, never read as markup."""
+    """One plain line to stdout, control characters made visible, never read as markup (and no Rich to load)."""
     from ..display import visible
 
-    current().out.print(visible(line), markup=False)
+    env = current()
+    if env.stdout is not None:
+        print(visible(line), file=env.stdout)
+    else:
+        typer.echo(visible(line))
 
 
 def warn(line: object) -> None:
     from ..display import visible
 
-    current().err.print(f"xmas: warning: {visible(line)}", markup=False)
+    env = current()
+    if env.stderr is not None:
+        print(f"xmas: warning: {visible(line)}", file=env.stderr)
+    else:
+        typer.echo(f"xmas: warning: {visible(line)}", err=True)
 
 
 def when(value: datetime | None) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ..errors import ConfigError, InvalidInput, NotFound
+from ..errors import ConfigError, InvalidInput, unknown_sequence
 from .common import AsJson, Config, Now, handled, print_cancelled, read_json_source, rows_table, say, warn, with_engine
 from .env import current
 
@@ -168,7 +168,7 @@ def _keyword(name: str, annotation: Any, default: Any = None) -> inspect.Paramet
 def _failing_command(error: Exception) -> Callable[..., None]:
     """A command that only reports why the sequences could not be listed (a missing campaign.toml: exit 3)."""
 
-    def run(ctx: typer.Context) -> None:
+    def run(ctx: typer.Context, as_json: AsJson = False) -> None:  # --json: the error as a JSON document
         raise error
 
     return handled(run)
@@ -214,9 +214,7 @@ class SequenceGroup(TyperGroup):
             return _single(cmd_name, _failing_command(exc))
         table = sequences.get(cmd_name)
         if table is None:
-            known = ", ".join(sequences) or "none"
-            unknown = NotFound(f"unknown sequence {cmd_name!r}", f"campaign.toml has: {known}")
-            return _single(cmd_name, _failing_command(unknown))
+            return _single(cmd_name, _failing_command(unknown_sequence(cmd_name, list(sequences))))
         return _single(cmd_name, _enroll_command(cmd_name, table, sequences))
 
 

@@ -12,12 +12,12 @@ still open when a tick starts is a batch whose outcome is unknown: it is sent ag
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
-from ..model import Contact, Event, ScheduledEmail, State, Template
+from ..model import Contact, Delivery, Event, ScheduledEmail, State, Template
 
 
 class Changes(TypedDict, total=False):
@@ -32,6 +32,8 @@ class Changes(TypedDict, total=False):
     note: str | None
     data: dict[str, Any]
     batch: str | None
+    delivery: Delivery
+    variant: int | None
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,50 @@ class Batch:
     last_error: str | None = None
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What `xmas status` shows, counted where the store can count (SQL), read row by row where it cannot."""
+
+    counts: dict[str, dict[str, int]]  # sequence → state → rows
+    next_due: ScheduledEmail | None  # the earliest Scheduled row due after now
+    overdue: int  # Scheduled rows due now or earlier
+    problems: list[ScheduledEmail]  # Failed rows, Scheduled rows that carry an error, damaged rows
+
+
+def is_problem(row: ScheduledEmail) -> bool:
+    return bool(row.defect) or row.state is State.FAILED or (row.state is State.SCHEDULED and bool(row.last_error))
+
+
+def summarize(rows: Iterable[ScheduledEmail], now: datetime) -> Summary:
+    """The summary of rows read one by one (a store without aggregation: Notion)."""
+    counts: dict[str, dict[str, int]] = {}
+    next_due: ScheduledEmail | None = None
+    overdue = 0
+    problems: list[ScheduledEmail] = []
+    for row in rows:
+        per = counts.setdefault(row.sequence, {})
+        per[row.state.value] = per.get(row.state.value, 0) + 1
+        if is_problem(row):
+            problems.append(row)
+        if row.state is State.SCHEDULED:
+            if row.due <= now:
+                overdue += 1
+            elif next_due is None or row.due < next_due.due:
+                next_due = row
+    return Summary(counts, next_due, overdue, problems)
+
+
 class Store(Protocol):
     description: str  # e.g. "SQLite .xmas/xmas.db", for messages
     # True when the store keeps the batch journal (open_batch ... close_batch, each one transaction), so
     # the tick may send up to 100 emails under one idempotency key (see tick.py). Notion: False.
     supports_batches: bool
+
+    @property
+    def request_rate(self) -> float | None:
+        """Requests a second the store allows (Notion: its pacer's rate), so a tick reads no more than it can
+        record in its budget; None where there is no such limit (SQLite)."""
+        ...
 
     def get_contact(self, email: str) -> Contact | None: ...
 
@@ -108,6 +149,14 @@ class Store(Protocol):
         ...
 
     def all_emails(self) -> Iterator[ScheduledEmail]: ...
+
+    def email_by_message_id(self, message_id: str) -> ScheduledEmail | None:
+        """The row the mail provider knows by this id (recorded at send time), for its delivery events."""
+        ...
+
+    def summary(self, now: datetime) -> Summary:
+        """Counts by sequence and state, the next row due, how many are overdue, and every problem row."""
+        ...
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         """How many distinct contacts have a live enrollment in any of these sequences: at least one of their rows

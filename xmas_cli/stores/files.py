@@ -1,11 +1,29 @@
-"""Templates read from a folder: `<template_id>.html`, first line `Subject: ...` (see render.py)."""
+"""Templates read from a folder: `<template_id>.html`, first line `Subject: ...`, an empty line, then the HTML."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import RenderError
 from ..model import Template
-from ..render import parse_template_source, template_source
+
+SUBJECT_PREFIX = "Subject: "
+
+
+def parse_template_source(template_id: str, source: str, origin: str = "") -> Template:
+    """The file format: first line `Subject: ...`, one empty line, then the HTML body."""
+    first, _, rest = source.partition("\n")
+    if not first.startswith(SUBJECT_PREFIX) or not first[len(SUBJECT_PREFIX) :].strip():
+        raise RenderError(
+            f"template {template_id} ({origin or 'no origin'}) does not start with a 'Subject: ...' line",
+            "make the first line 'Subject: <subject>', then an empty line, then the HTML",
+        )
+    body = rest[1:] if rest.startswith("\n") else rest
+    return Template(id=template_id, subject=first[len(SUBJECT_PREFIX) :].strip(), html=body, origin=origin)
+
+
+def template_source(template: Template) -> str:
+    return f"{SUBJECT_PREFIX}{template.subject}\n\n{template.html}"
 
 
 class FileTemplates:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from pathlib import Path
 from ..campaign import Campaign
 from ..errors import ConfigError, NotFound
 from ..model import Contact, Event, ScheduledEmail, State, Template
-from .base import Batch, Changes
+from .base import Batch, Changes, Summary, summarize
 from .notion_api import NOTION_API, NotionApi
 from .notion_records import (
     JSON,
@@ -109,6 +110,10 @@ def cache_path(campaign: Campaign) -> Path:
     return campaign.path(campaign.tick.lock).with_name("notion-cache.json")
 
 
+_SHARED: dict[tuple[object, ...], NotionApi] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def open_api(
     campaign: Campaign,
     settings: NotionSettings,
@@ -117,17 +122,31 @@ def open_api(
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> NotionApi:
+    """The process's one client and pacer for this integration and API: every store a process opens (the web app
+    opens one per request) shares them, so their requests together keep to Notion's average. A caller with its
+    own logger or clock (a test) gets a client of its own."""
     cfg = campaign.notion
-    return NotionApi(
-        settings.token,
-        settings.base_url,
-        timeout_seconds=cfg.timeout_seconds,
-        requests_per_second=cfg.requests_per_second,
-        max_retries=cfg.max_retries,
-        logger=logger or default_logger(),
-        monotonic=monotonic,
-        sleep=sleep,
-    )
+
+    def build() -> NotionApi:
+        return NotionApi(
+            settings.token,
+            settings.base_url,
+            timeout_seconds=cfg.timeout_seconds,
+            requests_per_second=cfg.requests_per_second,
+            max_retries=cfg.max_retries,
+            logger=logger or default_logger(),
+            monotonic=monotonic,
+            sleep=sleep,
+        )
+
+    if logger is not None or monotonic is not time.monotonic or sleep is not time.sleep:
+        return build()
+    key = (settings.token, settings.base_url, cfg.timeout_seconds, cfg.requests_per_second, cfg.max_retries)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = build()
+            _SHARED[key].shared = True
+        return _SHARED[key]
 
 
 def open_notion_store(campaign: Campaign, env: Mapping[str, str]) -> NotionStore:
@@ -153,7 +172,7 @@ class NotionStore:
         self.props = campaign.notion.properties
         self.logger = logger or default_logger()
         self.description = "Notion"
-        self.api = open_api(campaign, settings, logger=self.logger, monotonic=monotonic, sleep=sleep)
+        self.api = open_api(campaign, settings, logger=logger, monotonic=monotonic, sleep=sleep)
         cache = SchemaCache(settings.cache_path, campaign.notion.schema_check_minutes, wall)
         self.schemas = Schemas(campaign, self.api, settings.databases, cache)
         self.api.on_validation_error = self.schemas.recheck
@@ -166,6 +185,10 @@ class NotionStore:
         self._absent_contacts: set[str] = set()
         self._events: dict[str, list[Event]] = {}  # address → the events on its page as last read or written
         self._rows_of: dict[str, set[str]] = {}
+
+    @property
+    def request_rate(self) -> float:
+        return self.api.pacer.rate
 
     def close(self) -> None:
         self.api.close()
@@ -326,6 +349,13 @@ class NotionStore:
                 continue
             yield row
 
+    def email_by_message_id(self, message_id: str) -> ScheduledEmail | None:
+        t = self.props.tracker
+        body = {"filter": {"property": t.message_id, "rich_text": {"equals": message_id}}, "sorts": BY_CREATION}
+        pages = list(self._query("tracker", body, f"look up the email Resend calls {message_id}", limit=10))
+        page = self._first(pages, f"Sequence Tracker rows with {t.message_id} {message_id}")
+        return self.records.row(page) if page else None
+
     def sent_since(
         self, emails: Collection[str], sequences: Collection[str], since: datetime
     ) -> dict[str, list[datetime]]:
@@ -378,6 +408,10 @@ class NotionStore:
 
     def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
+
+    def summary(self, now: datetime) -> Summary:
+        """Notion cannot count: every tracker row is read (paged, at the pacer's rate) and counted here."""
+        return summarize(self.all_emails(), now)
 
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (self.records.row(p) for p in self._query("tracker", {"sorts": self._by_due()}, "read every row"))

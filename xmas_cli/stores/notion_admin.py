@@ -17,8 +17,7 @@ from typing import Any
 
 from ..campaign import Campaign, load_campaign
 from ..errors import JSON_VERSION, ConfigError, InvalidInput, StoreUnavailable
-from ..render import template_source
-from .files import FileTemplates
+from .files import FileTemplates, template_source
 from .notion import NotionStore, notion_settings, open_api
 from .notion_api import NotionApi
 from .notion_schema import (

@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from ..errors import ConfigError, StoreUnavailable
 from .notion_records import JSON, Props, read_value
 
 NOTION_API = "https://api.notion.com"
+# The pacer keeps this share of the configured average: at exactly Notion's rate, a request delayed on the way
+# (a thread switch, the network) lands right behind the next one and Notion's bucket, empty in the steady state,
+# refuses it. 5 % below leaves Notion's bucket a little slack that absorbs such jitter.
+HEADROOM = 0.95
 MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After is capped (cron runs the next tick anyway)
 UNAVAILABLE_FIX = (
     "Notion did not answer or is overloaded; nothing was lost: run the command again (cron's next tick "
@@ -41,8 +46,13 @@ UNAVAILABLE_FIX = (
 
 
 class Pacer:
-    """A token bucket: `rate` requests a second on average, bursts of `burst`. `sleep` and `monotonic`
-    are injectable, so tests check the pacing without waiting for it."""
+    """A token bucket shared by every request of the process: `rate` requests a second on average, bursts of
+    `burst`, and waiting callers (the web server's threads) served one after another.
+
+    It slows down by itself: a 429 (or 529) halves the rate, down to a tenth of the configured one, and empties
+    the bucket; every answered request then gives back a twentieth of the configured rate, so it climbs back
+    within a few seconds once Notion stops refusing. `sleep` and `monotonic` are injectable, so tests check the
+    pacing without waiting for it."""
 
     def __init__(
         self,
@@ -51,29 +61,39 @@ class Pacer:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.target = rate
         self.rate = rate
         self.capacity = max(1.0, burst)
         self.tokens = self.capacity
         self.monotonic = monotonic
         self.sleep = sleep
         self.at: float | None = None
+        self._lock = threading.Lock()
 
     def wait(self) -> None:
-        now = self.monotonic()
-        if self.at is not None:
-            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return
-        delay = (1.0 - self.tokens) / self.rate
-        self.sleep(delay)
-        self.tokens = 0.0
-        self.at = now + delay
+        with self._lock:  # one waiter at a time: a queue, not a stampede when the bucket refills
+            now = self.monotonic()
+            if self.at is not None:
+                self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return
+            delay = (1.0 - self.tokens) / self.rate
+            self.sleep(delay)
+            self.tokens = 0.0
+            self.at = now + delay
+
+    def answered(self) -> None:
+        """A request went through: recover towards the configured rate."""
+        with self._lock:
+            self.rate = min(self.target, self.rate + self.target / 20)
 
     def drain(self) -> None:
-        """Notion said slow down: no burst until the bucket refills."""
-        self.tokens = min(self.tokens, 0.0)
+        """Notion said slow down: no burst until the bucket refills, and half the rate for now."""
+        with self._lock:
+            self.tokens = min(self.tokens, 0.0)
+            self.rate = max(self.target / 10, self.rate / 2)
 
 
 # ------------------------------------------------------------------------------------------- client
@@ -104,18 +124,21 @@ class NotionApi:
         base_url: str = NOTION_API,
         *,
         timeout_seconds: float = 30,
-        requests_per_second: float = 2.5,
+        requests_per_second: float = 3.0,
         max_retries: int = 4,
         logger: logging.Logger,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.timeout_seconds = timeout_seconds
+        self.shared = False  # True: the process's one client (stores/notion.py open_api); closing is the process's
         self.max_retries = max_retries
         self.backoff_base = min(1.0, 1.0 / requests_per_second)  # 0.4 s at 2.5/s, doubling per attempt
         self.logger = logger
         self.sleep = sleep
-        self.pacer = Pacer(requests_per_second, 2 * requests_per_second, monotonic, sleep)
+        # a burst of one second's worth: Notion does not say how big its own is, and a bigger one than Notion's
+        # would be answered 429 at the start of every command
+        self.pacer = Pacer(requests_per_second * HEADROOM, requests_per_second, monotonic, sleep)
         # Called with (kind, Notion's message) on a validation_error, before it is raised: the store re-checks
         # that database's schema there and raises the schema's own message when it does not match.
         self.on_validation_error: Callable[[str, str], None] | None = None
@@ -131,7 +154,8 @@ class NotionApi:
         )
 
     def close(self) -> None:
-        self.client.close()
+        if not self.shared:  # the process's shared client lives as long as the process
+            self.client.close()
 
     # ------------------------------------------------------------------------------------ requests
 
@@ -153,7 +177,9 @@ class NotionApi:
         while True:
             self.pacer.wait()
             try:
-                return self.client.request(path=path, method=method, query=dict(query or {}) or None, body=body)
+                answer = self.client.request(path=path, method=method, query=dict(query or {}) or None, body=body)
+                self.pacer.answered()
+                return answer
             except (HTTPResponseError, RequestTimeoutError, httpx.TransportError) as exc:
                 failure = self._failure(exc, what, kind)
             if attempt >= self.max_retries:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..campaign import NotionProperties
 from ..clock import iso
 from ..errors import InvalidInput
-from ..model import Contact, Event, ScheduledEmail, Sender, State, Template, parse_consent
+from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template, parse_consent
 from .base import Changes
 
 MAX_TEXT = 2000  # UTF-16 units in one rich-text piece
@@ -257,7 +257,41 @@ class Records:
             out[t.note] = text_value(changes["note"], f"row {row_id}: note")
         if "data" in changes:
             out[t.data] = text_value(_dump(changes["data"]), f"row {row_id}: data")
+        if "variant" in changes:
+            out[t.variant] = number_value(changes["variant"])
+        if "delivery" in changes:
+            d = changes["delivery"]
+            out |= {
+                t.delivered_at: date_value(d.delivered_at),
+                t.opened_at: date_value(d.opened_at),
+                t.opens: number_value(d.opens),
+                t.clicks: number_value(d.clicks),
+                t.links: text_value("\n".join(d.links), f"row {row_id}: clicked links"),
+                t.bounce: select_value(d.bounce),
+                t.complained_at: date_value(d.complained_at),
+                t.delayed: checkbox_value(d.delayed),
+            }
         return out
+
+    def delivery(self, page: JSON) -> Delivery:
+        """What Resend reported, from the row's delivery properties (absent ones: nothing reported)."""
+        t = self.props.tracker
+
+        def count(name: str) -> int:
+            value = prop(page, name)
+            return int(value) if isinstance(value, int | float) and value > 0 else 0
+
+        links = str(prop(page, t.links) or "")
+        return Delivery(
+            delivered_at=prop(page, t.delivered_at),
+            opened_at=prop(page, t.opened_at),
+            opens=count(t.opens),
+            clicks=count(t.clicks),
+            links=tuple(x for x in links.splitlines() if x.strip()),
+            bounce=prop(page, t.bounce) or None,
+            complained_at=prop(page, t.complained_at),
+            delayed=bool(prop(page, t.delayed)),
+        )
 
     def row(self, page: JSON) -> ScheduledEmail:
         t = self.props.tracker
@@ -296,6 +330,8 @@ class Records:
             note=prop(page, t.note) or None,
             data=_json_field(prop(page, t.data), where, self.logger),
             ref=page_id,
+            delivery=self.delivery(page),
+            variant=int(variant) if isinstance(variant := prop(page, t.variant), int | float) else None,
         )
 
     def template(self, page: JSON) -> Template:

@@ -107,6 +107,15 @@ def specs(campaign: Campaign, kind: str) -> list[Spec]:
         Spec("last_error", r.last_error, "rich_text"),
         Spec("note", r.note, "rich_text"),
         Spec("data", r.data, "rich_text"),
+        Spec("delivered_at", r.delivered_at, "date"),
+        Spec("opened_at", r.opened_at, "date"),
+        Spec("opens", r.opens, "number"),
+        Spec("clicks", r.clicks, "number"),
+        Spec("links", r.links, "rich_text"),
+        Spec("bounce", r.bounce, "select"),
+        Spec("complained_at", r.complained_at, "date"),
+        Spec("delayed", r.delayed, "checkbox"),
+        Spec("variant", r.variant, "number"),
     ]
 
 

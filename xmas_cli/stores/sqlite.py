@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import iso
+from ..deliveries import from_json, to_json
 from ..errors import StoreUnavailable
-from ..model import Contact, Event, ScheduledEmail, Sender, State, Template, parse_consent
-from ..perms import DEFAULT_MODE, private_file
-from .base import Batch, Changes
+from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template, parse_consent
+from ..perms import DEFAULT_MODE, private_file, shared, sqlite_siblings
+from .base import Batch, Changes, Summary, is_problem
 from .files import FileTemplates
 
 SCHEMA = """
@@ -49,11 +50,14 @@ CREATE TABLE IF NOT EXISTS emails (
     last_error TEXT,
     note TEXT,
     data TEXT NOT NULL DEFAULT '{}',
-    batch TEXT
+    batch TEXT,
+    delivery TEXT,
+    variant INTEGER
 );
 CREATE INDEX IF NOT EXISTS emails_state_due ON emails (state, due);
 CREATE INDEX IF NOT EXISTS emails_enrollment ON emails (enrollment_key);
 CREATE INDEX IF NOT EXISTS emails_email ON emails (email, sequence);
+CREATE INDEX IF NOT EXISTS emails_message ON emails (message_id);
 CREATE TABLE IF NOT EXISTS events (
     key TEXT NOT NULL,
     email TEXT NOT NULL,
@@ -77,7 +81,7 @@ CREATE TABLE IF NOT EXISTS batches (
 DUE = "state = ? AND due <= ? AND (batch IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.key = emails.batch))"
 _COLUMNS = (
     "id, enrollment_key, email, sequence, step, template, sender, due, state, sent_at, message_id, "
-    "attempts, last_error, note, data, batch"
+    "attempts, last_error, note, data, batch, delivery, variant"
 )
 
 
@@ -130,6 +134,14 @@ def _json_object(value: Any) -> dict[str, Any]:
     return found
 
 
+def _delivery(value: Any) -> Delivery:
+    return from_json(_json_object(value)) if value else Delivery()
+
+
+def _optional_integer(value: Any) -> int | None:
+    return None if value is None else _integer(value)
+
+
 def _integer(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError("not an integer")
@@ -156,6 +168,8 @@ def _row(r: sqlite3.Row) -> ScheduledEmail:
         data=read.get("data", _json_object, {}),
         batch=read.get("batch", _optional_text, None),
         ref=str(r["id"]),
+        delivery=read.get("delivery", _delivery, Delivery()),
+        variant=read.get("variant", _optional_integer, None),
     )
     return row if read.defect is None else replace(row, defect=read.defect)
 
@@ -203,6 +217,8 @@ def _db_value(key: str, value: Any) -> Any:
         return iso(value)
     if key == "data":
         return json.dumps(value, sort_keys=True)
+    if key == "delivery":
+        return None if value.empty else json.dumps(to_json(value), sort_keys=True)
     if isinstance(value, State):
         return value.value
     return value
@@ -231,8 +247,23 @@ class SqliteStore:
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(contacts)")}
             if "consent" not in columns:  # a file from before consent was recorded
                 self.db.execute("ALTER TABLE contacts ADD COLUMN consent TEXT")
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(emails)")}
+            for column, kind in (("delivery", "TEXT"), ("variant", "INTEGER")):  # files from before delivery events
+                if column not in columns:
+                    self.db.execute(f"ALTER TABLE emails ADD COLUMN {column} {kind}")
+            self.db.execute("CREATE INDEX IF NOT EXISTS emails_message ON emails (message_id)")
+            # The -wal and -shm files exist now, and stay while this connection is open: the ones this process
+            # created get the folder's group, so the other user of a shared store can write them too.
+            sqlite_siblings(path, file_mode)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"cannot open {path}: {exc}", "check the [store] path and its permissions") from None
+            fix = "check the [store] path and its permissions"
+            if shared(file_mode):
+                fix += (
+                    f"; a store shared by two users needs its folder group-owned, group-writable and setgid "
+                    f"(chgrp GROUP {path.parent} && chmod 2770 {path.parent}) and its files in that group "
+                    f"(chgrp GROUP {path}* && chmod 0660 {path}*)"
+                )
+            raise StoreUnavailable(f"cannot open {path}: {exc}", fix) from None
 
     def _q(self, sql: str, params: Collection[Any] = ()) -> sqlite3.Cursor:
         try:
@@ -309,6 +340,8 @@ class SqliteStore:
             row.note,
             json.dumps(row.data, sort_keys=True),
             row.batch,
+            _db_value("delivery", row.delivery),
+            row.variant,
         ]
         self._q(f"INSERT OR IGNORE INTO emails ({_COLUMNS}) VALUES ({','.join('?' * len(values))})", values)
         stored = self._q(f"SELECT {_COLUMNS} FROM emails WHERE id = ?", (row.id,)).fetchone()
@@ -348,6 +381,11 @@ class SqliteStore:
             if when is not None:
                 out.setdefault(r["email"], []).append(when)
         return out
+
+    def email_by_message_id(self, message_id: str) -> ScheduledEmail | None:
+        found = self._q(f"SELECT {_COLUMNS} FROM emails WHERE message_id = ? ORDER BY id LIMIT 1", (message_id,))
+        row = found.fetchone()
+        return _row(row) if row else None
 
     def stopped_emails(self, since: datetime, now: datetime) -> list[ScheduledEmail]:
         sql = f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? AND due <= ? ORDER BY due, id"
@@ -433,6 +471,32 @@ class SqliteStore:
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (_row(r) for r in self._q(f"SELECT {_COLUMNS} FROM emails ORDER BY due, id"))
 
+    def summary(self, now: datetime) -> Summary:
+        """Counted in SQL: GROUP BY for the counts, the (state, due) index for what is due, one filtered scan for
+        the problems, of which only those rows are decoded (1,000,000 rows: no Python loop over them)."""
+        counts: dict[str, dict[str, int]] = {}
+        for sequence, state, n in self._q("SELECT sequence, state, COUNT(*) FROM emails GROUP BY sequence, state"):
+            per = counts.setdefault(str(sequence), {})
+            per[str(state)] = per.get(str(state), 0) + int(n)
+        scheduled, at = State.SCHEDULED.value, iso(now)
+        overdue_sql = "SELECT COUNT(*) FROM emails WHERE state = ? AND due <= ?"
+        overdue = int(self._q(overdue_sql, [scheduled, at]).fetchone()[0])
+        found = self._q(
+            f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? ORDER BY due, id LIMIT 1", [scheduled, at]
+        ).fetchone()
+        known = [s.value for s in State]
+        suspects = (  # what is_problem() reports, plus the stored values _row() would call damaged
+            f"state = ? OR (state = ? AND last_error IS NOT NULL) OR state NOT IN ({','.join('?' * len(known))}) "
+            "OR typeof(step) != 'integer' OR typeof(attempts) != 'integer' OR typeof(due) != 'text' "
+            "OR json_valid(data) = 0 OR typeof(email) != 'text' OR typeof(sequence) != 'text' "
+            "OR typeof(template) != 'text'"
+        )
+        rows = self._q(
+            f"SELECT {_COLUMNS} FROM emails WHERE {suspects} ORDER BY due, id", [State.FAILED.value, scheduled, *known]
+        )
+        problems = [row for row in map(_row, rows) if is_problem(row)]
+        return Summary(counts, _row(found) if found else None, overdue, problems)
+
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         names = list(sequences)
         extra = {e.lower() for e in also}
@@ -473,6 +537,10 @@ class SqliteStore:
 
     def list_templates(self) -> list[Template]:
         return self.templates.list()
+
+    @property
+    def request_rate(self) -> None:
+        return None  # a local file: no request limit
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,115 @@
+"""One compose step: `xmas preview --row ID` shows byte for byte what `xmas tick` sends for that row."""
+
+from __future__ import annotations
+
+import email
+import json
+import subprocess
+import sys
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from conftest import Cli, clean_environ
+
+ASSESSMENT = {
+    "email": "sarah@sarahssalon.com",
+    "first_name": "Sarah",
+    "business_name": "Sarah's Salon",
+    "red_systems": 2,
+    "orange_systems": 1,
+    "yellow_systems": 2,
+    "green_systems": 3,
+    "weakest_system_1": "GPS",
+    "revenue_leak_total": 14700,
+    "email_1_sent_at": "2026-12-01T10:30:00Z",
+    "email_1_status": "sent",
+}
+
+
+def _sent(project: Path, key: str) -> EmailMessage:
+    """The .eml the outbox wrote for the email with this idempotency key (its Message-ID)."""
+    found = [
+        m
+        for path in (project / ".xmas" / "outbox").glob("*.eml")
+        if (m := email.message_from_bytes(path.read_bytes(), policy=policy.default))["Message-ID"]
+        .strip()
+        .startswith(f"<{key}@")
+    ]
+    assert len(found) == 1 and isinstance(found[0], EmailMessage)
+    return found[0]
+
+
+def test_preview_of_a_row_is_what_the_tick_sends(xmas: Cli, project: Path) -> None:
+    xmas.json("enroll", "assessment", "--payload", "-", "--now", "2026-12-01T10:31:00Z", input=json.dumps(ASSESSMENT))
+    row_id = "assessment:sarah@sarahssalon.com#2"
+    before = xmas.json("preview", "--row", row_id, "--now", "2026-12-01T12:00:00Z")  # a day before it is due
+    assert before["template"] == "christmas_email_2" and before["email"]["row_id"] == row_id
+    xmas("tick", "--now", "2026-12-02T10:31:00Z")
+    sent = _sent(project, before["email"]["idempotency_key"])
+    assert sent["Subject"] == before["subject"]
+    html = sent.get_body(("html",))
+    text = sent.get_body(("plain",))
+    assert html is not None and text is not None
+    # a MIME body's lines end in CRLF on the wire (RFC 5322); the content is otherwise the same, character for character
+    assert html.get_content().replace("\r\n", "\n") == before["html"]
+    assert text.get_content().replace("\r\n", "\n") == before["text"]
+    assert sent["List-Unsubscribe"] == before["email"]["headers"]["List-Unsubscribe"]
+    # and the preview after sending is still the same email (it is rendered as of the row's due time)
+    after = xmas.json("preview", "--row", row_id, "--now", "2026-12-20T12:00:00Z")
+    assert (after["subject"], after["html"], after["text"]) == (before["subject"], before["html"], before["text"])
+
+
+def test_preview_of_a_row_refuses_a_wrong_template_or_id(xmas: Cli) -> None:
+    xmas.json("enroll", "assessment", "--payload", "-", "--now", "2026-12-01T10:31:00Z", input=json.dumps(ASSESSMENT))
+    row = "assessment:sarah@sarahssalon.com#2"
+    assert "sends christmas_email_2" in xmas("preview", "christmas_email_3", "--row", row, code=2).stderr
+    assert "no scheduled email" in xmas("preview", "--row", "nope#1", code=2).stderr
+    assert "no template given" in xmas("preview", code=2).stderr
+
+
+def _imported(project: Path, *args: str) -> set[str]:
+    """The top-level packages a real `xmas ARGS` process imported (run through a wrapper that prints them)."""
+    script = (
+        "import sys\n"
+        "from xmas_cli.commands import app\n"
+        "try:\n    app(args=sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('MODULES', ' '.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)\n"
+    )
+    env = clean_environ({"XMAS_SECRET": "test-secret-0123456789abcdef"})
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=project, env=env, capture_output=True, text=True, timeout=60
+    )
+    line = [x for x in done.stderr.splitlines() if x.startswith("MODULES ")]
+    assert line, done.stderr
+    return set(line[0].split()[1:])
+
+
+def test_help_and_an_idle_tick_import_nothing_they_do_not_use(project: Path) -> None:
+    heavy = {"notion_client", "httpx", "resend", "jinja2"}
+    help_modules = _imported(project, "--help")
+    assert not help_modules & (heavy | {"pydantic", "rich"}), help_modules & (heavy | {"pydantic", "rich"})
+    tick_modules = _imported(project, "tick", "--now", "2026-12-01T10:00:00Z")
+    assert "xmas_cli" in tick_modules and not tick_modules & heavy, tick_modules & heavy
+    # the check can fail: a tick that sends does load Jinja
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from xmas_cli.commands import main; main()",
+            "enroll",
+            "lead-nurture",
+            "--email",
+            "l@example.com",
+            "--first-name",
+            "L",
+            "--now",
+            "2026-12-01T10:00:00Z",
+        ],
+        cwd=project,
+        env=clean_environ(),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert "jinja2" in _imported(project, "tick", "--now", "2026-12-01T10:00:00Z")

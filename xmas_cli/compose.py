@@ -1,0 +1,64 @@
+"""One compose step: the email a scheduled row becomes. Pure: the row, its contact, its template, the campaign, the
+secret and the counts in; the outgoing email out. `xmas tick` sends what this builds and `xmas preview --row ID`
+shows it, so the preview is byte for byte what the tick will send for that row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .campaign import Campaign
+from .mailers.base import OutgoingEmail, idempotency_key
+from .model import Contact, ScheduledEmail, Template
+from .render import render
+from .tokens import unsubscribe_url
+from .variables import Counts, build_variables
+
+
+def _tag(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", value)[:256]
+
+
+def row_data(row: ScheduledEmail, contact: Contact | None) -> dict[str, object]:
+    """What the templates read for a row: its enrollment's data, then the contact's latest fields and segment."""
+    data = {**row.data, **(contact.fields if contact else {})}
+    if contact and contact.segment:
+        data["segment"] = contact.segment
+    return data
+
+
+def compose(
+    row: ScheduledEmail,
+    contact: Contact | None,
+    template: Template,
+    campaign: Campaign,
+    secret: str,
+    counts: Counts,
+    others: Callable[[str], Template | None] | None = None,
+) -> OutgoingEmail:
+    """The outgoing email for `row`, rendered as of its due time (not the tick's), so a retry renders the same
+    bytes under the same idempotency key. `others` finds the templates this one extends (the layout)."""
+    url = unsubscribe_url(str(campaign.campaign.public_url), secret, row.email)
+    variables = build_variables(row_data(row, contact), campaign, row.due, url, counts)
+    rendered = render(template, variables, others)
+    sender = campaign.sender
+    headers = {"List-Unsubscribe": f"<{url}>"}
+    if sender.unsubscribe_mailto:
+        headers["List-Unsubscribe"] += f", <mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>"
+    sequence = campaign.sequences.get(row.sequence)
+    if sequence is None or not sequence.transactional:
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return OutgoingEmail(
+        row_id=row.id,
+        idempotency_key=idempotency_key(campaign.campaign.name, row.id),
+        to=row.email,
+        sender=sender.from_,
+        reply_to=str(sender.reply_to),
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        date=row.due,
+        headers=headers,
+        tags={"campaign": _tag(campaign.campaign.name), "sequence": _tag(row.sequence), "step": str(row.step)},
+    )
