@@ -10,11 +10,13 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
 import resend
 
+from .clock import parse_instant
 from .engine import Engine, unsubscribe
 from .errors import JSON_VERSION, ConfigError, InvalidInput, Unauthorized
 
@@ -33,7 +35,7 @@ SUPPRESSING = {"email.bounced": "bounced", "email.complained": "complained"}
 @dataclass(frozen=True)
 class WebhookOutcome:
     event_type: str
-    action: str  # "suppressed" | "ignored"
+    action: str  # "suppressed" | "recorded" | "ignored"
     emails: list[str]
     detail: str
 
@@ -51,19 +53,24 @@ class WebhookOutcome:
 def handle_resend_webhook(
     engine: Engine, payload: str, headers: Mapping[str, str], secret: str | None
 ) -> WebhookOutcome:
-    """Verify one delivery and act on it: suppress on a permanent bounce or a complaint, else ignore."""
+    """Verify one delivery and act on it: record what happened to the email (queued, see delivery_queue.py), and
+    suppress the address on a permanent bounce or a complaint."""
     event = verify(payload, headers, secret)
     event_type = str(event.get("type") or "")
     data = event.get("data")
     data = data if isinstance(data, Mapping) else {}
+    recorded = _record(engine, event, {k.lower(): v for k, v in headers.items()}.get("svix-id", ""))
     reason = SUPPRESSING.get(event_type)
     if reason is None:
-        return WebhookOutcome(event_type, "ignored", [], f"{event_type or 'an event without a type'}: nothing to do")
+        action = "recorded" if recorded else "ignored"
+        what = f"{event_type or 'an event without a type'}: " + (recorded or "nothing to do")
+        return WebhookOutcome(event_type, action, [], what)
     if event_type == "email.bounced":
         bounce = data.get("bounce")
         kind = bounce.get("type") if isinstance(bounce, Mapping) else None
         if kind != "Permanent":
-            return WebhookOutcome(event_type, "ignored", [], f"{kind or 'unknown'} bounce: the address is kept")
+            kept = f"{kind or 'unknown'} bounce: the address is kept"
+            return WebhookOutcome(event_type, "recorded" if recorded else "ignored", [], kept)
     candidates, skipped = recipients(data.get("to"))
     suppressed: list[str] = []
     parts: list[str] = []
@@ -80,6 +87,35 @@ def handle_resend_webhook(
         detail = "; ".join(["no valid recipient in data.to", *parts])
         return WebhookOutcome(event_type, "ignored", [], detail)
     return WebhookOutcome(event_type, "suppressed", suppressed, f"{reason}: " + "; ".join(parts))
+
+
+def _record(engine: Engine, event: Mapping[str, Any], webhook_id: str) -> str | None:
+    """Queue the delivery event this webhook carries; where the store is a local file, apply it at once.
+    What happened, in words, or None for an event that is not about one of our emails' delivery."""
+    from .deliveries import parse_event
+    from .delivery_queue import drain, open_queue
+
+    now = engine.clock.now()
+
+    def when(text: str) -> datetime:
+        try:
+            return parse_instant(text, "created_at")
+        except InvalidInput:
+            return now
+
+    parsed = parse_event(webhook_id, event, when)  # verify() refused a webhook without its svix-id
+    if parsed is None:
+        return None
+    queue = open_queue(engine)
+    try:
+        if not queue.add(parsed, now):
+            return f"delivery {webhook_id} was recorded before"
+        if engine.store.request_rate is None:  # SQLite: a local write, nothing to pace
+            drain(engine, queue, limit=20)
+            return f"recorded for email {parsed.email_id}"
+        return f"queued for email {parsed.email_id} (the next tick records it)"
+    finally:
+        queue.close()
 
 
 def verify(payload: str, headers: Mapping[str, str], secret: str | None) -> Mapping[str, Any]:

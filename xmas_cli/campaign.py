@@ -46,6 +46,9 @@ class Step(_Strict):
     offset: Duration
     testing_offset: Duration
     sent_by: Sender = Sender.XMAS
+    # Subject-line experiment: other subjects for this step (Jinja, like the template's own `Subject:`, which is
+    # variant 0). Each row gets one by a stable hash of its id, so a retry never switches.
+    subjects: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(default_factory=list, max_length=9)
 
     def delay(self, testing: bool) -> timedelta:
         return parse_duration(self.testing_offset if testing else self.offset)

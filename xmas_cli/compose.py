@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from .campaign import Campaign
 from .mailers.base import OutgoingEmail, idempotency_key
@@ -14,10 +15,23 @@ from .model import Contact, ScheduledEmail, Template
 from .render import render
 from .tokens import unsubscribe_url
 from .variables import Counts, build_variables
+from .variants import variant_of
 
 
-def _tag(value: str) -> str:
+def tag(value: str) -> str:
+    """A value Resend accepts as a tag: letters, digits, _ and -."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)[:256]
+
+
+def unsubscribe_headers(campaign: Campaign, url: str, one_click: bool) -> dict[str, str]:
+    """List-Unsubscribe (the signed link, and the mailto when [sender] has one); List-Unsubscribe-Post for one-click
+    (RFC 8058), which transactional email leaves out."""
+    headers = {"List-Unsubscribe": f"<{url}>"}
+    if campaign.sender.unsubscribe_mailto:
+        headers["List-Unsubscribe"] += f", <mailto:{campaign.sender.unsubscribe_mailto}?subject=unsubscribe>"
+    if one_click:
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 def row_data(row: ScheduledEmail, contact: Contact | None) -> dict[str, object]:
@@ -26,6 +40,15 @@ def row_data(row: ScheduledEmail, contact: Contact | None) -> dict[str, object]:
     if contact and contact.segment:
         data["segment"] = contact.segment
     return data
+
+
+def with_variant(template: Template, row: ScheduledEmail, campaign: Campaign) -> tuple[Template, int]:
+    """The template with the row's subject variant in place of its own subject."""
+    variant = variant_of(row, campaign)
+    if variant == 0:
+        return template, 0
+    subject = campaign.sequences[row.sequence].steps[row.step - 1].subjects[variant - 1]
+    return replace(template, subject=subject), variant
 
 
 def compose(
@@ -41,14 +64,11 @@ def compose(
     bytes under the same idempotency key. `others` finds the templates this one extends (the layout)."""
     url = unsubscribe_url(str(campaign.campaign.public_url), secret, row.email)
     variables = build_variables(row_data(row, contact), campaign, row.due, url, counts)
+    template, variant = with_variant(template, row, campaign)
     rendered = render(template, variables, others)
     sender = campaign.sender
-    headers = {"List-Unsubscribe": f"<{url}>"}
-    if sender.unsubscribe_mailto:
-        headers["List-Unsubscribe"] += f", <mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>"
     sequence = campaign.sequences.get(row.sequence)
-    if sequence is None or not sequence.transactional:
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    headers = unsubscribe_headers(campaign, url, sequence is None or not sequence.transactional)
     return OutgoingEmail(
         row_id=row.id,
         idempotency_key=idempotency_key(campaign.campaign.name, row.id),
@@ -60,5 +80,10 @@ def compose(
         text=rendered.text,
         date=row.due,
         headers=headers,
-        tags={"campaign": _tag(campaign.campaign.name), "sequence": _tag(row.sequence), "step": str(row.step)},
+        tags={
+            "campaign": tag(campaign.campaign.name),
+            "sequence": tag(row.sequence),
+            "step": str(row.step),
+            **({"variant": str(variant)} if variant else {}),
+        },
     )

@@ -29,6 +29,7 @@ from .stores.base import Batch, Changes
 from .tick_report import DRY_RUN, Outcome, TickReport
 from .tokens import check_secret
 from .variables import Counts
+from .variants import variant_of
 from .windows import next_opening
 
 Progress = Callable[[int, int], None]
@@ -235,6 +236,8 @@ class _Tick:
                 "last_error": None,
                 "note": note,
             }
+            if variant := variant_of(row, self.campaign):  # the subject experiment's variant it went with
+                changes["variant"] = variant
             return "sent", note or str(result.message_id), changes
         why = result.error or "unknown error"
         if result.permanent or final:
@@ -387,6 +390,8 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
             if t.must_stop():
                 return
             t.replay(batch)
+    if not t.dry_run:
+        _record_deliveries(t)
     secret: str | None = None
     deferred_in: dict[str, int] = {}
     due = iter(t.store.due_emails(t.now, limit))
@@ -416,6 +421,30 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
             handled += len(ready[start : start + group_size])
             if progress:
                 progress(handled, t.report.due)
+
+
+DELIVERY_SHARE = 0.25  # of the tick's budget, at most, for recording queued delivery events before sending
+
+
+def _record_deliveries(t: _Tick) -> None:
+    """Apply the delivery events the webhook queued (opens, clicks, deliveries) to their rows, first: within a
+    quarter of the budget, at the store's pace, so sending always keeps most of the minute."""
+    queue_file = t.engine.lock_path("deliveries.db")
+    if not queue_file.exists():
+        return
+    from .delivery_queue import DeliveryQueue, drain
+
+    limit = t.campaign.tick.budget_seconds * DELIVERY_SHARE
+
+    def enough() -> bool:
+        return t.stop.requested or t._monotonic() - t._started > limit
+
+    queue = DeliveryQueue(queue_file, t.campaign.store.mode)
+    try:
+        rate = t.store.request_rate
+        t.report.deliveries = drain(t.engine, queue, int(limit * rate) if rate else 10_000, enough).applied
+    finally:
+        queue.close()
 
 
 def _leave(t: _Tick, not_reached: int, due: Iterator[ScheduledEmail]) -> None:

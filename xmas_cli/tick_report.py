@@ -38,6 +38,7 @@ class TickReport:
     left_over: int = 0  # due rows not reached (time budget or a stop signal)
     more_left: bool = False  # and there are more than left_over (not all were read)
     stopped: str | None = None  # the signal that stopped the tick early (SIGTERM, SIGINT)
+    deliveries: int = 0  # delivery events (opens, clicks...) recorded on their rows from the queue
 
     def count(self, action: str) -> int:
         return sum(1 for o in self.outcomes if o.action == action)
@@ -71,7 +72,8 @@ class TickReport:
         elif self.stopped:
             parts.append(f"stopped by {self.stopped}")
         head = f"tick {iso(self.now)}{' (dry run)' if self.dry_run else ''}: {self.due} due"
-        return head + (": " + ", ".join(parts) if parts else "")
+        tail = f"; {self.deliveries} delivery event(s) recorded" if self.deliveries else ""
+        return head + (": " + ", ".join(parts) if parts else "") + tail
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,7 @@ class TickReport:
             "left_over": self.left_over,
             "more_left": self.more_left,
             "stopped": self.stopped,
+            "deliveries": self.deliveries,
             "outcomes": [
                 {
                     "id": o.row.id,
