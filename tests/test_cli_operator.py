@@ -85,11 +85,11 @@ def test_templates_check_fails_on_missing_broken_or_unlinked_templates(xmas: Cli
 
 def test_demo_runs_the_whole_funnel_in_a_fresh_folder(xmas: Cli, project: Path) -> None:
     result = xmas("demo", "--dir", "demo-here", "--now", "2026-12-01T09:00:00Z")
-    assert "19 emails sent; 19 .eml files in" in result.stdout
+    assert "20 emails sent; 20 .eml files in" in result.stdout
     assert "omar@example.com unsubscribed" in result.stdout
-    assert len(list((project / "demo-here" / ".xmas" / "outbox").glob("*.eml"))) == 19
+    assert len(list((project / "demo-here" / ".xmas" / "outbox").glob("*.eml"))) == 20
     again = xmas("demo", "--dir", "demo-here", "--now", "2026-12-01T09:00:00Z")  # re-runnable
-    assert "19 emails sent" in again.stdout
+    assert "20 emails sent" in again.stdout
     (project / "mine").mkdir()
     (project / "mine" / "keep.txt").write_text("x")
     assert "not a demo folder" in xmas("demo", "--dir", "mine", code=2).stderr

@@ -9,7 +9,9 @@ import sys
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import Cli, clean_environ
 
 ASSESSMENT = {
@@ -113,3 +115,24 @@ def test_help_and_an_idle_tick_import_nothing_they_do_not_use(project: Path) -> 
         timeout=60,
     )
     assert "jinja2" in _imported(project, "tick", "--now", "2026-12-01T10:00:00Z")
+
+
+def test_an_enrollment_dumps_its_payload_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xmas_cli.backends import engine_from_config
+    from xmas_cli.engine import enroll
+    from xmas_cli.payloads import Payload
+
+    calls: list[str] = []
+    original = Payload.model_dump
+
+    def counted(self: Payload, **kwargs: Any) -> dict[str, Any]:
+        calls.append(type(self).__name__)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(Payload, "model_dump", counted)
+    engine = engine_from_config(str(project / "campaign.toml"), "2026-12-01T10:31:00Z")
+    try:
+        result = enroll(engine, "assessment", dict(ASSESSMENT))
+    finally:
+        engine.close()
+    assert result.created and calls == ["AssessmentPayload"]

@@ -213,3 +213,15 @@ def test_a_subject_variant_is_chosen_by_the_row_and_recorded(xmas: Cli, project:
     first = doc["sequences"][1]["steps"][0]
     assert [v["variant"] for v in first["variants"]] == [0, 1, 2] and sum(v["sent"] for v in first["variants"]) == 12
     assert first["variants"][1]["subject"].startswith("B: ")
+
+
+def test_the_demo_shows_a_funnel_and_what_happened_to_its_emails(xmas: Cli, project: Path) -> None:
+    xmas("demo", "--dir", "demo", "--now", at(T0))
+    doc = xmas.json("report", "--config", str(project / "demo" / "campaign.toml"), "--now", at(T0 + timedelta(days=30)))
+    steps = [s for seq in doc["sequences"] for s in seq["steps"]]
+    assert sum(s["sent"] for s in steps) == 20
+    assert sum(s["delivered"] for s in steps) > 15 and 0 < sum(s["opened"] for s in steps) < 20
+    assert sum(s["unsubscribed"] for s in steps) == 1  # Omar
+    stages = {f["stage"]: f for f in doc["funnel"]}
+    assert all(stages[s]["conversion"] > 0 for s in ("assessment", "booked", "paid"))  # Lena went all the way
+    assert stages["assessment"]["median_hours"] == 49.0  # two days and an hour after her first email

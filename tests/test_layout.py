@@ -113,11 +113,11 @@ def test_a_syntax_error_in_the_layout_or_an_email_is_reported_not_raised(xmas: C
     assert ("layout" in problems) is (where == "layout") and "christmas_email_2" in problems
 
 
-def test_the_demo_still_sends_19_emails_each_with_the_layouts_footer(xmas: Cli, project: Path) -> None:
+def test_every_email_the_demo_sends_has_the_layouts_footer(xmas: Cli, project: Path) -> None:
     result = xmas("demo", "--now", "2026-12-01T09:00:00Z")
-    assert "19 emails sent; 19 .eml files in" in result.stdout
+    assert "20 emails sent; 20 .eml files in" in result.stdout
     files = sorted((project / "xmas-demo" / ".xmas" / "outbox").glob("*.eml"))
-    assert len(files) == 19
+    assert len(files) == 20
     for path in files:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(message, EmailMessage)

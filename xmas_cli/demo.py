@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from .clock import FixedClock, iso
 from .delivery_queue import drain, open_queue
 from .engine import Engine, enroll, unsubscribe
 from .errors import InvalidInput
+from .events import record_from_request
 from .model import ScheduledEmail, State
 from .payloads import AssessmentPayload
 from .simulate import simulate
@@ -87,6 +89,39 @@ def _people(start: datetime) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+Step = tuple[datetime, str, Callable[[Engine], object]]
+
+
+def _journey(start: datetime) -> list[Step]:
+    """Lena's way down the funnel, so the report has a funnel to show: lead nurture, then the assessment two days
+    later, a booked call the day after, and payment the day after that."""
+    lena = {"email": "lena@example.com", "first_name": "Lena", "business_name": "Lena Nails"}
+    took = start + timedelta(days=2, hours=1)
+    booked = start + timedelta(days=3, hours=2)
+    paid = start + timedelta(days=4, hours=3)
+    assessment = {
+        **lena,
+        **{k: SAMPLE[k] for k in ("red_systems", "orange_systems", "yellow_systems", "green_systems")},
+        "weakest_system_1": "GPS",
+        "email_1_sent_at": iso(took),
+        "email_1_status": "sent",
+    }
+    onboarding = {**lena, "payment_date": iso(paid), "payment_status": "paid", "package_type": "foundation"}
+    return [
+        (
+            took,
+            "lena@example.com took the assessment after two lead-nurture emails",
+            lambda e: enroll(e, "assessment", assessment),
+        ),
+        (
+            booked,
+            "lena@example.com booked a call: her assessment emails stopped",
+            lambda e: record_from_request(e, "booked", {"email": lena["email"], "at": iso(booked)}),
+        ),
+        (paid, "lena@example.com paid: onboarding began", lambda e: enroll(e, "onboarding", onboarding)),
+    ]
+
+
 def _fresh(folder: Path) -> None:
     if folder.exists() and any(folder.iterdir()):
         if not (folder / MARKER).exists():
@@ -127,11 +162,19 @@ def run_demo(config: Path, folder: Path, start: datetime) -> DemoReport:
             enroll(engine, sequence, payload)
         ticks = 0
         unsubscribed = False
+        journey = _journey(clock.now())
         while ticks < MAX_TICKS:
             pending = [r for r in engine.store.all_emails() if r.state is State.SCHEDULED]
-            if not pending:
+            next_due = min((r.due for r in pending), default=None)
+            if journey and (next_due is None or journey[0][0] <= next_due):
+                when, note, step = journey.pop(0)
+                clock.set(max(clock.now(), when))
+                step(engine)
+                notes.append(note)
+                continue
+            if next_due is None:
                 break
-            clock.set(max(clock.now(), min(r.due for r in pending)))
+            clock.set(max(clock.now(), next_due))
             tick(engine)
             ticks += 1
             if not unsubscribed and any(

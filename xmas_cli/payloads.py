@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -199,13 +200,15 @@ class Payload(BaseModel):
             raise ValueError(f"{key}: {problem}")
         return self
 
+    @cached_property
+    def dumped(self) -> dict[str, Any]:
+        """model_dump once per payload: an enrollment reads its data several times (key, plan, contact)."""
+        return {key: value for key, value in self.model_dump(mode="json").items() if value is not None}
+
     def data(self) -> dict[str, Any]:
-        """The payload as JSON-ready data: times as ISO 8601 UTC, URLs as strings, no None."""
-        out: dict[str, Any] = {}
-        for key, value in self.model_dump(mode="json").items():
-            if value is not None:
-                out[key] = value
-        return out
+        """The payload as JSON-ready data: times as ISO 8601 UTC, URLs as strings, no None (a copy: callers may
+        change it)."""
+        return dict(self.dumped)
 
 
 BUSINESS = "The contact's business name."
