@@ -30,6 +30,7 @@ from ..errors import MailerUnavailable
 from ..perms import DEFAULT_MODE, private_dir
 from .base import URL_HEADERS, OutgoingEmail, SendResult, plain_header_value
 
+PARSED_KEPT = 4096  # parsed headers kept for reuse (most are the same on every email)
 MAX_LINE = 998  # RFC 5322 2.1.1: a header line is at most 998 characters, whatever the folding
 _WORDS = re.compile(r"[ \t]*[^ \t]+")  # a run of non-whitespace with the whitespace before it
 
@@ -76,6 +77,7 @@ class _HeaderClasses(HeaderRegistry):
         for name in URL_HEADERS:
             super().map_to_type(name, PlainHeader)
         self._built: dict[str, type[BaseHeader]] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
 
     def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
         super().map_to_type(name, cls)
@@ -87,6 +89,20 @@ class _HeaderClasses(HeaderRegistry):
         if built is None:
             built = self._built[key] = super().__getitem__(key)
         return built
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        """A header parsed once per (name, value): From, Reply-To, MIME-Version, the content types and the one-click
+        header are the same on every email, and parsing an address header is most of composing an .eml. Header
+        objects are immutable strings, so one serves every message."""
+        if not isinstance(value, str):
+            return self[name](name, value)
+        key = (name.lower(), value)
+        header = self._parsed.get(key)
+        if header is None:
+            if len(self._parsed) >= PARSED_KEPT:
+                self._parsed.clear()
+            header = self._parsed[key] = self[name](name, value)
+        return header
 
 
 # RFC 5322 output, CRLF line ends, lines folded at 78 where they can be; one registry for every message
