@@ -112,6 +112,17 @@ def table(results: list[tuple[int, Figure, Result]]) -> list[str]:
     return lines
 
 
+ANALYSIS = ROOT / "benchmarks" / "ANALYSIS.md"
+
+
+def analysis() -> list[str]:
+    """The hand-written part: for each goal that is missed, where the time goes (profiled) and what remains.
+    Kept in ANALYSIS.md so a new run keeps it; it says which run it was written against."""
+    if not ANALYSIS.exists():
+        return []
+    return [*ANALYSIS.read_text(encoding="utf-8").rstrip().splitlines(), ""]
+
+
 def report(
     results: list[tuple[int, Figure, Result]], ctx: Context, command: str, started: datetime, took: float
 ) -> str:
@@ -130,6 +141,7 @@ def report(
         "",
         *table(results),
         "",
+        *analysis(),
         "## How each figure is measured",
         "",
     ]

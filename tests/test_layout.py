@@ -124,3 +124,9 @@ def test_every_email_the_demo_sends_has_the_layouts_footer(xmas: Cli, project: P
         html = body_text(message, "html")
         assert html.startswith("<!DOCTYPE html>") and "unsubscribe?t=" in html, path.name
         assert " &middot; " in html and "</html>" in html, path.name
+
+
+def test_templates_list_names_the_layout_as_such(xmas: Cli) -> None:
+    listed = {t["template"]: t for t in xmas.json("templates", "list")["templates"]}
+    assert listed["layout"]["used_by"] == ["layout of 19 templates"]
+    assert listed["christmas_email_2"]["used_by"] == ["assessment #2"] and listed["christmas_email_2"]["active"]

@@ -206,6 +206,8 @@ def list_templates(engine: Engine) -> list[Listed]:
     """Every template in the store, and every one a step names that the store lacks (origin "missing")."""
     used = used_by(engine)
     known = {t.id: t for t in engine.store.list_templates()}
+    for template_id, label in _layouts(known).items():
+        used[template_id] = used.get(template_id, []) + label
     return [
         Listed(t, used.get(t, []), known[t].active, known[t].subject, known[t].origin)
         if t in known
