@@ -130,3 +130,16 @@ def test_templates_list_names_the_layout_as_such(xmas: Cli) -> None:
     listed = {t["template"]: t for t in xmas.json("templates", "list")["templates"]}
     assert listed["layout"]["used_by"] == ["layout of 19 templates"]
     assert listed["christmas_email_2"]["used_by"] == ["assessment #2"] and listed["christmas_email_2"]["active"]
+
+
+def test_text_outside_the_blocks_of_an_email_is_an_error_not_lost(xmas: Cli, project: Path) -> None:
+    path = project / "templates" / "christmas_email_3.html"
+    source = path.read_text()
+    assert '{% extends "layout" %}' in source
+    path.write_text(
+        source.replace('{% extends "layout" %}', '{% extends "layout" %}\n<p>P.S. Early-bird ends Friday</p>', 1)
+    )
+    failed = xmas("preview", "christmas_email_3", code=1)
+    assert "text outside {% block %}" in failed.stderr and "christmas_email_3" in failed.stderr
+    check = {t["template"]: t for t in xmas.json("templates", "check", code=1)["templates"]}
+    assert "never shown" in str(check["christmas_email_3"]["problem"]) and check["christmas_email_2"]["ok"]

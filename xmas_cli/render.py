@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import RenderError
@@ -106,7 +106,24 @@ def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
 def _compiled(source: str, autoescape: bool) -> jinja2.Template:
     """Compiling is most of a render's cost: each source is compiled once per process (a tick renders the same
     few templates for every email). The key is the source itself, so an edited template is a new entry."""
-    return _environment(autoescape).from_string(source)
+    environment = _environment(autoescape)
+    _refuse_lost_text(environment.parse(source))
+    return environment.from_string(source)
+
+
+def _refuse_lost_text(tree: nodes.Template) -> None:
+    """Jinja drops, without a word, whatever a template that extends another has outside its blocks: a sentence
+    the business added there would silently never reach anyone. Refuse it, naming the line."""
+    if not any(isinstance(node, nodes.Extends) for node in tree.body):
+        return
+    for node in tree.body:
+        if isinstance(node, nodes.Output) and any(
+            not isinstance(part, nodes.TemplateData) or part.data.strip() for part in node.nodes
+        ):
+            raise RenderError(
+                f"line {node.lineno}: text outside {{% block %}} in a template that extends another is never shown",
+                "move it into one of the layout's blocks, e.g. {% block body %}",
+            )
 
 
 def _line(exc: BaseException, what: str) -> str:
