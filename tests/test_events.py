@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import Cli, body_text
+from conftest import Cli, body_text, replace_once
 from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import API_TOKEN, Web, web  # noqa: F401  (a fixture)
 
@@ -77,7 +77,8 @@ def test_replied_stops_every_marketing_email_but_not_onboarding(xmas: Cli) -> No
 
 def test_bookings_count_follows_the_latest_booking_event(xmas: Cli, project: Path) -> None:
     template = project / "templates" / "lead_nurture_email_1.html"
-    template.write_text(template.read_text().replace("\n\n", "\n\n<p>bookings={{ bookings_count }}</p>\n", 1))
+    shown = "{% block body -%}\n<p>bookings={{ bookings_count }}</p>"
+    template.write_text(replace_once(template.read_text(), "{% block body -%}", shown))
 
     def count_after(now: str, who: str) -> str:
         xmas("enroll", "lead-nurture", "--email", who, "--first-name", "X", "--now", now)

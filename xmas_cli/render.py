@@ -114,14 +114,20 @@ def _compiled(source: str, autoescape: bool) -> jinja2.Template:
 def _refuse_lost_text(tree: nodes.Template) -> None:
     """Jinja drops, without a word, whatever a template that extends another has outside its blocks: a sentence
     the business added there would silently never reach anyone. Refuse it, naming the line."""
-    if not any(isinstance(node, nodes.Extends) for node in tree.body):
+    extends = next((i for i, node in enumerate(tree.body) if isinstance(node, nodes.Extends)), None)
+    if extends is None:
         return
-    for node in tree.body:
+    for index, node in enumerate(tree.body):
         if isinstance(node, nodes.Output) and any(
             not isinstance(part, nodes.TemplateData) or part.data.strip() for part in node.nodes
         ):
+            where = (
+                "is printed ahead of the layout's page (before its <!doctype html>)"
+                if index < extends
+                else "is never shown"
+            )
             raise RenderError(
-                f"line {node.lineno}: text outside {{% block %}} in a template that extends another is never shown",
+                f"line {node.lineno}: text outside {{% block %}} in a template that extends another {where}",
                 "move it into one of the layout's blocks, e.g. {% block body %}",
             )
 
