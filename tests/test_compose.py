@@ -13,20 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import Cli, clean_environ
-
-ASSESSMENT = {
-    "email": "sarah@sarahssalon.com",
-    "first_name": "Sarah",
-    "business_name": "Sarah's Salon",
-    "red_systems": 2,
-    "orange_systems": 1,
-    "yellow_systems": 2,
-    "green_systems": 3,
-    "weakest_system_1": "GPS",
-    "revenue_leak_total": 14700,
-    "email_1_sent_at": "2026-12-01T10:30:00Z",
-    "email_1_status": "sent",
-}
+from test_cli_enroll import ASSESSMENT
 
 
 def _sent(project: Path, key: str) -> EmailMessage:

@@ -80,8 +80,12 @@ class DeliveryQueue:
         self.db.close()
 
 
+def queue_path(engine: Engine) -> Path:
+    return engine.lock_path("deliveries.db")
+
+
 def open_queue(engine: Engine) -> DeliveryQueue:
-    return DeliveryQueue(engine.lock_path("deliveries.db"), engine.campaign.store.mode)
+    return DeliveryQueue(queue_path(engine), engine.campaign.store.mode)
 
 
 @dataclass

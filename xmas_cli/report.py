@@ -141,10 +141,11 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
         for r in every
         if r.state is State.SENT and r.sender is Sender.XMAS and r.sent_at and (since is None or r.sent_at >= since)
     ]
-    last_sent: dict[str, ScheduledEmail] = {}
+    latest: dict[str, ScheduledEmail] = {}
     for r in sent:
-        if r.sent_at and (r.email not in last_sent or r.sent_at > (last_sent[r.email].sent_at or r.sent_at)):
-            last_sent[r.email] = r
+        if r.sent_at and (r.email not in latest or r.sent_at > (latest[r.email].sent_at or r.sent_at)):
+            latest[r.email] = r
+    last_sent = {email: r.id for email, r in latest.items()}  # each contact's last email, by row id
     contacts = store.get_contacts({r.email for r in sent})
     templates = {t.id: t for t in store.list_templates()}
     sequences: list[dict[str, Any]] = []
@@ -157,7 +158,7 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
                 continue
             rows = [r for r in sent if r.sequence == name and r.step == number]
             own = templates[step.template].subject if step.template in templates else step.template
-            counts = _step_counts(rows, {e: r.id for e, r in last_sent.items()}, contacts)
+            counts = _step_counts(rows, last_sent, contacts)
             variants = _variants(campaign, name, number, rows, own)
             steps.append({"step": number, "template": step.template, **counts, "variants": variants})
         sequences.append({"sequence": name, "steps": steps})

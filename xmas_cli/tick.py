@@ -429,17 +429,17 @@ DELIVERY_SHARE = 0.25  # of the tick's budget, at most, for recording queued del
 def _record_deliveries(t: _Tick) -> None:
     """Apply the delivery events the webhook queued (opens, clicks, deliveries) to their rows, first: within a
     quarter of the budget, at the store's pace, so sending always keeps most of the minute."""
-    queue_file = t.engine.lock_path("deliveries.db")
-    if not queue_file.exists():
+    from .delivery_queue import drain, open_queue, queue_path
+
+    if not queue_path(t.engine).exists():  # no webhook has queued anything yet
         return
-    from .delivery_queue import DeliveryQueue, drain
 
     limit = t.campaign.tick.budget_seconds * DELIVERY_SHARE
 
     def enough() -> bool:
         return t.stop.requested or t._monotonic() - t._started > limit
 
-    queue = DeliveryQueue(queue_file, t.campaign.store.mode)
+    queue = open_queue(t.engine)
     try:
         rate = t.store.request_rate
         t.report.deliveries = drain(t.engine, queue, int(limit * rate) if rate else 10_000, enough).applied
