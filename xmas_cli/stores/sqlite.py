@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterator
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..clock import iso
-from ..deliveries import from_json, to_json
+from ..deliveries import to_json
 from ..errors import StoreUnavailable
-from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template, parse_consent
+from ..model import Contact, Event, ScheduledEmail, State, Template
 from ..perms import DEFAULT_MODE, private_file, shared, sqlite_siblings
 from .base import Batch, Changes, Summary, is_problem
 from .files import FileTemplates
+from .records import EPOCH, read_contact, read_event, read_row, read_time
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -85,129 +85,14 @@ _COLUMNS = (
 )
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value))
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset")
-    return parsed.astimezone(UTC)
-
-
-class _Reader:
-    """Reads one stored record field by field; a field that cannot be read gets a default and a defect."""
-
-    def __init__(self, r: sqlite3.Row) -> None:
-        self.r = r
-        self.defects: list[str] = []
-
-    def get(self, name: str, convert: Any, default: Any) -> Any:
-        value = self.r[name]
-        try:
-            return convert(value)
-        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-            self.defects.append(f"{name} {str(value)[:60]!r} cannot be read ({type(exc).__name__})")
-            return default
-
-    @property
-    def defect(self) -> str | None:
-        return "stored row is damaged: " + "; ".join(self.defects) if self.defects else None
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("not text")
-    return value
-
-
-def _optional_text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _json_object(value: Any) -> dict[str, Any]:
-    found = json.loads(value)
-    if not isinstance(found, dict):
-        raise ValueError("not a JSON object")
-    return found
-
-
-def _delivery(value: Any) -> Delivery:
-    return from_json(_json_object(value)) if value else Delivery()
-
-
-def _optional_integer(value: Any) -> int | None:
-    return None if value is None else _integer(value)
-
-
-def _integer(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError("not an integer")
-    return value
-
-
-def _row(r: sqlite3.Row) -> ScheduledEmail:
-    read = _Reader(r)
-    row = ScheduledEmail(
-        id=str(r["id"]),
-        enrollment_key=read.get("enrollment_key", _text, ""),
-        email=read.get("email", _text, ""),
-        sequence=read.get("sequence", _text, ""),
-        step=read.get("step", _integer, 0),
-        template=read.get("template", _text, ""),
-        sender=read.get("sender", Sender, Sender.XMAS),
-        due=read.get("due", lambda v: _time(_text(v)) or EPOCH, EPOCH),
-        state=read.get("state", State, State.PAUSED),
-        sent_at=read.get("sent_at", _time, None),
-        message_id=read.get("message_id", _optional_text, None),
-        attempts=read.get("attempts", _integer, 0),
-        last_error=read.get("last_error", _optional_text, None),
-        note=read.get("note", _optional_text, None),
-        data=read.get("data", _json_object, {}),
-        batch=read.get("batch", _optional_text, None),
-        ref=str(r["id"]),
-        delivery=read.get("delivery", _delivery, Delivery()),
-        variant=read.get("variant", _optional_integer, None),
-    )
-    return row if read.defect is None else replace(row, defect=read.defect)
-
-
-def _contact(r: sqlite3.Row) -> Contact:
-    read = _Reader(r)  # a damaged field reads as empty: the email then fails to render, visibly, on its own row
-    return Contact(
-        email=str(r["email"]),
-        fields=read.get("fields", _json_object, {}),
-        segment=read.get("segment", _optional_text, None),
-        suppressed=bool(r["suppressed"]),
-        suppressed_reason=read.get("suppressed_reason", _optional_text, None),
-        updated_at=read.get("updated_at", _time, None),
-        ref=str(r["email"]),
-        consent=parse_consent(r["consent"]),
-    )
-
-
-def _event(r: sqlite3.Row) -> Event:
-    read = _Reader(r)
-    return Event(
-        key=str(r["key"]),
-        email=str(r["email"]),
-        name=str(r["name"]),
-        at=read.get("at", lambda v: _time(v) or EPOCH, EPOCH),
-        data=read.get("data", _json_object, {}),
-        recorded_at=read.get("recorded_at", _time, None),
-    )
-
-
 def _batch(r: sqlite3.Row) -> Batch:
     return Batch(
         key=r["key"],
         row_ids=json.loads(r["row_ids"]),
         emails=r["emails"],
-        opened_at=_time(r["opened_at"]) or EPOCH,
+        opened_at=read_time(r["opened_at"]) or EPOCH,
         attempts=r["attempts"],
-        retry_at=_time(r["retry_at"]),
+        retry_at=read_time(r["retry_at"]),
         last_error=r["last_error"],
     )
 
@@ -274,7 +159,7 @@ class SqliteStore:
     # contacts
     def get_contact(self, email: str) -> Contact | None:
         r = self._q("SELECT * FROM contacts WHERE email = ?", (email.lower(),)).fetchone()
-        return _contact(r) if r else None
+        return read_contact(r) if r else None
 
     def _where_in(
         self, select: str, column: str, values: Collection[str], where: str = "", params: Collection[Any] = ()
@@ -290,7 +175,7 @@ class SqliteStore:
 
     def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
         rows = self._where_in("SELECT * FROM contacts", "email", sorted({e.lower() for e in emails}))
-        return {r["email"]: _contact(r) for r in rows}
+        return {r["email"]: read_contact(r) for r in rows}
 
     def save_contact(self, contact: Contact) -> Contact:
         self._q(
@@ -316,11 +201,11 @@ class SqliteStore:
     # scheduled emails
     def emails_for_enrollment(self, key: str) -> list[ScheduledEmail]:
         rows = self._q(f"SELECT {_COLUMNS} FROM emails WHERE enrollment_key = ? ORDER BY step", (key,))
-        return [_row(r) for r in rows]
+        return [read_row(r) for r in rows]
 
     def emails_for_contact(self, email: str) -> list[ScheduledEmail]:
         rows = self._q(f"SELECT {_COLUMNS} FROM emails WHERE email = ? ORDER BY due, step", (email.lower(),))
-        return [_row(r) for r in rows]
+        return [read_row(r) for r in rows]
 
     def add_email(self, row: ScheduledEmail) -> ScheduledEmail:
         values = [
@@ -345,13 +230,13 @@ class SqliteStore:
         ]
         self._q(f"INSERT OR IGNORE INTO emails ({_COLUMNS}) VALUES ({','.join('?' * len(values))})", values)
         stored = self._q(f"SELECT {_COLUMNS} FROM emails WHERE id = ?", (row.id,)).fetchone()
-        return _row(stored)
+        return read_row(stored)
 
     def update_email(self, row: ScheduledEmail, changes: Changes) -> ScheduledEmail:
         if changes:
             self._q(*_update(row, changes))
         stored = self._q(f"SELECT {_COLUMNS} FROM emails WHERE id = ?", (row.id,)).fetchone()
-        return _row(stored)
+        return read_row(stored)
 
     def due_emails(self, now: datetime, limit: int | None = None) -> Iterator[ScheduledEmail]:
         sql = f"SELECT {_COLUMNS} FROM emails WHERE {DUE} ORDER BY due, id"
@@ -360,7 +245,7 @@ class SqliteStore:
             sql += " LIMIT ?"
             params.append(limit)
         # read whole before anything is written: the tick updates these rows while it goes
-        yield from (_row(r) for r in self._q(sql, params).fetchall())
+        yield from (read_row(r) for r in self._q(sql, params).fetchall())
 
     def sent_since(
         self, emails: Collection[str], sequences: Collection[str], since: datetime
@@ -375,7 +260,7 @@ class SqliteStore:
             "SELECT email, sent_at FROM emails", "email", sorted({e.lower() for e in emails}), where, params
         ):
             try:
-                when = _time(r["sent_at"])
+                when = read_time(r["sent_at"])
             except ValueError:  # a damaged time counts as no send rather than stopping the tick
                 continue
             if when is not None:
@@ -385,11 +270,11 @@ class SqliteStore:
     def email_by_message_id(self, message_id: str) -> ScheduledEmail | None:
         found = self._q(f"SELECT {_COLUMNS} FROM emails WHERE message_id = ? ORDER BY id LIMIT 1", (message_id,))
         row = found.fetchone()
-        return _row(row) if row else None
+        return read_row(row) if row else None
 
     def stopped_emails(self, since: datetime, now: datetime) -> list[ScheduledEmail]:
         sql = f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? AND due <= ? ORDER BY due, id"
-        return [_row(r) for r in self._q(sql, (State.CANCELLED.value, iso(since), iso(now)))]
+        return [read_row(r) for r in self._q(sql, (State.CANCELLED.value, iso(since), iso(now)))]
 
     # the batch journal
     def _write(self, work: Any) -> Any:
@@ -440,7 +325,7 @@ class SqliteStore:
         return result
 
     def emails_by_id(self, ids: Collection[str]) -> dict[str, ScheduledEmail]:
-        return {r["id"]: _row(r) for r in self._where_in(f"SELECT {_COLUMNS} FROM emails", "id", ids)}
+        return {r["id"]: read_row(r) for r in self._where_in(f"SELECT {_COLUMNS} FROM emails", "id", ids)}
 
     def open_batches(self) -> list[Batch]:
         return [_batch(r) for r in self._q("SELECT * FROM batches ORDER BY opened_at, key")]
@@ -469,7 +354,7 @@ class SqliteStore:
         self._write(work)
 
     def all_emails(self) -> Iterator[ScheduledEmail]:
-        yield from (_row(r) for r in self._q(f"SELECT {_COLUMNS} FROM emails ORDER BY due, id"))
+        yield from (read_row(r) for r in self._q(f"SELECT {_COLUMNS} FROM emails ORDER BY due, id"))
 
     def summary(self, now: datetime) -> Summary:
         """Counted in SQL: GROUP BY for the counts, the (state, due) index for what is due, one filtered scan for
@@ -485,7 +370,7 @@ class SqliteStore:
             f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? ORDER BY due, id LIMIT 1", [scheduled, at]
         ).fetchone()
         known = [s.value for s in State]
-        suspects = (  # what is_problem() reports, plus the stored values _row() would call damaged
+        suspects = (  # what is_problem() reports, plus the stored values read_row() would call damaged
             f"state = ? OR (state = ? AND last_error IS NOT NULL) OR state NOT IN ({','.join('?' * len(known))}) "
             "OR typeof(step) != 'integer' OR typeof(attempts) != 'integer' OR typeof(due) != 'text' "
             "OR json_valid(data) = 0 OR typeof(email) != 'text' OR typeof(sequence) != 'text' "
@@ -494,8 +379,8 @@ class SqliteStore:
         rows = self._q(
             f"SELECT {_COLUMNS} FROM emails WHERE {suspects} ORDER BY due, id", [State.FAILED.value, scheduled, *known]
         )
-        problems = [row for row in map(_row, rows) if is_problem(row)]
-        return Summary(counts, _row(found) if found else None, overdue, problems)
+        problems = [row for row in map(read_row, rows) if is_problem(row)]
+        return Summary(counts, read_row(found) if found else None, overdue, problems)
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         names = list(sequences)
@@ -526,10 +411,10 @@ class SqliteStore:
 
     def events_for_contact(self, email: str) -> list[Event]:
         rows = self._q("SELECT * FROM events WHERE email = ? ORDER BY at, recorded_at, key", (email.lower(),))
-        return [_event(r) for r in rows]
+        return [read_event(r) for r in rows]
 
     def events_named(self, names: Collection[str]) -> list[Event]:
-        return [_event(r) for r in self._where_in("SELECT * FROM events", "name", sorted(set(names)))]
+        return [read_event(r) for r in self._where_in("SELECT * FROM events", "name", sorted(set(names)))]
 
     # templates
     def get_template(self, template_id: str) -> Template | None:
