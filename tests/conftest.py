@@ -19,6 +19,8 @@ from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
 
 sys.path.insert(0, str(Path(__file__).parent))  # the emulators import as plain modules
 
+import pg  # reads XMAS_TEST_DATABASE_URL now, before the autouse fixture clears XMAS_*
+
 SECRET = "test-secret-0123456789abcdef"
 
 
@@ -62,11 +64,39 @@ def body_text(message: EmailMessage, subtype: str) -> str:
     return str(part.get_content())
 
 
+STORES = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `every_store` runs once per store that keeps state in SQL: the embedded SQLite file and a
+    PostgreSQL schema of its own (skipped, with the reason, where no server is configured: tests/pg.py). One that
+    also carries `sqlite_only` (it edits the SQLite file by hand, or tests the file itself) runs on SQLite alone."""
+    marked = metafunc.definition.get_closest_marker
+    on_notion = any("notion" in name for name in metafunc.fixturenames)  # a Notion test: its own store
+    if "project" in metafunc.fixturenames and marked("every_store") and not (marked("sqlite_only") or on_notion):
+        metafunc.parametrize("store_backend", STORES, indirect=True)
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped campaign.toml and templates/ in a temp folder, made the working directory."""
+def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    backend = str(getattr(request, "param", "sqlite"))
+    if backend == "sqlite":
+        yield backend
+        return
+    with pg.fresh_schema() as dsn:
+        request.getfixturevalue("monkeypatch").setenv("XMAS_DATABASE_URL", dsn)
+        yield backend
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str) -> Path:
+    """A copy of the shipped campaign.toml and templates/ in a temp folder, made the working directory; its store
+    is SQLite, or PostgreSQL for a test marked `every_store` (then XMAS_DATABASE_URL names a fresh schema)."""
     shutil.copy(CAMPAIGN_TOML, tmp_path / "campaign.toml")
     shutil.copytree(TEMPLATES_DIR, tmp_path / "templates")
+    if store_backend != "sqlite":
+        path = tmp_path / "campaign.toml"
+        path.write_text(replace_once(path.read_text(), 'backend = "sqlite"', f'backend = "{store_backend}"'))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

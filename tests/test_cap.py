@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import Cli, replace_once
 from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
+
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 
 T = "2026-12-01T15:00:00Z"
 NINA = ["--email", "nina@example.com", "--first-name", "Nina"]

@@ -11,6 +11,8 @@ import pytest
 from conftest import Cli, replace_once
 from test_cli_tick import T0, at, enroll, outbox
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 
 def test_status_counts_next_due_and_exit_code(xmas: Cli, project: Path) -> None:
     enroll(xmas, "postcall")
@@ -77,7 +79,7 @@ def test_templates_check_fails_on_missing_broken_or_unlinked_templates(xmas: Cli
     doc = xmas.json("templates", "check", code=1)
     problems = {t["template"]: t["problem"] for t in doc["templates"] if not t["ok"]}
     assert set(problems) == {"christmas_email_3", "christmas_email_4", "christmas_email_5"}
-    assert problems["christmas_email_3"].startswith("missing from SQLite")
+    assert problems["christmas_email_3"].startswith(("missing from SQLite", "missing from PostgreSQL"))
     assert "would be printed" in problems["christmas_email_4"]  # None with sparse data
     assert "no unsubscribe link" in problems["christmas_email_5"]
     assert "3 with problems" in xmas("templates", "check", code=1).stdout
@@ -112,6 +114,7 @@ def test_a_bad_now_is_refused(xmas: Cli) -> None:
     assert "not an ISO 8601 time" in xmas("tick", "--now", "tomorrow", code=2).stderr
 
 
+@pytest.mark.sqlite_only
 def test_store_errors_exit_4(xmas: Cli, project: Path) -> None:
     (project / ".xmas").mkdir()
     (project / ".xmas" / "xmas.db").write_text("this is not a database")
@@ -119,6 +122,7 @@ def test_store_errors_exit_4(xmas: Cli, project: Path) -> None:
     assert "xmas: error:" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_the_due_query_uses_the_state_due_index(xmas: Cli, project: Path) -> None:
     enroll(xmas, "postcall")
     con = sqlite3.connect(project / ".xmas" / "xmas.db")

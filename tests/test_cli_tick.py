@@ -17,6 +17,8 @@ from xmas_cli.campaign import load_campaign
 from xmas_cli.lock import file_lock
 from xmas_cli.tokens import read_token
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 PEOPLE: dict[str, dict[str, Any]] = {
     "lead-nurture": {"email": "lena@example.com", "first_name": "Lena", "business_name": "Lena Nails"},
@@ -131,6 +133,7 @@ def test_dry_run_shows_what_would_go_and_changes_nothing(xmas: Cli, project: Pat
     assert rows_in_db(project) == before and outbox(project) == []
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's runners run at once by design: test_postgres.py
 def test_a_second_tick_while_one_runs_exits_at_once_without_sending(xmas: Cli, project: Path) -> None:
     enroll(xmas, "postcall")
     campaign = load_campaign(project / "campaign.toml", {})
@@ -180,6 +183,7 @@ def test_catch_up_at_tick_time_sends_one_email_per_enrollment(xmas: Cli, project
     assert "1 sent" in xmas("tick", "--now", at(late + timedelta(days=1))).stdout
 
 
+@pytest.mark.sqlite_only
 def test_a_contact_suppressed_after_enrollment_is_skipped(xmas: Cli, project: Path) -> None:
     import sqlite3
 

@@ -6,9 +6,12 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import Cli, replace_once
 from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import Web, web  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 
 T0 = "2026-12-01T10:30:00Z"
 LENA = ["--email", "lena@example.com", "--first-name", "Lena"]
@@ -58,6 +61,7 @@ def test_expired_implied_consent_skips_marketing_email_and_names_why(xmas: Cli) 
     assert {(r["state"], r["note"]) for r in rows} == {("Skipped", "no consent: implied consent expired on 2027-06-02")}
 
 
+@pytest.mark.sqlite_only
 def test_transactional_email_is_not_affected(xmas: Cli, project: Path) -> None:
     xmas("enroll", "onboarding", *LENA, "--payment-date", T0, "--now", T0)
     db = sqlite3.connect(project / ".xmas" / "xmas.db", isolation_level=None)
@@ -72,6 +76,7 @@ def test_without_require_nothing_is_checked(xmas: Cli, project: Path) -> None:
     assert "1 sent" in xmas("tick", "--now", "2027-07-01T10:30:00Z").stdout
 
 
+@pytest.mark.sqlite_only
 def test_a_contact_from_before_consent_was_recorded_has_implied_consent_from_its_last_enrollment(
     xmas: Cli, project: Path
 ) -> None:

@@ -23,6 +23,8 @@ from xmas_cli.stores.notion_admin import create_databases
 from xmas_cli.stores.notion_schema import SchemaCache, signature, specs
 from xmas_cli.variables import Counts
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 TOKEN = "secret_counts_token"
 LOGGER = logging.getLogger("tests.counts")

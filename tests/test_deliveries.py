@@ -18,6 +18,8 @@ from xmas_cli.deliveries import DeliveryEvent, apply
 from xmas_cli.engine import Engine
 from xmas_cli.model import Delivery, ScheduledEmail, State
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
@@ -215,6 +217,7 @@ def test_a_subject_variant_is_chosen_by_the_row_and_recorded(xmas: Cli, project:
     assert first["variants"][1]["subject"].startswith("B: ")
 
 
+@pytest.mark.sqlite_only
 def test_the_demo_shows_a_funnel_and_what_happened_to_its_emails(xmas: Cli, project: Path) -> None:
     xmas("demo", "--dir", "demo", "--now", at(T0))
     doc = xmas.json("report", "--config", str(project / "demo" / "campaign.toml"), "--now", at(T0 + timedelta(days=30)))

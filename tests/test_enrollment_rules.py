@@ -17,6 +17,8 @@ from test_cli_enroll import ASSESSMENT, rows_in_db
 from test_notion_e2e import Notion, emu, notion, outbox  # noqa: F401  (emu and notion are fixtures)
 from test_web import Web, web  # noqa: F401  (a fixture)
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 NOW = "2026-12-01T10:30:00Z"
 ONBOARDING = {
     "email": "olivia@example.com",

@@ -26,6 +26,8 @@ from xmas_cli.model import State
 from xmas_cli.signals import StopRequest
 from xmas_cli.tick import tick
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 PEOPLE = [f"p{n}@example.com" for n in range(5)]
 

@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from xmas_cli.backends import engine_from_config
 from xmas_cli.clock import FixedClock
 from xmas_cli.engine import Engine, enroll
 from xmas_cli.mailers.base import OutgoingEmail, SendResult, batch_key
 from xmas_cli.model import State
 from xmas_cli.tick import backoff, tick
+
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 
 T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 

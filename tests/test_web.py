@@ -171,6 +171,8 @@ class Web:
 @pytest.fixture
 def web(project: Path) -> Iterator[Web]:
     env = {"XMAS_SECRET": SECRET, "XMAS_NOW": NOW, "XMAS_WEBHOOK_KEY": KEY, "XMAS_API_TOKEN": API_TOKEN}
+    if dsn := os.environ.get("XMAS_DATABASE_URL"):  # a test on every store, on PostgreSQL: its schema
+        env["XMAS_DATABASE_URL"] = dsn
     running = start(config=str(project / "campaign.toml"), env=env)  # env is read per request: tests edit it
     try:
         yield Web(running, env, project)

@@ -17,6 +17,8 @@ from test_web import Web, web  # noqa: F401  (a fixture)
 
 from xmas_cli.windows import DAYS, Window, next_opening, parse_window
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 TORONTO, BERLIN = ZoneInfo("America/Toronto"), ZoneInfo("Europe/Berlin")
 EVERY_DAY = frozenset(range(7))
 

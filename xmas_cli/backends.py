@@ -26,7 +26,15 @@ def open_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
         from .stores.notion import open_notion_store
 
         return open_notion_store(campaign, env)
+    if campaign.store.backend == "postgres":
+        return postgres_store(campaign, env)
     return sqlite_store(campaign)
+
+
+def postgres_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
+    from .stores.postgres import PostgresStore, database_url
+
+    return PostgresStore(database_url(env), campaign.path(campaign.campaign.templates_dir))
 
 
 def sqlite_store(campaign: Campaign) -> SqliteStore:
@@ -44,7 +52,7 @@ def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store) -> Mai
         from .mailers.resend import from_env
 
         # Batches (one key for up to 100 emails) only where the store records a batch's membership
-        # atomically before it is sent (SQLite); with Notion each email is its own request and key.
+        # atomically before it is sent (SQLite, PostgreSQL); with Notion each email is its own request and key.
         return from_env(
             env,
             batch=store.supports_batches,

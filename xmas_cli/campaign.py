@@ -144,8 +144,11 @@ class Values(_Strict):
 
 
 class StoreConfig(_Strict):
-    backend: Literal["sqlite", "notion"] = "sqlite"
+    backend: Literal["sqlite", "notion", "postgres"] = "sqlite"
     path: str = ".xmas/xmas.db"
+    # PostgreSQL: how long a tick runner's claim on its rows and batches lasts (on the tick's clock) before another
+    # runner may take them over. Longer than a tick runs ([tick] budget_seconds), so a live runner keeps its work.
+    lease: Duration = "2m"
     # Who may read the files xmas writes (the SQLite file, the outbox, the locks): the owner only, or also the
     # group, for a CGI script and a cron job that run as two users of one group.
     file_mode: Literal["0600", "0640", "0660"] = "0600"
@@ -285,6 +288,13 @@ class Campaign(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Campaign:
+        lease = parse_duration(self.store.lease).total_seconds()
+        if lease < self.tick.budget_seconds + 10:
+            raise ValueError(
+                f"store.lease {self.store.lease!r} is shorter than a tick runs ([tick] budget_seconds "
+                f"{self.tick.budget_seconds:g} s, plus 10 s for the last send): another runner would take over the "
+                f'batches of a live one; set lease to at least {int(self.tick.budget_seconds + 10)}s, e.g. "2m"'
+            )
         for name, seq in self.sequences.items():
             for other in seq.cancels:
                 if other not in self.sequences:
@@ -340,6 +350,10 @@ class Campaign(_Strict):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.campaign.timezone)
+
+    @property
+    def lease(self) -> timedelta:
+        return parse_duration(self.store.lease)
 
     @property
     def catch_up_gap(self) -> timedelta:

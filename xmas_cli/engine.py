@@ -170,20 +170,22 @@ QUEUE_WAIT = 120.0  # seconds a web request waits behind the enrollments of its 
 
 
 @contextmanager
-def contact_lock(engine: Engine) -> Iterator[None]:
+def contact_lock(engine: Engine, email: str) -> Iterator[None]:
     """Enrollments and unsubscribes one after another: an enrollment saves the contact it read, so an
     unsubscribe landing in between would otherwise be overwritten.
 
     The threads of one process (the web server's) queue on an in-process lock first, so a burst of website
     enrollments waits its turn instead of answering 503 while each one is being written; the file lock then
-    orders the process against others (the CLI, cron), waiting up to 10 s."""
+    orders the process against others (the CLI, cron), waiting up to 10 s. A store shared by many machines
+    (PostgreSQL) keeps the contact's lock itself instead of the file."""
     path = engine.lock_path("enroll.lock")
     with _IN_PROCESS_GUARD:
         queue = _IN_PROCESS.setdefault(path, threading.Lock())
     if not queue.acquire(timeout=QUEUE_WAIT):
         raise Busy(f"{QUEUE_WAIT:.0f} s behind other enrollments", "retry in a minute; a retry is safe")
     try:
-        with file_lock(path, wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode):
+        held = engine.store.contact_lock(email)
+        with held or file_lock(path, wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode):
             yield
     finally:
         queue.release()
@@ -206,7 +208,7 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
     payload = validate_payload(sequence.payload, raw)
     now = engine.clock.now()
     data = payload.data()
-    with contact_lock(engine):
+    with contact_lock(engine, payload.email):
         existing_contact = store.get_contact(payload.email) or Contact(email=payload.email)
         history = store.emails_for_contact(payload.email)
         legacy = legacy_enrollment_key(sequence_name, sequence, payload)
@@ -322,7 +324,7 @@ def unsubscribe(engine: Engine, email: str, reason: str = "unsubscribed") -> Cha
 
     validate_payload("lead", {"email": address, "first_name": "-"})  # a real address, or exit 2
     now = engine.clock.now()
-    with contact_lock(engine):
+    with contact_lock(engine, address):
         contact = engine.store.get_contact(address) or Contact(email=address)
         if not contact.suppressed:
             contact = engine.store.save_contact(

@@ -90,7 +90,7 @@ def record_event(
             [("key", "too long or not printable")],
         )
     event = Event(key or f"{name}@{iso(when)}", address, name, when, values, now)
-    with contact_lock(engine):
+    with contact_lock(engine, address):
         contact = store.get_contact(address) or store.save_contact(Contact(email=address, updated_at=now))
         if not store.add_event(event):
             return EventResult(event, False, contact, [])

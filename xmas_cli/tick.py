@@ -11,10 +11,15 @@ README, "Reliability".
 
 from __future__ import annotations
 
+import os
+import socket
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import cast
 
 from . import journal
 from .clock import iso
@@ -25,7 +30,7 @@ from .lock import file_lock
 from .mailers.base import OutgoingEmail, SendResult, batch_key
 from .model import Contact, ScheduledEmail, State, Template
 from .signals import Abandoned, StopRequest, stop_on_signals
-from .stores.base import Batch, Changes
+from .stores.base import Batch, Changes, ClaimingStore
 from .tick_report import DRY_RUN, Outcome, TickReport
 from .tokens import check_secret
 from .variables import Counts
@@ -83,6 +88,10 @@ class _Tick:
         self.cap = self.campaign.cap
         self.marketing = frozenset(self.campaign.marketing)
         self.recent: dict[str, list[datetime]] = {}  # marketing sends per contact inside the cap's span
+        # Many runners (PostgreSQL): this tick's name on its claims and batches, and when they lapse (tick's clock)
+        self.runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_until = now + self.campaign.lease
+        self.claims = cast(ClaimingStore, self.store) if self.store.many_runners and not dry_run else None
 
     # ------------------------------------------------------------------------------ bookkeeping
 
@@ -301,6 +310,13 @@ class _Tick:
         """A batch an earlier tick recorded but did not finish: send exactly it again under its key."""
         if batch.retry_at is not None and batch.retry_at > self.now:
             return
+        if self.store.many_runners:  # another runner's: only once its lease has ended, and only if we win it
+            if batch.lease_until is not None and batch.lease_until > self.now:
+                return
+            if self.claims is not None and not self.claims.take_batch(
+                batch.key, self.runner, self.now, self.lease_until
+            ):
+                return
         rows = self.store.emails_by_id(batch.row_ids)
         members = [rows[i] for i in batch.row_ids if i in rows]
         self.report.due += len(members)
@@ -338,7 +354,10 @@ class _Tick:
             while group:
                 ids = [row.id for row, _ in group]
                 emails = [email for _, email in group]
-                batch = Batch(batch_key(self.campaign.campaign.name, ids), ids, journal.encode(emails), self.now)
+                key = batch_key(self.campaign.campaign.name, ids)
+                batch = Batch(
+                    key, ids, journal.encode(emails), self.now, owner=self.runner, lease_until=self.lease_until
+                )
                 taken = set(self.store.open_batch(batch))
                 if not taken:
                     self.send_journaled(batch, emails, {row.id: row for row, _ in group})
@@ -362,13 +381,18 @@ def tick(
 ) -> TickReport:
     now = engine.clock.now()
     stop = stop if stop is not None else StopRequest()
-    lock = engine.campaign.path(engine.campaign.tick.lock)
-    with file_lock(lock, what="tick", mode=engine.campaign.store.mode), stop_on_signals(stop):
+    lock: AbstractContextManager[object] = nullcontext()
+    if not engine.store.many_runners:  # one tick at a time; PostgreSQL's runners share the rows by claims instead
+        lock = file_lock(engine.campaign.path(engine.campaign.tick.lock), what="tick", mode=engine.campaign.store.mode)
+    with lock, stop_on_signals(stop):
         t = _Tick(engine, now, dry_run, stop, monotonic)
         try:
             _run(t, limit, progress)
         except Abandoned as signal_name:  # a second signal: what was in flight is sent again by the next tick
             t.report.stopped = str(signal_name)
+        finally:
+            if t.claims is not None:  # what this runner holds is free for the next at once
+                t.claims.finish(t.runner)
         return t.report
 
 
@@ -394,12 +418,12 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
         _record_deliveries(t)
     secret: str | None = None
     deferred_in: dict[str, int] = {}
-    due = iter(t.store.due_emails(t.now, limit))
+    due = _due(t, limit)
     handled = 0
-    while rows := list(islice(due, t.slice_size())):
+    while rows := due(t.slice_size()):
         t.report.due += len(rows)
         if t.must_stop():
-            _leave(t, len(rows), due)
+            _leave(t, rows, due)
             return
         secret = secret or check_secret(t.engine.secret)
         contacts = t.store.get_contacts({r.email for r in rows if r.email})
@@ -415,7 +439,7 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
         group_size = t.engine.mailer.max_batch
         for start in range(0, len(ready), group_size):
             if t.must_stop():
-                _leave(t, len(ready) - start, due)
+                _leave(t, [row for row, _ in ready[start:]], due)
                 return
             t.send_group(ready[start : start + group_size])
             handled += len(ready[start : start + group_size])
@@ -447,8 +471,39 @@ def _record_deliveries(t: _Tick) -> None:
         queue.close()
 
 
-def _leave(t: _Tick, not_reached: int, due: Iterator[ScheduledEmail]) -> None:
-    """Count what this tick leaves for the next: exactly up to one more slice, then just "more"."""
-    peek = list(islice(due, t.campaign.tick.slice))
-    t.report.left_over = not_reached + len(peek)
-    t.report.more_left = next(due, None) is not None
+Slices = Callable[[int], list[ScheduledEmail]]
+
+
+def _due(t: _Tick, limit: int | None) -> Slices:
+    """The due rows, a slice at a time: read from one sorted query (one tick at a time), or claimed for this runner
+    slice by slice (many runners: what is claimed is this tick's until its lease ends)."""
+    left = limit
+    if t.claims is None:
+        rows = iter(t.store.due_emails(t.now, limit))
+        return lambda n: list(islice(rows, n))
+    claims = t.claims
+
+    def claim(n: int) -> list[ScheduledEmail]:
+        nonlocal left
+        if left is not None:
+            n = min(n, left)
+        found = claims.claim_due(t.now, n, t.runner, t.lease_until) if n > 0 else []
+        if left is not None:
+            left -= len(found)
+        return found
+
+    return claim
+
+
+def _leave(t: _Tick, not_reached: list[ScheduledEmail], due: Slices) -> None:
+    """Count what this tick leaves for the next: exactly up to one more slice, then just "more". A runner among
+    many gives its unreached claims back, so another takes them at once rather than when the lease ends."""
+    if t.claims is not None:
+        t.claims.release([row.id for row in not_reached], t.runner)
+        waiting = t.claims.count_due(t.now)
+        t.report.left_over = min(waiting, len(not_reached) + t.campaign.tick.slice)
+        t.report.more_left = waiting > t.report.left_over
+        return
+    peek = due(t.campaign.tick.slice)
+    t.report.left_over = len(not_reached) + len(peek)
+    t.report.more_left = bool(due(1))

@@ -13,6 +13,7 @@ still open when a tick starts is a batch whose outcome is unknown: it is sent ag
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
@@ -47,6 +48,8 @@ class Batch:
     attempts: int = 0  # sends that ended with no verdict (the request failed as a whole)
     retry_at: datetime | None = None  # not before this time (after a failed attempt)
     last_error: str | None = None
+    owner: str | None = None  # the runner sending it (PostgreSQL: many runners); None under the tick's file lock
+    lease_until: datetime | None = None  # on the tick's clock: after this, another runner may take it over
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class Store(Protocol):
     # True when the store keeps the batch journal (open_batch ... close_batch, each one transaction), so
     # the tick may send up to 100 emails under one idempotency key (see tick.py). Notion: False.
     supports_batches: bool
+    # True when any number of ticks may run at once, on many machines, sharing the due rows by claims and leases
+    # (ClaimingStore below: PostgreSQL); False when the tick takes its file lock (SQLite, Notion).
+    many_runners: bool
 
     @property
     def request_rate(self) -> float | None:
@@ -96,7 +102,16 @@ class Store(Protocol):
 
     def get_contact(self, email: str) -> Contact | None: ...
 
+    def contact_lock(self, email: str) -> AbstractContextManager[None] | None:
+        """A lock the store keeps for one contact's enrollments and unsubscribes, across machines (PostgreSQL's
+        advisory lock); None where the engine's lock file serves (SQLite, Notion)."""
+        ...
+
     def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]: ...
+
+    def all_contacts(self) -> Iterator[Contact]:
+        """Every contact, also those with no email and no event (an unsubscribe of an address never enrolled)."""
+        ...
 
     def save_contact(self, contact: Contact) -> Contact: ...
 
@@ -183,3 +198,28 @@ class Store(Protocol):
     def list_templates(self) -> list[Template]: ...
 
     def close(self) -> None: ...
+
+
+class ClaimingStore(Store, Protocol):
+    """A store many tick runners share (many_runners): each claims its rows, and batches carry leases."""
+
+    def claim_due(self, now: datetime, limit: int, runner: str, until: datetime) -> list[ScheduledEmail]:
+        """Claim up to `limit` due rows nobody works on, and the other due rows of their contacts, for `runner`
+        until `until` (the tick's clock); earliest first."""
+        ...
+
+    def release(self, ids: Collection[str], runner: str) -> None:
+        """Give back claimed rows the runner did not get to."""
+        ...
+
+    def finish(self, runner: str) -> None:
+        """End the runner's claims and batch leases (its tick is over, or stopped)."""
+        ...
+
+    def count_due(self, now: datetime) -> int:
+        """Due rows nobody works on (what a stopping tick leaves)."""
+        ...
+
+    def take_batch(self, key: str, runner: str, now: datetime, until: datetime) -> bool:
+        """Take over an open batch whose lease has ended; False when another runner holds it or took it first."""
+        ...

@@ -157,6 +157,7 @@ class NotionStore:
     """The Store protocol (stores/base.py) on three Notion databases."""
 
     supports_batches = False  # no transactions: the tick sends each email under its own row key
+    many_runners = False  # one tick at a time, behind the tick's file lock
 
     def __init__(
         self,
@@ -215,12 +216,24 @@ class NotionStore:
         body = {"filter": {"property": self.props.contacts.email, "email": {"equals": email}}, "sorts": BY_CREATION}
         return list(self._query("contacts", body, f"look up contact {email}", limit=10))
 
+    def contact_lock(self, email: str) -> None:
+        return None  # the engine's lock file orders enrollments
+
     def get_contact(self, email: str) -> Contact | None:
         address = email.strip().lower()
         page = self._first(self._contact_pages(address), f"contact {address}")
         if page is None:
             self._absent_contacts.add(address)
         return self._contact(page) if page else None
+
+    def all_contacts(self) -> Iterator[Contact]:
+        """Every contact, the first row of each address (`xmas store copy`)."""
+        seen: set[str] = set()
+        for page in self._query("contacts", {"sorts": BY_CREATION}, "read every contact"):
+            contact = self._contact(page)
+            if contact.email not in seen:
+                seen.add(contact.email)
+                yield contact
 
     def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
         wanted = sorted({e.strip().lower() for e in emails})

@@ -117,6 +117,7 @@ def _update(row: ScheduledEmail, changes: Changes) -> tuple[str, list[Any]]:
 
 class SqliteStore:
     supports_batches = True
+    many_runners = False  # one tick at a time, behind the tick's file lock
 
     def __init__(self, path: Path, templates_dir: Path, file_mode: int = DEFAULT_MODE) -> None:
         self.path = path
@@ -157,6 +158,9 @@ class SqliteStore:
             raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
 
     # contacts
+    def contact_lock(self, email: str) -> None:
+        return None  # the engine's lock file orders enrollments
+
     def get_contact(self, email: str) -> Contact | None:
         r = self._q("SELECT * FROM contacts WHERE email = ?", (email.lower(),)).fetchone()
         return read_contact(r) if r else None
@@ -172,6 +176,9 @@ class SqliteStore:
             yield from self._q(
                 f"{select} WHERE {condition}{column} IN ({','.join('?' * len(chunk))})", [*params, *chunk]
             )
+
+    def all_contacts(self) -> Iterator[Contact]:
+        yield from (read_contact(r) for r in self._q("SELECT * FROM contacts ORDER BY email").fetchall())
 
     def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
         rows = self._where_in("SELECT * FROM contacts", "email", sorted({e.lower() for e in emails}))
