@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import enroll, event, notion, operators, preview, report, send_test, setup, templates, tick
+from . import db, enroll, event, notion, operators, preview, report, send_test, setup, store, templates, tick
 
 app = typer.Typer(
     help="Run the Christmas email campaign: enroll contacts, send due emails from cron, preview templates.",
@@ -18,7 +18,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # help text as written: [env: XMAS_CONFIG] stays visible, flags show no metavar
 )
 
-for module in (enroll, event, tick, preview, send_test, templates, operators, report, setup, notion):
+for module in (enroll, event, tick, preview, send_test, templates, operators, report, setup, notion, db, store):
     module.register(app)
 
 
