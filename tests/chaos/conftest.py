@@ -17,7 +17,7 @@ import pytest
 from notion_emulator import NotionEmulator
 from resend_emulator import ResendEmulator
 
-from chaos.harness import NOTION_TOKEN, RESEND_KEY, ChaosProject, Xmas, configure
+from chaos.harness import NOTION_TOKEN, RESEND_KEY, ChaosProject, Xmas, configure, set_keys
 
 
 @pytest.fixture
@@ -81,3 +81,24 @@ def notion_resend(
         yield ChaosProject(project, resend_emu, notion_emu, runner, xmas)
     finally:
         runner.close()
+
+
+@pytest.fixture
+def postgres_resend(
+    project: Path, xmas: Any, resend_emu: ResendEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ChaosProject]:
+    """PostgreSQL (a fresh schema, migrated) + Resend with batches: ticks run without the file lock, any number
+    at once. Skipped, with the reason, where XMAS_TEST_DATABASE_URL names no server (tests/pg.py)."""
+    import pg
+
+    configure(project, notion=False)
+    set_keys(project / "campaign.toml", "store", {"backend": "postgres"})
+    with pg.fresh_schema() as dsn:
+        env = _environment(
+            monkeypatch, RESEND_API_KEY=RESEND_KEY, RESEND_API_URL=resend_emu.base_url, XMAS_DATABASE_URL=dsn
+        )
+        runner = Xmas(project, env)
+        try:
+            yield ChaosProject(project, resend_emu, None, runner, xmas)
+        finally:
+            runner.close()

@@ -1,0 +1,210 @@
+"""The PostgreSQL store against a real server: its schema and migrations, its refusals, and enrollments from many
+web processes at once. (The engine's rules run on it through the every_store tests; many tick runners, a killed
+runner and its lease: tests/chaos/test_postgres_runners.py.) Each test has a schema of its own (tests/pg.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pg
+import pytest
+from conftest import SECRET, Cli, clean_environ, replace_once
+from test_cli_enroll import ASSESSMENT
+
+from xmas_cli.stores.pg_schema import LATEST, migrate, migrations
+
+T0 = "2026-12-01T10:30:00Z"
+LATER = "2026-12-09T10:30:00Z"  # every assessment email is due
+API_TOKEN = "token-0123456789"
+
+
+def use_postgres(project: Path) -> None:
+    path = project / "campaign.toml"
+    path.write_text(replace_once(path.read_text(), 'backend = "sqlite"', 'backend = "postgres"'))
+
+
+@pytest.fixture
+def schema(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The project on PostgreSQL, in a new schema that no migration has touched yet; yields its DSN."""
+    use_postgres(project)
+    with pg.fresh_schema(migrated=False) as dsn:
+        monkeypatch.setenv("XMAS_DATABASE_URL", dsn)
+        yield dsn
+
+
+def query(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+# ---------------------------------------------------------------------------------------------- the schema
+
+
+def test_the_migrations_are_numbered_one_by_one_and_latest_is_the_last() -> None:
+    found = migrations()
+    assert [m.version for m in found] == list(range(1, len(found) + 1)) and found[-1].version == LATEST
+
+
+def test_a_new_database_is_refused_until_migrated_and_migrating_twice_changes_nothing(xmas: Cli, schema: str) -> None:
+    refused = xmas("tick", "--now", T0, code=3)
+    assert "has no xmas schema yet" in refused.stderr and "run `xmas db migrate`" in refused.stderr
+    first = xmas.json("db", "migrate")
+    assert first["schema_before"] == 0 and [a["version"] for a in first["applied"]] == [1, 2, 3]
+    again = xmas.json("db", "migrate")
+    assert again["schema_before"] == LATEST and again["applied"] == []
+    assert query(schema, "SELECT version FROM xmas_migrations ORDER BY version") == [(1,), (2,), (3,)]
+    assert "0 due" in xmas("tick", "--now", T0).stdout
+
+
+@pytest.mark.parametrize("version", range(1, LATEST))
+def test_migrating_from_an_earlier_version_keeps_what_it_stored(xmas: Cli, schema: str, version: int) -> None:
+    """What a database at `version` holds (copied from a real enrollment, in that version's columns) survives the
+    upgrade, and is then sent like anything enrolled since."""
+    xmas("db", "migrate")
+    xmas("enroll", "assessment", "--payload", "-", "--now", T0, input=json.dumps(ASSESSMENT))
+    columns = "id, enrollment_key, email, sequence, step, template, sender, due, state, data"
+    rows = query(schema, f"SELECT {columns} FROM emails ORDER BY id")
+    contacts = query(schema, "SELECT email, fields, segment, updated_at, consent FROM contacts")
+    assert len(rows) == 5 and len(contacts) == 1
+
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    with pg.fresh_schema(migrated=False) as older, psycopg.connect(older, autocommit=True) as conn:
+        migrate(conn, upto=version)
+        for row in rows:
+            conn.execute(f"INSERT INTO emails ({columns}) VALUES ({', '.join(['%s'] * 10)})", [*row[:9], Jsonb(row[9])])
+        for c in contacts:
+            conn.execute(
+                "INSERT INTO contacts (email, fields, segment, updated_at, consent) VALUES (%s, %s, %s, %s, %s)",
+                [c[0], Jsonb(c[1]), *c[2:]],
+            )
+        os.environ["XMAS_DATABASE_URL"] = older  # the fixture's monkeypatch restores it
+        behind = xmas("tick", "--now", LATER, code=3)
+        assert f"has schema version {version}, this xmas needs {LATEST}" in behind.stderr
+        assert "run `xmas db migrate`" in behind.stderr
+        upgraded = xmas.json("db", "migrate")
+        assert [a["version"] for a in upgraded["applied"]] == list(range(version + 1, LATEST + 1))
+        assert query(older, f"SELECT {columns} FROM emails ORDER BY id") == rows  # nothing lost or changed
+        status = xmas.json("status", "--now", LATER)
+        assert status["counts"]["assessment"] == {"Sent by website": 1, "Scheduled": 4}
+        ticked = xmas("tick", "--now", LATER)
+        assert ": 1 sent" in ticked.stdout  # catch-up: one email of the enrollment per tick
+        assert len(list((xmas.project / ".xmas" / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_schema_newer_than_this_xmas_is_refused(xmas: Cli, schema: str) -> None:
+    xmas("db", "migrate")
+    query(schema, "INSERT INTO xmas_migrations (version, name) VALUES (%s, 'from_the_future')", LATEST + 1)
+    for args in (("tick", "--now", T0), ("db", "migrate")):
+        refused = xmas(*args, code=3)
+        assert f"schema version {LATEST + 1}, newer than this xmas knows ({LATEST})" in refused.stderr
+        assert "upgrade xmas" in refused.stderr
+
+
+def test_two_machines_migrating_at_once_apply_each_migration_once(project: Path, schema: str) -> None:
+    env = clean_environ({"XMAS_DATABASE_URL": schema, "XMAS_SECRET": SECRET})
+    command = [sys.executable, "-c", "from xmas_cli.commands import main; main()", "db", "migrate", "--json"]
+    procs = [subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    docs = [json.loads(proc.communicate(timeout=60)[0]) for proc in procs]
+    applied = sorted(a["version"] for doc in docs for a in doc["applied"])
+    assert applied == [1, 2, 3] and sorted(len(doc["applied"]) for doc in docs) == [0, 3]
+    assert query(schema, "SELECT COUNT(*) FROM xmas_migrations") == [(LATEST,)]
+
+
+def test_without_a_database_url_the_variable_is_named(xmas: Cli, project: Path) -> None:
+    use_postgres(project)
+    refused = xmas("status", code=3)
+    assert '[store] backend = "postgres" needs XMAS_DATABASE_URL' in refused.stderr
+    assert "export XMAS_DATABASE_URL=postgresql://" in refused.stderr
+
+
+def test_a_server_that_does_not_answer_is_exit_4_without_the_password(
+    xmas: Cli, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(project)
+    monkeypatch.setenv("XMAS_DATABASE_URL", "postgresql://xmas:hunter2@127.0.0.1:1/campaign")
+    refused = xmas("tick", code=4)
+    assert "cannot connect to PostgreSQL 127.0.0.1:1/campaign" in refused.stderr and "hunter2" not in refused.stderr
+    assert "check XMAS_DATABASE_URL" in refused.stderr
+
+
+def test_a_lease_shorter_than_a_tick_is_refused_naming_the_key(xmas: Cli, project: Path) -> None:
+    path = project / "campaign.toml"
+    path.write_text(replace_once(path.read_text(), 'path = ".xmas/xmas.db"', 'path = ".xmas/xmas.db"\nlease = "30s"'))
+    refused = xmas("status", code=3)
+    assert "store.lease '30s' is shorter than a tick runs" in refused.stderr and "at least 60s" in refused.stderr
+
+
+# ---------------------------------------------------------------------------------------------- many writers
+
+
+def cgi_enroll(project: Path, dsn: str, body: bytes) -> subprocess.Popen[bytes]:
+    """One website enrollment through `xmas-cgi`, as its own process (a web server's worker)."""
+    env = clean_environ(
+        {
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "REQUEST_METHOD": "POST",
+            "SCRIPT_NAME": "/xmas",
+            "PATH_INFO": "/enroll/assessment",
+            "QUERY_STRING": "",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_AUTHORIZATION": f"Bearer {API_TOKEN}",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "XMAS_CONFIG": str(project / "campaign.toml"),
+            "XMAS_SECRET": SECRET,
+            "XMAS_API_TOKEN": API_TOKEN,
+            "XMAS_NOW": T0,
+            "XMAS_DATABASE_URL": dsn,
+        }
+    )
+    with tempfile.TemporaryFile() as stdin:  # the child keeps its own descriptor of the file
+        stdin.write(body)
+        stdin.seek(0)
+        return subprocess.Popen(
+            [sys.executable, "-m", "xmas_cli.cgi_main"], stdin=stdin, env=env, stdout=subprocess.PIPE, cwd=project
+        )
+
+
+def test_twenty_web_enrollments_of_one_contact_at_once_write_its_rows_once(xmas: Cli, schema: str) -> None:
+    xmas("db", "migrate")
+    body = json.dumps(ASSESSMENT).encode()
+    start = threading.Barrier(20)
+    procs: list[subprocess.Popen[bytes]] = []
+    guard = threading.Lock()
+
+    def launch() -> None:
+        start.wait()
+        proc = cgi_enroll(xmas.project, schema, body)
+        with guard:
+            procs.append(proc)
+
+    threads = [threading.Thread(target=launch) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    answers = [proc.communicate(timeout=120)[0] for proc in procs]
+    refused = [a[:300] for a in answers if not a.startswith(b"Status: 200")]
+    assert refused == []
+    docs = [json.loads(a.split(b"\r\n\r\n", 1)[1]) for a in answers]
+    assert sorted(d["created"] for d in docs) == [False] * 19 + [True]  # one wrote the rows; 19 found them
+    email = ASSESSMENT["email"]
+    assert query(schema, "SELECT COUNT(*), COUNT(DISTINCT id) FROM emails WHERE email = %s", email) == [(5, 5)]
+    assert query(schema, "SELECT COUNT(*) FROM contacts") == [(1,)]
+    assert len({d["enrollment_key"] for d in docs}) == 1
+    assert all([r["id"] for r in d["scheduled"]] == [r["id"] for r in docs[0]["scheduled"]] for d in docs)
