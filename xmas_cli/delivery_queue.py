@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from .clock import iso, parse_instant
@@ -103,15 +104,12 @@ def drain(
     for event in queue.pending(limit):
         if must_stop():
             break
-        row = engine.store.email_by_message_id(event.email_id)
+        row = engine.store.update_delivery(event.email_id, partial(apply, event=event))
         if row is None:
             log.warning("delivery event %s (%s) names email %s, which no row has", event.id, event.type, event.email_id)
             queue.finish(event.id, "unknown email id", engine.clock.now())
             done.unknown += 1
             continue
-        changed = apply(row.delivery, event)
-        if changed != row.delivery:
-            engine.store.update_email(row, {"delivery": changed})
         queue.finish(event.id, f"applied to {row.id}", engine.clock.now())
         done.applied += 1
     done.left = queue.count_pending()

@@ -6,8 +6,6 @@ the terminal tables and the HTML page (report_html.py) both show.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
@@ -17,9 +15,8 @@ from .campaign import Campaign
 from .clock import iso
 from .engine import Engine, booked_by_events
 from .errors import JSON_VERSION
-from .model import Contact, Event, ScheduledEmail, Sender, State
-
-COUNTS = ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
+from .model import Event, Sender
+from .report_facts import COUNTS, ReportFacts
 
 
 @dataclass(frozen=True)
@@ -41,53 +38,41 @@ def stages(campaign: Campaign) -> list[Stage]:
     ]
 
 
-def _is_unsubscribe(contact: Contact | None) -> bool:
-    return bool(contact and contact.suppressed and (contact.suppressed_reason or "").startswith("unsubscribed"))
+def _step(facts: ReportFacts, name: str, number: int) -> tuple[dict[str, int], dict[int, dict[str, int]]]:
+    """One step's counts, and per subject variant."""
+    by = {key[2]: counts for key, counts in facts.steps.items() if key[:2] == (name, number)}
+    total = {c: sum(counts[c] for counts in by.values()) for c in COUNTS}
+    return total, by
 
 
-def _step_counts(rows: list[ScheduledEmail], last_sent: dict[str, str], contacts: dict[str, Contact]) -> dict[str, int]:
-    return {
-        "sent": len(rows),
-        "delivered": sum(1 for r in rows if r.delivery.delivered_at),
-        "opened": sum(1 for r in rows if r.delivery.opened_at),
-        "clicked": sum(1 for r in rows if r.delivery.clicks),
-        "bounced": sum(1 for r in rows if r.delivery.bounce),
-        "complained": sum(1 for r in rows if r.delivery.complained_at),
-        # an unsubscribe is put down to the last email the contact was sent
-        "unsubscribed": sum(
-            1 for r in rows if last_sent.get(r.email) == r.id and _is_unsubscribe(contacts.get(r.email))
-        ),
-    }
-
-
-def _variants(campaign: Campaign, name: str, step: int, rows: list[ScheduledEmail], own: str) -> list[dict[str, Any]]:
+def _variants(
+    campaign: Campaign, name: str, step: int, by: dict[int, dict[str, int]], own: str
+) -> list[dict[str, Any]]:
     subjects = [own, *campaign.sequences[name].steps[step - 1].subjects] if name in campaign.sequences else [own]
-    by: dict[int, list[ScheduledEmail]] = defaultdict(list)
-    for r in rows:
-        by[r.variant or 0].append(r)
+    none = dict.fromkeys(COUNTS, 0)
     return [
         {
             "variant": v,
             "subject": subjects[v] if v < len(subjects) else "(a variant no longer in campaign.toml)",
-            "sent": len(by[v]),
-            "opened": sum(1 for r in by[v] if r.delivery.opened_at),
-            "clicked": sum(1 for r in by[v] if r.delivery.clicks),
+            "sent": by.get(v, none)["sent"],
+            "opened": by.get(v, none)["opened"],
+            "clicked": by.get(v, none)["clicked"],
         }
         for v in sorted(set(by) | (set(range(len(subjects))) if len(subjects) > 1 else set()))
     ]
 
 
 def _funnel(
-    campaign: Campaign, rows: list[ScheduledEmail], booked: dict[str, datetime], since: datetime | None
+    campaign: Campaign, facts: ReportFacts, booked: dict[str, datetime], since: datetime | None
 ) -> list[dict[str, Any]]:
     """Each stage's contacts (when they reached it: their first email of it, or the booking), the share of the
     stage before's contacts who reached this one, and the median hours between the two for them."""
     reached: list[dict[str, datetime]] = []
     for stage in stages(campaign):
         at: dict[str, datetime] = {}
-        for r in rows:
-            if r.sequence in stage.sequences and r.state not in (State.CANCELLED, State.SKIPPED):
-                at[r.email] = min(at.get(r.email, r.due), r.due)
+        for sequence in stage.sequences:
+            for email, when in facts.first_due.get(sequence, {}).items():
+                at[email] = min(at.get(email, when), when)
         if stage.stage == "booked":
             for email, when in booked.items():
                 at[email] = min(at.get(email, when), when)
@@ -109,16 +94,14 @@ def _funnel(
     return out
 
 
-def _per_day(rows: Iterable[ScheduledEmail]) -> list[dict[str, Any]]:
+def _per_day(facts: ReportFacts, sequence: str | None) -> list[dict[str, Any]]:
     """Emails sent each day (UTC), and how many of those were opened and clicked so far."""
     days: dict[str, dict[str, int]] = {}
-    for r in rows:
-        if r.sent_at is None:
-            continue
-        day = days.setdefault(r.sent_at.date().isoformat(), {"sent": 0, "opened": 0, "clicked": 0})
-        day["sent"] += 1
-        day["opened"] += 1 if r.delivery.opened_at else 0
-        day["clicked"] += 1 if r.delivery.clicks else 0
+    for (day, seq), counts in facts.days.items():
+        if sequence is None or seq == sequence:
+            total = days.setdefault(day, {"sent": 0, "opened": 0, "clicked": 0})
+            for name, n in counts.items():
+                total[name] += n
     return [{"day": d, **days[d]} for d in sorted(days)]
 
 
@@ -135,18 +118,7 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
     campaign, store = engine.campaign, engine.store
     if sequence is not None:
         campaign.sequence(sequence)  # an unknown name is an error naming the known ones
-    every = list(store.all_emails())
-    sent = [
-        r
-        for r in every
-        if r.state is State.SENT and r.sender is Sender.XMAS and r.sent_at and (since is None or r.sent_at >= since)
-    ]
-    latest: dict[str, ScheduledEmail] = {}
-    for r in sent:
-        if r.sent_at and (r.email not in latest or r.sent_at > (latest[r.email].sent_at or r.sent_at)):
-            latest[r.email] = r
-    last_sent = {email: r.id for email, r in latest.items()}  # each contact's last email, by row id
-    contacts = store.get_contacts({r.email for r in sent})
+    facts = store.report_facts(since)  # counted in SQL where the store can
     templates = {t.id: t for t in store.list_templates()}
     sequences: list[dict[str, Any]] = []
     for name, seq in campaign.sequences.items():
@@ -156,10 +128,9 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
         for number, step in enumerate(seq.steps, 1):
             if step.sent_by is not Sender.XMAS:
                 continue
-            rows = [r for r in sent if r.sequence == name and r.step == number]
             own = templates[step.template].subject if step.template in templates else step.template
-            counts = _step_counts(rows, last_sent, contacts)
-            variants = _variants(campaign, name, number, rows, own)
+            counts, by_variant = _step(facts, name, number)
+            variants = _variants(campaign, name, number, by_variant, own)
             steps.append({"step": number, "template": step.template, **counts, "variants": variants})
         sequences.append({"sequence": name, "steps": steps})
     named = {n for n, e in campaign.events.items() if e.counts_as_booking is not None}
@@ -170,8 +141,8 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
         "generated_at": iso(engine.clock.now()),
         "since": iso(since),
         "sequences": sequences,
-        "funnel": _funnel(campaign, every, booked, since),
-        "per_day": _per_day(r for r in sent if sequence is None or r.sequence == sequence),
+        "funnel": _funnel(campaign, facts, booked, since),
+        "per_day": _per_day(facts, sequence),
     }
 
 

@@ -12,13 +12,14 @@ still open when a tick starts is a batch whose outcome is unknown: it is sent ag
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
 from ..model import Contact, Delivery, Event, ScheduledEmail, State, Template
+from ..report_facts import ReportFacts
 
 
 class Changes(TypedDict, total=False):
@@ -169,8 +170,19 @@ class Store(Protocol):
         """The row the mail provider knows by this id (recorded at send time), for its delivery events."""
         ...
 
+    def update_delivery(self, message_id: str, change: Callable[[Delivery], Delivery]) -> ScheduledEmail | None:
+        """Apply `change` to the delivery record of the row the provider knows by `message_id`, reading and writing it
+        in one transaction where the store has them (two webhooks for one email at once: neither is lost). The row
+        as it was before, or None when no row has that id."""
+        ...
+
     def summary(self, now: datetime) -> Summary:
         """Counts by sequence and state, the next row due, how many are overdue, and every problem row."""
+        ...
+
+    def report_facts(self, since: datetime | None) -> ReportFacts:
+        """The numbers of `xmas report` (report_facts.py): counted in SQL where the store can (PostgreSQL), from
+        the rows one by one where it cannot."""
         ...
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ..campaign import Campaign
 from ..errors import ConfigError, NotFound
-from ..model import Contact, Event, ScheduledEmail, State, Template
+from ..model import Contact, Delivery, Event, ScheduledEmail, State, Template
+from ..report_facts import ReportFacts, facts_from_rows
 from .base import Batch, Changes, Summary, summarize
 from .notion_api import NOTION_API, NotionApi
 from .notion_records import (
@@ -369,6 +370,13 @@ class NotionStore:
         page = self._first(pages, f"Sequence Tracker rows with {t.message_id} {message_id}")
         return self.records.row(page) if page else None
 
+    def update_delivery(self, message_id: str, change: Callable[[Delivery], Delivery]) -> ScheduledEmail | None:
+        """Read, then write: Notion has no transaction; the tick drains the queue alone, under its lock."""
+        row = self.email_by_message_id(message_id)
+        if row is not None and (changed := change(row.delivery)) != row.delivery:
+            self.update_email(row, {"delivery": changed})
+        return row
+
     def sent_since(
         self, emails: Collection[str], sequences: Collection[str], since: datetime
     ) -> dict[str, list[datetime]]:
@@ -428,6 +436,9 @@ class NotionStore:
 
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (self.records.row(p) for p in self._query("tracker", {"sorts": self._by_due()}, "read every row"))
+
+    def report_facts(self, since: datetime | None) -> ReportFacts:
+        return facts_from_rows(self.all_emails(), self.get_contacts, since)
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         """Distinct emails with a live row (not Cancelled, not Skipped) in any of these sequences: one query of

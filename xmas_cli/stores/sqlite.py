@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,9 @@ from typing import Any
 from ..clock import iso
 from ..deliveries import to_json
 from ..errors import StoreUnavailable
-from ..model import Contact, Event, ScheduledEmail, State, Template
+from ..model import Contact, Delivery, Event, ScheduledEmail, State, Template
 from ..perms import DEFAULT_MODE, private_file, shared, sqlite_siblings
+from ..report_facts import ReportFacts, facts_from_rows
 from .base import Batch, Changes, Summary, is_problem
 from .files import FileTemplates
 from .records import EPOCH, read_contact, read_event, read_row, read_time
@@ -279,6 +280,16 @@ class SqliteStore:
         row = found.fetchone()
         return read_row(row) if row else None
 
+    def update_delivery(self, message_id: str, change: Callable[[Delivery], Delivery]) -> ScheduledEmail | None:
+        def work() -> ScheduledEmail | None:
+            row = self.email_by_message_id(message_id)
+            if row is not None and (changed := change(row.delivery)) != row.delivery:
+                self.db.execute(*_update(row, {"delivery": changed}))
+            return row
+
+        found: ScheduledEmail | None = self._write(work)
+        return found
+
     def stopped_emails(self, since: datetime, now: datetime) -> list[ScheduledEmail]:
         sql = f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? AND due <= ? ORDER BY due, id"
         return [read_row(r) for r in self._q(sql, (State.CANCELLED.value, iso(since), iso(now)))]
@@ -388,6 +399,9 @@ class SqliteStore:
         )
         problems = [row for row in map(read_row, rows) if is_problem(row)]
         return Summary(counts, read_row(found) if found else None, overdue, problems)
+
+    def report_facts(self, since: datetime | None) -> ReportFacts:
+        return facts_from_rows(self.all_emails(), self.get_contacts, since)
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         names = list(sequences)
