@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from chaos.harness import T0, ChaosProject, add_hook, describe, kill_after
+from chaos.harness import T0, ChaosProject, add_hook, describe, hold_when, kill_after
 
 pytestmark = pytest.mark.chaos
 
@@ -127,10 +127,15 @@ def run_points(
         def the_tick(started: list[subprocess.Popen[bytes]] = started) -> subprocess.Popen[bytes] | None:
             return started[0] if started else None
 
-        timer = None
+        timer, release = None, None
         if server == "timer":
+            # The tick's first request waits at the emulator until the timer has fired: the kill lands inside the
+            # tick (starting up, reading, rendering, or with that request in flight) however fast this machine is.
+            first = p.notion if p.notion is not None else p.resend
+            _, release = hold_when(first, "received", first.received_count + 1, timeout=nth / 10 + 5)
             proc = p.start_tick(now)
             timer = kill_after(proc, nth / 10, sig)
+            threading.Timer(nth / 10 + 0.2, release.set).start()  # then the request goes on (SIGTERM: it finishes)
         elif server == "sqlite":  # mid-recording
             db = p.path / ".xmas" / "xmas.db"
             kill_on_write(p.resend, nth, the_tick, db)
@@ -143,6 +148,8 @@ def run_points(
         result = p.xmas.finish(proc, timeout=90)
         if timer is not None:
             timer.cancel()
+        if release is not None:
+            release.set()
         assert "Traceback" not in result.stderr, describe(result)
         if sig == signal.SIGTERM and result.returncode == -signal.SIGTERM:
             # before xmas began (nothing printed) or after it ended (its summary printed): never in the middle
