@@ -22,6 +22,7 @@ from test_cli_enroll import ASSESSMENT
 
 from xmas_cli.stores.pg_schema import LATEST, migrate, migrations
 
+EVERY = list(range(1, LATEST + 1))  # every migration's version
 T0 = "2026-12-01T10:30:00Z"
 LATER = "2026-12-09T10:30:00Z"  # every assessment email is due
 API_TOKEN = "token-0123456789"
@@ -61,10 +62,10 @@ def test_a_new_database_is_refused_until_migrated_and_migrating_twice_changes_no
     refused = xmas("tick", "--now", T0, code=3)
     assert "has no xmas schema yet" in refused.stderr and "run `xmas db migrate`" in refused.stderr
     first = xmas.json("db", "migrate")
-    assert first["schema_before"] == 0 and [a["version"] for a in first["applied"]] == [1, 2, 3]
+    assert first["schema_before"] == 0 and [a["version"] for a in first["applied"]] == EVERY
     again = xmas.json("db", "migrate")
     assert again["schema_before"] == LATEST and again["applied"] == []
-    assert query(schema, "SELECT version FROM xmas_migrations ORDER BY version") == [(1,), (2,), (3,)]
+    assert query(schema, "SELECT version FROM xmas_migrations ORDER BY version") == [(v,) for v in EVERY]
     assert "0 due" in xmas("tick", "--now", T0).stdout
 
 
@@ -120,7 +121,7 @@ def test_two_machines_migrating_at_once_apply_each_migration_once(project: Path,
     procs = [subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     docs = [json.loads(proc.communicate(timeout=60)[0]) for proc in procs]
     applied = sorted(a["version"] for doc in docs for a in doc["applied"])
-    assert applied == [1, 2, 3] and sorted(len(doc["applied"]) for doc in docs) == [0, 3]
+    assert applied == EVERY and sorted(len(doc["applied"]) for doc in docs) == [0, LATEST]
     assert query(schema, "SELECT COUNT(*) FROM xmas_migrations") == [(LATEST,)]
 
 

@@ -111,6 +111,7 @@ class _Connections:
             max_size=POOL_SIZE,
             kwargs={"row_factory": dict_row, "connect_timeout": WAIT_SECONDS},
             timeout=WAIT_SECONDS,
+            check=ConnectionPool.check_connection,  # a connection the server dropped (a restart) is replaced, not used
             name="xmas",
             open=True,
         )
@@ -198,7 +199,7 @@ class PostgresStore:
             raise Busy(
                 f"{self.description}: a lock was not free within {WAIT_SECONDS} s", "retry in a minute"
             ) from None
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # the server went away, a lost connection
             raise StoreUnavailable(f"{self.description}: {_first_line(exc)}", UNREACHABLE_FIX) from None
 
     def _all(self, sql: str, params: Mapping[str, Any] | Collection[Any] = ()) -> list[dict[str, Any]]:
@@ -453,9 +454,18 @@ class PostgresStore:
         )
 
     def _apply(self, conn: psycopg.Connection[Any], outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        """Every row's changes: one statement per kind of change, sent for all its rows at once (executemany
+        pipelines them: one round trip, not one per row)."""
+        by_kind: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        statements: dict[tuple[str, ...], str] = {}
         for row, changes in outcomes:
             if changes:
-                conn.execute(*_update(row.id, changes))
+                sql, params = _update(row.id, changes)
+                statements[tuple(changes)] = sql
+                by_kind.setdefault(tuple(changes), []).append(params)
+        with conn.cursor() as cursor:
+            for kind, rows in by_kind.items():
+                cursor.executemany(statements[kind], rows)
 
     def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         with self._tx() as conn:
