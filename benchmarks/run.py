@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import notion_figures
+import postgres_figures
 import sqlite_figures
 from support import ROOT, Context, Result, Row, cpu_model, git_revision, load_average
 
@@ -49,6 +50,8 @@ FIGURES = [
     Figure("enroll", "`xmas enroll` from the CLI", sqlite_figures.enroll_figure),
     Figure("due-query", "Due query and idle tick in-process (was bench/idle_tick.py)", sqlite_figures.due_query_figure),
     Figure("backlog", "Backlog drain, SQLite + outbox (was bench/backlog.py)", sqlite_figures.backlog_figure),
+    Figure("idle-postgres", "Idle tick and `xmas status`, PostgreSQL, big db", postgres_figures.idle_postgres_figure),
+    Figure("drain-postgres", "Drain by 1, 2, 4 runners at once, PostgreSQL", postgres_figures.drain_postgres_figure),
 ]
 CACHE = Path(tempfile.gettempdir()) / "xmas-benchmarks-cache"
 

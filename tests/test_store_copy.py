@@ -454,14 +454,19 @@ def plain(page: dict[str, Any], name: str) -> Any:
     return value
 
 
-def test_sqlite_to_notion_and_back_to_sqlite_loses_nothing(
-    project: Path, tmp_path: Path, emu: NotionEmulator, xmas: Cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def filled_for_notion(project: Path, emu: NotionEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Notion emulator's token and address in the environment, the project's SQLite store filled."""
     monkeypatch.setenv("NOTION_TOKEN", TOKEN)
     monkeypatch.setenv("NOTION_BASE_URL", emu.base_url)
     store = open_sqlite(project / "campaign.toml")
     fill(store, extras=False)
     store.close()
+
+
+def test_sqlite_to_notion_and_back_to_sqlite_loses_nothing(
+    project: Path, tmp_path: Path, emu: NotionEmulator, xmas: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filled_for_notion(project, emu, monkeypatch)
     folder = project / "templates"  # a few templates keep it quick: one long, with emoji, split into pieces
     for path in folder.glob("*.html"):
         if path.stem not in ("lead_nurture_email_1", "layout"):
@@ -507,11 +512,7 @@ def test_sqlite_to_notion_and_back_to_sqlite_loses_nothing(
 def test_a_dry_run_into_notion_writes_nothing_there(
     project: Path, tmp_path: Path, emu: NotionEmulator, xmas: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NOTION_TOKEN", TOKEN)
-    monkeypatch.setenv("NOTION_BASE_URL", emu.base_url)
-    store = open_sqlite(project / "campaign.toml")
-    fill(store, extras=False)
-    store.close()
+    filled_for_notion(project, emu, monkeypatch)
     notion = notion_campaign(tmp_path / "notion", emu, xmas)
     emu.reset_requests()
     doc = copy_json("--to-config", str(notion), "--dry-run")

@@ -6,7 +6,8 @@ catch-up → hold what exceeds the frequency cap → render → record the batch
 The time budget is checked between sends, and at least one send goes out per tick, so any backlog drains
 at the mailer's pace. A row can only fail itself: whatever goes wrong while one row is planned or rendered
 marks that row Failed with the reason, and the tick moves on. Why each point a process can die at is safe:
-README, "Reliability".
+README, "Reliability". Where many runners share the store (PostgreSQL) there is no lock: each slice is claimed
+for this runner with a lease, and only batches whose lease has ended are replayed (README, "PostgreSQL").
 """
 
 from __future__ import annotations

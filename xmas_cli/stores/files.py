@@ -49,3 +49,16 @@ class FileTemplates:
         path = self.path(template.id)
         path.write_text(template_source(template), encoding="utf-8")
         return path
+
+
+class TemplatesInFolder:
+    """The template half of a store that keeps its templates as files in the campaign's folder (SQLite,
+    PostgreSQL): only the scheduled emails, contacts and events are in the database."""
+
+    templates: FileTemplates
+
+    def get_template(self, template_id: str) -> Template | None:
+        return self.templates.get(template_id)
+
+    def list_templates(self) -> list[Template]:
+        return self.templates.list()

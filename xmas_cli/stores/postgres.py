@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 from ..clock import to_utc
 from ..deliveries import to_json
 from ..errors import Busy, ConfigError, StoreUnavailable
-from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template
+from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State
 from ..report_facts import COUNTS, DEAD, ReportFacts
 from .base import Batch, Changes, Summary, is_problem
-from .files import FileTemplates
+from .files import FileTemplates, TemplatesInFolder
 from .pg_schema import LATEST, Applied, check_version, current_version, migrate
 from .records import EPOCH, read_contact, read_event, read_row, read_time
 
@@ -169,7 +169,7 @@ def _require_driver() -> None:
         ) from None
 
 
-class PostgresStore:
+class PostgresStore(TemplatesInFolder):
     supports_batches = True
     many_runners = True  # the tick takes no file lock: runners share the due rows by claims and leases
 
@@ -578,13 +578,7 @@ class PostgresStore:
         rows = self._all("SELECT * FROM events WHERE name = ANY(%s) ORDER BY at, key", (sorted(set(names)),))
         return [read_event(r) for r in rows]
 
-    # ------------------------------------------------------------------------------ templates, the rest
-
-    def get_template(self, template_id: str) -> Template | None:
-        return self.templates.get(template_id)
-
-    def list_templates(self) -> list[Template]:
-        return self.templates.list()
+    # ------------------------------------------------------------------------------ the rest (templates: files)
 
     @property
     def request_rate(self) -> None:

@@ -18,11 +18,11 @@ from typing import Any
 from ..clock import iso
 from ..deliveries import to_json
 from ..errors import StoreUnavailable
-from ..model import Contact, Delivery, Event, ScheduledEmail, State, Template
+from ..model import Contact, Delivery, Event, ScheduledEmail, State
 from ..perms import DEFAULT_MODE, private_file, shared, sqlite_siblings
 from ..report_facts import ReportFacts, facts_from_rows
 from .base import Batch, Changes, Summary, is_problem
-from .files import FileTemplates
+from .files import FileTemplates, TemplatesInFolder
 from .records import EPOCH, read_contact, read_event, read_row, read_time
 
 SCHEMA = """
@@ -116,7 +116,7 @@ def _update(row: ScheduledEmail, changes: Changes) -> tuple[str, list[Any]]:
     return f"UPDATE emails SET {sets} WHERE id = ?", [*(_db_value(k, v) for k, v in changes.items()), row.id]
 
 
-class SqliteStore:
+class SqliteStore(TemplatesInFolder):
     supports_batches = True
     many_runners = False  # one tick at a time, behind the tick's file lock
 
@@ -437,13 +437,7 @@ class SqliteStore:
     def events_named(self, names: Collection[str]) -> list[Event]:
         return [read_event(r) for r in self._where_in("SELECT * FROM events", "name", sorted(set(names)))]
 
-    # templates
-    def get_template(self, template_id: str) -> Template | None:
-        return self.templates.get(template_id)
-
-    def list_templates(self) -> list[Template]:
-        return self.templates.list()
-
+    # the rest (templates: TemplatesInFolder)
     @property
     def request_rate(self) -> None:
         return None  # a local file: no request limit
