@@ -20,7 +20,8 @@ from test_tick_engine import ScriptedMailer, enroll_postcall, make_engine
 
 from xmas_cli.backends import engine_from_config
 from xmas_cli.clock import FixedClock
-from xmas_cli.engine import Engine, unsubscribe
+from xmas_cli.commands.operators import in_flight_line
+from xmas_cli.engine import Engine, status, unsubscribe
 from xmas_cli.mailers.base import OutgoingEmail, SendResult
 from xmas_cli.model import State
 from xmas_cli.signals import StopRequest
@@ -172,9 +173,12 @@ def test_a_second_signal_abandons_the_request_and_the_next_tick_sends_it_under_t
     report = tick(engine)
     assert report.stopped == "SIGTERM" and mailer.calls == []  # abandoned before the request was made
     [batch] = engine.store.open_batches()
+    [flight] = status(engine).in_flight  # what `xmas status` shows of it
+    assert flight.key == batch.key and flight.owner is None  # a stopped runner gave its lease back (PostgreSQL)
+    assert in_flight_line(flight, engine.clock.now()).endswith("the next tick sends it again under its key")
     report = tick(engine)
     assert [ids for ids, _ in mailer.calls] == [batch.row_ids] and report.count("sent") == 1
-    assert engine.store.open_batches() == []
+    assert engine.store.open_batches() == [] and status(engine).in_flight == []
 
 
 def test_xmas_tick_exits_6_when_stopped_by_a_signal(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ from .lock import file_lock
 from .mailers.base import Mailer
 from .model import Contact, Event, ScheduledEmail, State
 from .schedule import legacy_enrollment_key, plan_enrollment
-from .stores.base import Store
+from .stores.base import Batch, Store
 from .variables import Counts, classify_segment
 
 
@@ -363,6 +363,8 @@ class Status:
     next_due: ScheduledEmail | None
     overdue: int
     problems: list[ScheduledEmail]  # failed rows, and scheduled rows that carry an error (waiting)
+    # batches recorded and sent (or being sent) whose outcome is not recorded yet: a tick at work, or one that died
+    in_flight: list[Batch] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -377,12 +379,27 @@ class Status:
             "next_due": row_json(self.next_due) if self.next_due else None,
             "overdue": self.overdue,
             "problems": [{**row_json(r), "email": r.email} for r in self.problems],
+            "in_flight": [
+                {
+                    "batch": b.key,
+                    "emails": len(b.row_ids),
+                    "opened_at": iso(b.opened_at),
+                    "runner": b.owner,
+                    "lease_until": iso(b.lease_until),
+                    "attempts": b.attempts,
+                    "retry_at": iso(b.retry_at),
+                    "last_error": b.last_error,
+                }
+                for b in self.in_flight
+            ],
         }
 
 
 def status(engine: Engine) -> Status:
     now = engine.clock.now()
-    summary = engine.store.summary(now)
+    store = engine.store
+    summary = store.summary(now)
     counts: dict[str, dict[str, int]] = {name: {} for name in engine.campaign.sequences}
     counts.update(summary.counts)
-    return Status(engine.store.description, now, counts, summary.next_due, summary.overdue, summary.problems)
+    in_flight = store.open_batches() if store.supports_batches else []
+    return Status(store.description, now, counts, summary.next_due, summary.overdue, summary.problems, in_flight)

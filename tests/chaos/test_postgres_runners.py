@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from chaos.harness import T0, TICK_SLICE, ChaosProject, answered, describe, hold_when, kill_when
+from chaos.harness import T0, TICK_SLICE, ChaosProject, answered, at, describe, hold_when, kill_when
 from chaos.test_overlap import assert_final_tick_and_status, wait_until_ended
 
 pytestmark = pytest.mark.chaos
@@ -91,6 +91,10 @@ def test_a_runner_killed_mid_batch_leaves_a_lease_another_takes_over_and_sends_u
     assert [r["headers"]["idempotency-key"] for r in p.resend.requests if r["method"] == "POST"].count(key) == 1
     _, status = p.status(now)
     assert status["overdue"] == SLICE, status  # the batch's rows: outcome unknown, still due
+    [flight] = status["in_flight"]  # and who holds them, until when
+    assert flight["emails"] == SLICE and flight["lease_until"] == at(now + LEASE) and flight["runner"], flight
+    shown = p.xmas.run(["status", "--now", at(now)], timeout=60).stdout
+    assert f"being sent by {flight['runner']} (lease until {at(now + LEASE)})" in shown, shown
 
     before_expiry = p.tick(now + LEASE - timedelta(seconds=1))
     assert sent_count(before_expiry) == 0 and "0 due" in before_expiry.stdout, describe(before_expiry)
@@ -106,4 +110,29 @@ def test_a_runner_killed_mid_batch_leaves_a_lease_another_takes_over_and_sends_u
         if r["headers"]["idempotency-key"] == key
     } == {tuple(sorted(held))}
     assert_final_tick_and_status(p, later)
+    assert p.status(later)[1]["in_flight"] == []
     assert p.delivered() == Counter({(lead, "lead-nurture", "1"): 1 for lead in leads})
+
+
+def test_catch_up_holds_across_runners_a_contact_is_never_split(postgres_resend: ChaosProject) -> None:
+    """After a month down, every lead has all five lead-nurture emails overdue. Catch-up sends one per enrollment
+    per tick and moves the rest a gap apart; with two runners at once that holds only if one runner gets all of a
+    contact's due rows (a claim takes them together). Runner A's first request is held until B has ended, so B
+    really ran while A held its contacts."""
+    p = postgres_resend
+    leads = p.enroll_leads(60)
+    late = T0 + timedelta(days=30)
+    arrived, release = hold_when(p.resend, "received", p.resend.received_count + 1)
+    procs = [p.start_tick(late) for _ in range(2)]
+    try:
+        assert arrived.wait(30), "no runner reached Resend"
+        wait_until_ended(procs, 1, timeout=60)
+    finally:
+        release.set()
+    results = [p.xmas.finish(proc) for proc in procs]
+    everything = "\n".join(describe(r) for r in results)
+    assert [r.returncode for r in results] == [0, 0], everything
+    assert all(sent_count(r) > 0 for r in results), everything  # both sent: the contacts were shared out
+    assert p.delivered() == Counter({(lead, "lead-nurture", "1"): 1 for lead in leads}), everything
+    _, status = p.status(late)
+    assert status["overdue"] == 0 and status["counts"]["lead-nurture"]["Scheduled"] == 4 * len(leads), status

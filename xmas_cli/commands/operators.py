@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import ExitCode, InvalidInput
 from .common import AsJson, Config, Now, add_row, emit, handled, rows_table, say, table, when, with_engine
 from .env import current
+
+if TYPE_CHECKING:
+    from ..stores.base import Batch
 
 Email = Annotated[str, typer.Argument(help="The contact's email address.", metavar="EMAIL")]
 
@@ -35,10 +39,24 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
         say(f"next due: {when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing")
         if report.overdue:
             say(f"overdue now: {report.overdue} (run xmas tick)")
+        for batch in report.in_flight:
+            say(in_flight_line(batch, report.now))
         if report.problems:
             current().out.print(rows_table(report.problems, "problems", with_email=True))
     if not report.healthy:
         raise typer.Exit(int(ExitCode.FAILURES))
+
+
+def in_flight_line(batch: Batch, now: datetime) -> str:
+    """One open batch of the journal, in words: who is sending it, or when the next tick sends it again."""
+    from ..clock import iso
+
+    line = f"in flight: {len(batch.row_ids)} email(s) recorded at {iso(batch.opened_at)}"
+    if batch.owner and batch.lease_until and batch.lease_until > now:
+        return f"{line}, being sent by {batch.owner} (lease until {iso(batch.lease_until)})"
+    if batch.retry_at and batch.retry_at > now:
+        return f"{line}, sent again at {iso(batch.retry_at)} after {batch.attempts} attempt(s): {batch.last_error}"
+    return f"{line}, outcome unknown: the next tick sends it again under its key"
 
 
 @handled
