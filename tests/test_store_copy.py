@@ -550,3 +550,16 @@ def test_sqlite_to_postgres_and_back_loses_nothing(
     original.close()
     returned.close()
     assert files(back.parent / "templates") == files(project / "templates")
+
+
+def test_a_big_copy_reports_its_progress_in_tenths_not_per_record(project: Path, tmp_path: Path) -> None:
+    """In a log (stderr not a terminal) a kind of 1,000 records or more gets a line at each tenth: 9 lines for 1,200
+    contacts, none for the templates (fewer than 1,000)."""
+    store = open_sqlite(project / "campaign.toml")
+    for n in range(1200):
+        store.save_contact(Contact(email=f"c{n:04d}@example.com", fields={"first_name": f"C{n}"}))
+    store.close()
+    target = make_campaign(tmp_path / "other")
+    result = run_copy("--config", str(project / "campaign.toml"), "--to-config", str(target))
+    lines = [line for line in result.stderr.splitlines() if line.startswith("xmas: copied")]
+    assert lines == [f"xmas: copied {n} of 1200 contacts…" for n in range(120, 1200, 120)], result.stderr

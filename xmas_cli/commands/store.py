@@ -18,7 +18,7 @@ mismatch (read back after copying). `ok` is false when there is a conflict, a mi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -54,12 +54,31 @@ def store_copy(to_config: ToConfig, dry_run: DryRun = False, config: Config = No
     from ..store_copy import copy_between
 
     env = current()
+    bar: Any = None
+    tasks: dict[str, Any] = {}
 
     def progress(kind: str, done: int, total: int) -> None:
-        if done % 100 == 0 and done < total:
+        """A bar per kind on a terminal (gone when done); in a log, a line at each tenth of a big kind."""
+        nonlocal bar
+        if env.err.is_terminal:
+            if bar is None:
+                from rich.progress import Progress
+
+                bar = Progress(console=env.err, transient=True)
+                bar.start()
+            if kind not in tasks:
+                tasks[kind] = bar.add_task(f"copying {kind}", total=total)
+            bar.update(tasks[kind], completed=done)
+        elif total >= 1000 and done < total and done % (total // 10) == 0:
             env.err.print(f"xmas: copied {done} of {total} {kind}…", markup=False)
 
-    report = copy_between(config_path(config, env.environ), to_config, env.environ, dry_run=dry_run, progress=progress)
+    try:
+        report = copy_between(
+            config_path(config, env.environ), to_config, env.environ, dry_run=dry_run, progress=progress
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
     if as_json:
         emit(report.to_json())
     else:
