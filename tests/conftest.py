@@ -88,6 +88,13 @@ def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield backend
 
 
+def store_env() -> dict[str, str]:
+    """What a server or process started with an environment of its own needs to reach the test's store: the
+    PostgreSQL schema of an every_store test (XMAS_DATABASE_URL, set by the fixture), nothing on SQLite."""
+    dsn = os.environ.get("XMAS_DATABASE_URL")
+    return {"XMAS_DATABASE_URL": dsn} if dsn else {}
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str) -> Path:
     """A copy of the shipped campaign.toml and templates/ in a temp folder, made the working directory; its store

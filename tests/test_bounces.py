@@ -16,6 +16,8 @@ from xmas_cli.engine import Engine, enroll
 from xmas_cli.errors import ConfigError, Unauthorized
 from xmas_cli.model import ScheduledEmail, State
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 ADA = "ada@example.com"
 
 

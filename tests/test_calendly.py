@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET
+from conftest import SECRET, store_env
 from test_notion_e2e import TOKEN, Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import API_TOKEN, Answer, Web
 
@@ -33,6 +33,8 @@ from xmas_cli.errors import ConfigError, InvalidInput, Unauthorized
 from xmas_cli.events import latest_booking
 from xmas_cli.model import State
 from xmas_cli.server import start
+
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 
 FIXTURES = Path(__file__).parent / "fixtures" / "calendly"
 NOW = "2025-12-10T14:03:00Z"  # 3 minutes into the call: it has been marked a no-show
@@ -248,6 +250,7 @@ def hooks(project: Path) -> Iterator[Hooks]:
         "XMAS_SECRET": SECRET,
         "XMAS_NOW": NOW,
         "XMAS_API_TOKEN": API_TOKEN,
+        **store_env(),
         "CALENDLY_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
     }
     running = start(config=str(project / "campaign.toml"), env=env)  # env is read per request: tests edit it
@@ -430,6 +433,7 @@ def test_booking_then_no_show_on_notion(project: Path, notion: Notion) -> None: 
         "XMAS_SECRET": SECRET,
         "XMAS_NOW": NOW,
         "XMAS_API_TOKEN": API_TOKEN,
+        **store_env(),
         "CALENDLY_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
         "NOTION_TOKEN": TOKEN,
         "NOTION_BASE_URL": notion.emu.base_url,

@@ -15,6 +15,8 @@ import pytest
 from conftest import Cli, clean_environ
 from test_cli_enroll import ASSESSMENT
 
+pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
+
 
 def _sent(project: Path, key: str) -> EmailMessage:
     """The .eml the outbox wrote for the email with this idempotency key (its Message-ID)."""
@@ -74,6 +76,7 @@ def _imported(project: Path, *args: str) -> set[str]:
     return set(line[0].split()[1:])
 
 
+@pytest.mark.sqlite_only  # the embedded default's start-up: PostgreSQL's tick loads psycopg, as it must
 def test_help_and_an_idle_tick_import_nothing_they_do_not_use(project: Path) -> None:
     heavy = {"notion_client", "httpx", "resend", "jinja2"}
     help_modules = _imported(project, "--help")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, Cli, clean_environ, replace_once
+from conftest import SECRET, Cli, clean_environ, replace_once, store_env
 
 from xmas_cli import engine as core
 from xmas_cli.backends import engine_from_config
@@ -170,9 +170,7 @@ class Web:
 
 @pytest.fixture
 def web(project: Path) -> Iterator[Web]:
-    env = {"XMAS_SECRET": SECRET, "XMAS_NOW": NOW, "XMAS_WEBHOOK_KEY": KEY, "XMAS_API_TOKEN": API_TOKEN}
-    if dsn := os.environ.get("XMAS_DATABASE_URL"):  # a test on every store, on PostgreSQL: its schema
-        env["XMAS_DATABASE_URL"] = dsn
+    env = {"XMAS_SECRET": SECRET, "XMAS_NOW": NOW, "XMAS_WEBHOOK_KEY": KEY, "XMAS_API_TOKEN": API_TOKEN, **store_env()}
     running = start(config=str(project / "campaign.toml"), env=env)  # env is read per request: tests edit it
     try:
         yield Web(running, env, project)
