@@ -26,6 +26,8 @@ from xmas_cli.server import RunningServer, start
 from xmas_cli.tokens import make_token
 from xmas_cli.web import KESTRA_PREFIX, MAX_BODY
 
+pytestmark = pytest.mark.every_store  # the routes work the same on SQLite and on PostgreSQL
+
 NOW = "2025-12-01T10:31:00Z"
 KEY = "kestra-key-7c1f0e9b2d"
 API_TOKEN = "api-token-5d2a81c4f9"
@@ -488,7 +490,14 @@ def block_the_store(project: Path) -> Path:
 
 
 def test_an_unreachable_store_is_503_and_the_retry_writes_one_set_of_rows(web: Web, project: Path) -> None:
-    blocker = block_the_store(project)
+    if real := web.env.get("XMAS_DATABASE_URL"):  # PostgreSQL: the server stops answering, then answers again
+        web.env["XMAS_DATABASE_URL"] = "postgresql://postgres@127.0.0.1:1/test"
+
+        def unblock() -> None:
+            web.env["XMAS_DATABASE_URL"] = real
+
+    else:  # SQLite: the file cannot be opened
+        unblock = block_the_store(project).unlink
     path = f"{KESTRA_PREFIX}assessment-handler/{KEY}"
     for answer in (web.post_json(path, assessment("ana@example.com")), web.send("GET", "/healthz")):
         assert answer.status == 503 and answer.headers["Retry-After"] == "5"
@@ -498,7 +507,7 @@ def test_an_unreachable_store_is_503_and_the_retry_writes_one_set_of_rows(web: W
     page = web.send("POST", f"/unsubscribe?t={token}", b"List-Unsubscribe=One-Click", FORM)
     assert page.status == 503 and page.headers["Retry-After"] == "5" and "ana@" not in page.text
 
-    blocker.unlink()  # the store is back: the website retries the same request, twice
+    unblock()  # the store is back: the website retries the same request, twice
     first = web.post_json(path, assessment("ana@example.com"))
     again = web.post_json(path, assessment("ana@example.com"))
     assert (first.status, again.status) == (200, 200)
@@ -692,6 +701,7 @@ def run_cgi(project: Path, method: str, path: str, body: bytes) -> tuple[str, di
         "XMAS_SECRET": SECRET,
         "XMAS_WEBHOOK_KEY": KEY,
         "XMAS_NOW": NOW,
+        **store_env(),
     }
     done = subprocess.run(
         [sys.executable, "-m", "xmas_cli.cgi_main"],
@@ -725,7 +735,7 @@ def test_the_cgi_script_answers_like_the_server(project: Path) -> None:
 
 def shell_out(project: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     """`xmas ARGS` as a website would run it: a real process, JSON on stdin and stdout."""
-    env = clean_environ({"XMAS_SECRET": SECRET, "XMAS_NOW": NOW})
+    env = clean_environ({"XMAS_SECRET": SECRET, "XMAS_NOW": NOW, **store_env()})
     return subprocess.run(
         [sys.executable, "-c", "from xmas_cli.commands import main; main()", *args],
         input=stdin,
