@@ -242,8 +242,12 @@ SCRIPT = r"""
     });
     body.dataset.charts = String(count);
   }
-  // Let a resize settle first (the charts are responsive: they redraw when their box changes).
-  window.requestAnimationFrame(function () { window.setTimeout(check, 50); });
+  // Let a resize settle first (the charts are responsive: they redraw when their box changes). A headless browser
+  // may not paint a frame before it is done with the page: a plain timer then runs the check all the same, once.
+  var checked = false;
+  function checkOnce() { if (!checked) { checked = true; check(); } }
+  window.requestAnimationFrame(function () { window.setTimeout(checkOnce, 50); });
+  window.setTimeout(checkOnce, 250);
 })();
 """
 
