@@ -462,7 +462,7 @@ def idle_postgres_figure(ctx: Context) -> Result:
 
 
 def describe_base() -> str:
-    from xmas_cli.stores.postgres import describe_dsn
+    from xmas_cli.stores.pg_connections import describe_dsn
 
     return describe_dsn(base_dsn())
 

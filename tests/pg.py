@@ -56,8 +56,8 @@ def fresh_schema(migrated: bool = True) -> Iterator[str]:
     """A new empty schema (migrated to the latest version unless told not to); yields a DSN that uses it."""
     import psycopg
 
+    from xmas_cli.stores.pg_connections import _Connections
     from xmas_cli.stores.pg_schema import migrate
-    from xmas_cli.stores.postgres import _Connections
 
     base = require()
     schema = f"xmas_test_{uuid.uuid4().hex[:12]}"

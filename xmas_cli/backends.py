@@ -32,7 +32,8 @@ def open_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
 
 
 def postgres_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
-    from .stores.postgres import PostgresStore, database_url
+    from .stores.pg_connections import database_url
+    from .stores.postgres import PostgresStore
 
     return PostgresStore(database_url(env), campaign.path(campaign.campaign.templates_dir))
 

@@ -20,8 +20,8 @@ def db_migrate(config: Config = None, as_json: AsJson = False) -> None:
     from ..backends import config_path
     from ..campaign import load_campaign
     from ..errors import JSON_VERSION
+    from ..stores.pg_connections import database_url, describe_dsn, migrate_database
     from ..stores.pg_schema import LATEST
-    from ..stores.postgres import database_url, describe_dsn, migrate_database
 
     environ = current().environ
     path = config_path(config, environ)

@@ -51,7 +51,7 @@ def store_copy(to_config: ToConfig, dry_run: DryRun = False, config: Config = No
     new; what it holds differently is listed as a conflict (exit 1). Both campaigns' ticks are locked out while it
     runs; tick only one of the two stores afterwards, or due emails go out from both."""
     from ..backends import config_path
-    from ..store_copy import copy_between
+    from ..store_copy_run import copy_between
 
     env = current()
     bar: Any = None

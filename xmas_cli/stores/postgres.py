@@ -14,13 +14,12 @@ Everything the SQLite store keeps, in the same shape (records.py reads both), pl
   a contact's enrollments and unsubscribes queue on an advisory lock keyed by the address.
 
 The schema comes from numbered migrations (pg_schema.py, `xmas db migrate`). Connections come from one psycopg
-pool per database per process: the web server's threads share it, a CLI command uses one connection of it.
+pool per database per process (pg_connections.py): the web server's threads share it, a CLI command uses one
+connection of it.
 """
 
 from __future__ import annotations
 
-import atexit
-import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,19 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import to_utc
 from ..deliveries import to_json
-from ..errors import Busy, ConfigError, StoreUnavailable
+from ..errors import Busy, StoreUnavailable
 from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State
 from ..report_facts import COUNTS, DEAD, ReportFacts
 from .base import Batch, Changes, Summary, is_problem
 from .files import FileTemplates, TemplatesInFolder
-from .pg_schema import LATEST, Applied, check_version, current_version, migrate
+from .pg_connections import UNREACHABLE_FIX, WAIT_SECONDS, describe_dsn, first_line, pool_for, require_driver
 from .records import EPOCH, read_contact, read_event, read_row, read_time
 
 if TYPE_CHECKING:
     import psycopg
-    from psycopg_pool import ConnectionPool
 
-DSN_VARIABLE = "XMAS_DATABASE_URL"
 COLUMNS = (
     "id, enrollment_key, email, sequence, step, template, sender, due, state, sent_at, message_id, "
     "attempts, last_error, note, data, batch, delivery, variant"
@@ -52,9 +49,6 @@ FREE = (
     "(claim_until IS NULL OR claim_until <= %(now)s) "
     "AND (batch IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.key = emails.batch))"
 )
-POOL_SIZE = 10  # connections per process at most (the web server's threads); a CLI command uses one
-WAIT_SECONDS = 10  # for a connection, a contact's lock or the claim lock, before giving up with a clear error
-UNREACHABLE_FIX = f"check {DSN_VARIABLE} (host, port, database, user) and that the server answers"
 
 
 def _value(key: str, value: Any) -> Any:
@@ -80,105 +74,16 @@ def _row_values(row: ScheduledEmail) -> dict[str, Any]:
     return values
 
 
-class _Connections:
-    """One pool per database per process, opened on first use, closed at exit."""
-
-    _pools: dict[str, ConnectionPool[Any]] = {}  # noqa: RUF012 — the process's registry, shared on purpose
-    _guard = threading.Lock()
-
-    @classmethod
-    def pool(cls, dsn: str, where: str) -> ConnectionPool[Any]:
-        with cls._guard:
-            pool = cls._pools.get(dsn)
-            if pool is None:
-                pool = cls._pools[dsn] = cls._open(dsn, where)
-            return pool
-
-    @staticmethod
-    def _open(dsn: str, where: str) -> ConnectionPool[Any]:
-        import psycopg
-        from psycopg.rows import dict_row
-        from psycopg_pool import ConnectionPool
-
-        try:  # once per process: a clear error now (and the schema checked) rather than a pool timing out later
-            with psycopg.connect(dsn, connect_timeout=WAIT_SECONDS, autocommit=True) as conn:
-                check_version(conn, where)
-        except psycopg.Error as exc:
-            raise StoreUnavailable(f"cannot connect to {where}: {_first_line(exc)}", UNREACHABLE_FIX) from None
-        pool: ConnectionPool[Any] = ConnectionPool(
-            dsn,
-            min_size=0,
-            max_size=POOL_SIZE,
-            kwargs={"row_factory": dict_row, "connect_timeout": WAIT_SECONDS},
-            timeout=WAIT_SECONDS,
-            check=ConnectionPool.check_connection,  # a connection the server dropped (a restart) is replaced, not used
-            name="xmas",
-            open=True,
-        )
-        atexit.register(pool.close)
-        return pool
-
-    @classmethod
-    def forget(cls) -> None:
-        """Close every pool (tests that drop a schema)."""
-        with cls._guard:
-            for pool in cls._pools.values():
-                pool.close()
-            cls._pools.clear()
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def describe_dsn(dsn: str) -> str:
-    """`PostgreSQL host:port/database`, never the password."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        parts = conninfo_to_dict(dsn)
-    except Exception:  # a DSN psycopg cannot parse: connecting will say why
-        return "PostgreSQL (XMAS_DATABASE_URL)"
-    host = parts.get("host") or "localhost"
-    port = parts.get("port") or 5432
-    schema = ""
-    options = str(parts.get("options") or "")
-    if "search_path=" in options:
-        schema = f" schema {options.split('search_path=', 1)[1].split()[0]}"
-    return f"PostgreSQL {host}:{port}/{parts.get('dbname') or parts.get('user') or ''}{schema}"
-
-
-def database_url(env: Mapping[str, str]) -> str:
-    dsn = (env.get(DSN_VARIABLE) or "").strip()
-    if not dsn:
-        raise ConfigError(
-            f'[store] backend = "postgres" needs {DSN_VARIABLE}',
-            f"export {DSN_VARIABLE}=postgresql://USER@HOST:5432/DATABASE (the password in ~/.pgpass or the URL)",
-        )
-    return dsn
-
-
-def _require_driver() -> None:
-    try:
-        import psycopg  # noqa: F401
-        import psycopg_pool  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            '[store] backend = "postgres" needs psycopg 3 and its pool, which are not installed',
-            "pip install 'xmas-cli[postgres]'",
-        ) from None
-
-
 class PostgresStore(TemplatesInFolder):
     supports_batches = True
     many_runners = True  # the tick takes no file lock: runners share the due rows by claims and leases
 
     def __init__(self, dsn: str, templates_dir: Path) -> None:
-        _require_driver()
+        require_driver()
         self.dsn = dsn
         self.description = describe_dsn(dsn)
         self.templates = FileTemplates(templates_dir)
-        self.pool = _Connections.pool(dsn, self.description)
+        self.pool = pool_for(dsn, self.description)
 
     # ------------------------------------------------------------------------------ plumbing
 
@@ -200,7 +105,7 @@ class PostgresStore(TemplatesInFolder):
                 f"{self.description}: a lock was not free within {WAIT_SECONDS} s", "retry in a minute"
             ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # the server went away, a lost connection
-            raise StoreUnavailable(f"{self.description}: {_first_line(exc)}", UNREACHABLE_FIX) from None
+            raise StoreUnavailable(f"{self.description}: {first_line(exc)}", UNREACHABLE_FIX) from None
 
     def _all(self, sql: str, params: Mapping[str, Any] | Collection[Any] = ()) -> list[dict[str, Any]]:
         with self._tx() as conn:
@@ -606,19 +511,3 @@ def _batch(r: Mapping[str, Any]) -> Batch:
         owner=r["owner"],
         lease_until=read_time(r["lease_until"]),
     )
-
-
-def migrate_database(dsn: str) -> tuple[int, list[Applied]]:
-    """`xmas db migrate`: the version found, and the migrations applied to reach the latest."""
-    _require_driver()
-    import psycopg
-
-    where = describe_dsn(dsn)
-    try:
-        with psycopg.connect(dsn, connect_timeout=WAIT_SECONDS, autocommit=True) as conn:
-            before = current_version(conn)
-            if before > LATEST:
-                check_version(conn, where)  # a newer xmas's schema: refused with the fix
-            return before, migrate(conn)
-    except psycopg.Error as exc:
-        raise StoreUnavailable(f"cannot migrate {where}: {_first_line(exc)}", UNREACHABLE_FIX) from None

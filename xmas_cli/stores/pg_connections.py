@@ -1,0 +1,130 @@
+"""Reaching PostgreSQL: the connection string (XMAS_DATABASE_URL), one psycopg pool per database per process, the
+first contact's clear error and schema check, and `xmas db migrate`'s connection. The store itself: postgres.py."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, StoreUnavailable
+from .pg_schema import LATEST, Applied, check_version, current_version, migrate
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+DSN_VARIABLE = "XMAS_DATABASE_URL"
+POOL_SIZE = 10  # connections per process at most (the web server's threads); a CLI command uses one
+WAIT_SECONDS = 10  # for a connection, a contact's lock or the claim lock, before giving up with a clear error
+UNREACHABLE_FIX = f"check {DSN_VARIABLE} (host, port, database, user) and that the server answers"
+
+
+class _Connections:
+    """One pool per database per process, opened on first use, closed at exit."""
+
+    _pools: dict[str, ConnectionPool[Any]] = {}  # noqa: RUF012 — the process's registry, shared on purpose
+    _guard = threading.Lock()
+
+    @classmethod
+    def pool(cls, dsn: str, where: str) -> ConnectionPool[Any]:
+        with cls._guard:
+            pool = cls._pools.get(dsn)
+            if pool is None:
+                pool = cls._pools[dsn] = cls._open(dsn, where)
+            return pool
+
+    @staticmethod
+    def _open(dsn: str, where: str) -> ConnectionPool[Any]:
+        import psycopg
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        try:  # once per process: a clear error now (and the schema checked) rather than a pool timing out later
+            with psycopg.connect(dsn, connect_timeout=WAIT_SECONDS, autocommit=True) as conn:
+                check_version(conn, where)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot connect to {where}: {first_line(exc)}", UNREACHABLE_FIX) from None
+        pool: ConnectionPool[Any] = ConnectionPool(
+            dsn,
+            min_size=0,
+            max_size=POOL_SIZE,
+            kwargs={"row_factory": dict_row, "connect_timeout": WAIT_SECONDS},
+            timeout=WAIT_SECONDS,
+            check=ConnectionPool.check_connection,  # a connection the server dropped (a restart) is replaced, not used
+            name="xmas",
+            open=True,
+        )
+        atexit.register(pool.close)
+        return pool
+
+    @classmethod
+    def forget(cls) -> None:
+        """Close every pool (tests that drop a schema)."""
+        with cls._guard:
+            for pool in cls._pools.values():
+                pool.close()
+            cls._pools.clear()
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def describe_dsn(dsn: str) -> str:
+    """`PostgreSQL host:port/database`, never the password."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(dsn)
+    except Exception:  # a DSN psycopg cannot parse: connecting will say why
+        return "PostgreSQL (XMAS_DATABASE_URL)"
+    host = parts.get("host") or "localhost"
+    port = parts.get("port") or 5432
+    schema = ""
+    options = str(parts.get("options") or "")
+    if "search_path=" in options:
+        schema = f" schema {options.split('search_path=', 1)[1].split()[0]}"
+    return f"PostgreSQL {host}:{port}/{parts.get('dbname') or parts.get('user') or ''}{schema}"
+
+
+def database_url(env: Mapping[str, str]) -> str:
+    dsn = (env.get(DSN_VARIABLE) or "").strip()
+    if not dsn:
+        raise ConfigError(
+            f'[store] backend = "postgres" needs {DSN_VARIABLE}',
+            f"export {DSN_VARIABLE}=postgresql://USER@HOST:5432/DATABASE (the password in ~/.pgpass or the URL)",
+        )
+    return dsn
+
+
+def require_driver() -> None:
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            '[store] backend = "postgres" needs psycopg 3 and its pool, which are not installed',
+            "pip install 'xmas-cli[postgres]'",
+        ) from None
+
+
+def pool_for(dsn: str, where: str) -> ConnectionPool[Any]:
+    """The process's pool for this database, opened (and the schema checked) on first use."""
+    return _Connections.pool(dsn, where)
+
+
+def migrate_database(dsn: str) -> tuple[int, list[Applied]]:
+    """`xmas db migrate`: the version found, and the migrations applied to reach the latest."""
+    require_driver()
+    import psycopg
+
+    where = describe_dsn(dsn)
+    try:
+        with psycopg.connect(dsn, connect_timeout=WAIT_SECONDS, autocommit=True) as conn:
+            before = current_version(conn)
+            if before > LATEST:
+                check_version(conn, where)  # a newer xmas's schema: refused with the fix
+            return before, migrate(conn)
+    except psycopg.Error as exc:
+        raise StoreUnavailable(f"cannot migrate {where}: {first_line(exc)}", UNREACHABLE_FIX) from None
