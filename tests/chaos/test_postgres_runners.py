@@ -11,7 +11,8 @@ from __future__ import annotations
 import signal
 import subprocess
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -35,21 +36,29 @@ def sent_count(result: subprocess.CompletedProcess[str]) -> int:
     return 0
 
 
+def one_held_while_the_others_run(
+    p: ChaosProject, now: datetime, runners: int, meanwhile: Callable[[], bool] = lambda: True
+) -> list[subprocess.CompletedProcess[str]]:
+    """Start `runners` ticks at once; the first request any of them makes to Resend is held until all the others
+    have ended (and `meanwhile` is checked then), so they really ran while it was in flight. Their results."""
+    arrived, release = hold_when(p.resend, "received", p.resend.received_count + 1)
+    procs = [p.start_tick(now) for _ in range(runners)]
+    try:
+        assert arrived.wait(30), "no runner reached Resend"
+        wait_until_ended(procs, runners - 1, timeout=60)
+        assert meanwhile(), "while one runner was held"
+    finally:
+        release.set()
+    return [p.xmas.finish(proc) for proc in procs]
+
+
 def test_four_runners_at_once_share_the_emails_and_send_each_exactly_once(postgres_resend: ChaosProject) -> None:
     p = postgres_resend
     leads = p.enroll_leads(LEADS)
     first = T0 + timedelta(minutes=1)
     # The first request to reach Resend is held until the three other runners have ended: they ran while it was
     # in flight, so they sent everything but its batch, without waiting for any lock.
-    arrived, release = hold_when(p.resend, "received", p.resend.received_count + 1)
-    procs = [p.start_tick(first) for _ in range(4)]
-    try:
-        assert arrived.wait(30), "no runner reached Resend"
-        wait_until_ended(procs, 3, timeout=60)
-        assert len(p.resend.sent) == LEADS - SLICE  # all but the held batch, by the other runners
-    finally:
-        release.set()
-    results = [p.xmas.finish(proc) for proc in procs]
+    results = one_held_while_the_others_run(p, first, 4, lambda: len(p.resend.sent) == LEADS - SLICE)
     everything = "\n".join(describe(r) for r in results)
     assert [r.returncode for r in results] == [0, 0, 0, 0], everything
     sent = sorted(sent_count(r) for r in results)
@@ -122,14 +131,7 @@ def test_catch_up_holds_across_runners_a_contact_is_never_split(postgres_resend:
     p = postgres_resend
     leads = p.enroll_leads(60)
     late = T0 + timedelta(days=30)
-    arrived, release = hold_when(p.resend, "received", p.resend.received_count + 1)
-    procs = [p.start_tick(late) for _ in range(2)]
-    try:
-        assert arrived.wait(30), "no runner reached Resend"
-        wait_until_ended(procs, 1, timeout=60)
-    finally:
-        release.set()
-    results = [p.xmas.finish(proc) for proc in procs]
+    results = one_held_while_the_others_run(p, late, 2)
     everything = "\n".join(describe(r) for r in results)
     assert [r.returncode for r in results] == [0, 0], everything
     assert all(sent_count(r) > 0 for r in results), everything  # both sent: the contacts were shared out

@@ -159,3 +159,26 @@ def read_json_source(source: str, option: str) -> Any:
     from .. import jsonin
 
     return jsonin.loads(jsonin.read_source(source, option, current().stdin), field=option, what=option)
+
+
+class Bars:
+    """Transient progress bars on stderr (gone when they stop), one per task, started on the first update: for a
+    long command on a terminal (Rich is loaded only then)."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def update(self, task: str, done: int, total: int) -> None:
+        if self._progress is None:
+            from rich.progress import Progress
+
+            self._progress = Progress(console=current().err, transient=True)
+            self._progress.start()
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        self._progress.update(self._tasks[task], completed=done)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -18,12 +18,12 @@ mismatch (read back after copying). `ok` is false when there is a conflict, a mi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import ExitCode
-from .common import AsJson, Config, add_row, emit, handled, say, table, warn
+from .common import AsJson, Bars, Config, add_row, emit, handled, say, table, warn
 from .env import current
 
 if TYPE_CHECKING:
@@ -54,21 +54,12 @@ def store_copy(to_config: ToConfig, dry_run: DryRun = False, config: Config = No
     from ..store_copy_run import copy_between
 
     env = current()
-    bar: Any = None
-    tasks: dict[str, Any] = {}
+    bars = Bars()
 
     def progress(kind: str, done: int, total: int) -> None:
-        """A bar per kind on a terminal (gone when done); in a log, a line at each tenth of a big kind."""
-        nonlocal bar
+        """A bar per kind on a terminal; in a log, a line at each tenth of a big kind."""
         if env.err.is_terminal:
-            if bar is None:
-                from rich.progress import Progress
-
-                bar = Progress(console=env.err, transient=True)
-                bar.start()
-            if kind not in tasks:
-                tasks[kind] = bar.add_task(f"copying {kind}", total=total)
-            bar.update(tasks[kind], completed=done)
+            bars.update(f"copying {kind}", done, total)
         elif total >= 1000 and done < total and done % (total // 10) == 0:
             env.err.print(f"xmas: copied {done} of {total} {kind}…", markup=False)
 
@@ -77,8 +68,7 @@ def store_copy(to_config: ToConfig, dry_run: DryRun = False, config: Config = No
             config_path(config, env.environ), to_config, env.environ, dry_run=dry_run, progress=progress
         )
     finally:
-        if bar is not None:
-            bar.stop()
+        bars.stop()
     if as_json:
         emit(report.to_json())
     else:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import ExitCode
-from .common import AsJson, Config, Now, add_row, emit, handled, say, table, with_engine
+from .common import AsJson, Bars, Config, Now, add_row, emit, handled, say, table, with_engine
 from .env import current
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
     from ..tick_report import TickReport
 
 
@@ -29,20 +27,11 @@ def tick(
     from ..tick import tick as run_tick
 
     env = current()
-    bar: Progress | None = None
-    task: Any = None
+    bars = Bars()
 
     def progress(done: int, total: int) -> None:
-        nonlocal bar, task
-        if as_json or total < 50 or not env.out.is_terminal:
-            return
-        if bar is None:
-            from rich.progress import Progress
-
-            bar = Progress(console=env.err, transient=True)
-            bar.start()
-            task = bar.add_task("sending", total=total)
-        bar.update(task, completed=done)
+        if not as_json and total >= 50 and env.out.is_terminal:
+            bars.update("sending", done, total)
 
     stop = StopRequest()  # a SIGTERM while the store opens is kept for the tick, which then stops before sending
     try:
@@ -54,8 +43,7 @@ def tick(
         env.err.print(f"xmas: stopped by {signal_name} before the tick began: nothing was sent", markup=False)
         raise typer.Exit(int(ExitCode.STOPPED)) from None
     finally:
-        if bar is not None:
-            bar.stop()
+        bars.stop()
     if as_json:
         emit(report.to_json())
     else:
