@@ -84,11 +84,11 @@ def _folder_of(store: object) -> Path | None:
     return templates.folder if isinstance(templates, FileTemplates) else None
 
 
-def read_templates(source: Source, folder: Path | None) -> tuple[list[SourceTemplate], list[Item]]:
+def read_templates(source: Source) -> tuple[list[SourceTemplate], list[Item]]:
     """The source's templates (its folder's `*.html` files, byte for byte; or its own records), and those left out."""
     found: list[SourceTemplate] = []
     left: list[Item] = []
-    if folder is not None:
+    if (folder := _folder_of(source)) is not None:
         for path in sorted(folder.glob("*.html")) if folder.is_dir() else []:
             try:
                 data = path.read_bytes()
@@ -186,10 +186,8 @@ class PagesSink:
         self._held = None
 
 
-def template_sink(target: Target, folder: Path | None) -> TemplateSink | None:
-    """Where the target keeps templates: the folder given, its own records (Notion), or the folder its store reads."""
-    if folder is not None:
-        return FolderSink(folder)
+def template_sink(target: Target) -> TemplateSink | None:
+    """Where the target keeps templates: its own records (Notion), or the folder its store reads."""
     if callable(getattr(target, "save_template", None)):
         return PagesSink(cast(_TemplatePages, target), target.description)
     own = _folder_of(target)
@@ -315,24 +313,13 @@ class CopyPlan:
         return sum(t.would_copy for t in self.tallies.values())
 
 
-def plan_copy(
-    source: Source,
-    target: Target,
-    *,
-    source_folder: Path | None = None,
-    target_folder: Path | None = None,
-) -> CopyPlan:
-    """Read both stores and decide, record by record: copy, already there (the same), conflict or skipped.
-
-    `source_folder` / `target_folder`: the templates folders of stores that keep templates as files (default: the
-    folder the store reads, if it has one).
-    """
+def plan_copy(source: Source, target: Target) -> CopyPlan:
+    """Read both stores and decide, record by record: copy, already there (the same), conflict or skipped. A store
+    that keeps its templates as files (SQLite, PostgreSQL) is read and written through the folder it reads."""
     plan = CopyPlan(source.description, target.description)
     rows = list(source.all_emails())
     _plan_contacts(plan, source, target, rows)
-    _plan_templates(
-        plan, source, target, source_folder if source_folder is not None else _folder_of(source), target_folder
-    )
+    _plan_templates(plan, source, target)
     _plan_emails(plan, target, rows)
     return plan
 
@@ -393,15 +380,13 @@ def _plan_events(
                 tally.already_there += 1
 
 
-def _plan_templates(
-    plan: CopyPlan, source: Source, target: Target, source_folder: Path | None, target_folder: Path | None
-) -> None:
-    found, left = read_templates(source, source_folder)
+def _plan_templates(plan: CopyPlan, source: Source, target: Target) -> None:
+    found, left = read_templates(source)
     tally, expected = plan.tallies["templates"], plan.expected["templates"]
     tally.in_source = len(found) + len(left)
     for item in left:
         plan.note("templates", item.key, item.action, item.detail)
-    plan.sink = sink = template_sink(target, target_folder)
+    plan.sink = sink = template_sink(target)
     for t in found:
         if sink is None:
             plan.note("templates", t.id, "skipped", f"{target.description} keeps no templates xmas can write")
@@ -511,13 +496,11 @@ def copy_store(
     target: Target,
     plan: CopyPlan | None = None,
     *,
-    source_folder: Path | None = None,
-    target_folder: Path | None = None,
     progress: Progress | None = None,
 ) -> CopyReport:
     """Write what the plan says (planned now if not given), then read the target back and compare."""
     if plan is None:
-        plan = plan_copy(source, target, source_folder=source_folder, target_folder=target_folder)
+        plan = plan_copy(source, target)
     report = CopyReport(plan, dry_run=False)
     try:
         _write(plan, target, report, progress or (lambda kind, done, total: None))

@@ -13,6 +13,7 @@ from .errors import Busy, ConfigError
 from .model import Contact, Event, ScheduledEmail, Template
 from .store_copy import CopyReport, Progress, Target, copy_store, plan_copy
 from .stores.base import Changes
+from .stores.files import FileTemplates
 
 
 class _OpenTarget(Target, Protocol):
@@ -22,8 +23,9 @@ class _OpenTarget(Target, Protocol):
 class _Absent:
     """A SQLite target whose file does not exist yet, for a dry run: empty, and nothing is created to find out."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, templates: FileTemplates) -> None:
         self.description = description
+        self.templates = templates  # the folder the store would read: its templates are copied there
 
     def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]:
         return {}
@@ -66,10 +68,6 @@ def _identity(campaign: Campaign, env: Mapping[str, str]) -> set[str] | None:
     return None
 
 
-def _templates_folder(campaign: Campaign) -> Path | None:
-    return None if campaign.store.backend == "notion" else campaign.path(campaign.campaign.templates_dir)
-
-
 def copy_between(
     config: Path, to_config: Path, env: Mapping[str, str], *, dry_run: bool = False, progress: Progress | None = None
 ) -> CopyReport:
@@ -98,7 +96,8 @@ def copy_between(
         db = target_campaign.path(target_campaign.store.path)
         target: _OpenTarget
         if dry_run and target_campaign.store.backend == "sqlite" and not db.exists():
-            target = _Absent(f"SQLite {db} (not created yet)")
+            folder = FileTemplates(target_campaign.path(target_campaign.campaign.templates_dir))
+            target = _Absent(f"SQLite {db} (not created yet)", folder)
         else:
             target = open_store(target_campaign, env)
         stack.callback(target.close)
@@ -117,12 +116,7 @@ def copy_between(
                 "nothing was copied",
                 "run `xmas tick` first so no batch is in flight, then copy again",
             )
-        plan = plan_copy(
-            source,
-            target,
-            source_folder=_templates_folder(source_campaign),
-            target_folder=_templates_folder(target_campaign),
-        )
+        plan = plan_copy(source, target)
         unknown = sorted({r.sequence for r in plan.emails} - set(target_campaign.sequences))
         if unknown:
             plan.warnings.append(
