@@ -88,6 +88,26 @@ def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield backend
 
 
+def cgi_request(project: Path, method: str, path: str, body: bytes) -> dict[str, str]:
+    """The variables a web server sets for a CGI script to answer one request with a JSON body (RFC 3875), and the
+    project's campaign and the tests' secret; the caller adds its keys and the environment it starts from."""
+    return {
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "/xmas",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "XMAS_CONFIG": str(project / "campaign.toml"),
+        "XMAS_SECRET": SECRET,
+    }
+
+
 def store_env() -> dict[str, str]:
     """What a server or process started with an environment of its own needs to reach the test's store: the
     PostgreSQL schema of an every_store test (XMAS_DATABASE_URL, set by the fixture), nothing on SQLite."""

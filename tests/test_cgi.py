@@ -9,28 +9,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conftest import SECRET, clean_environ
+from conftest import cgi_request, clean_environ
 
 
 def _cgi(project: Path, path: str, body: bytes) -> tuple[bytes, int]:
     """Run `xmas-cgi` with the body on a file as stdin; return its answer and how far it read the file."""
-    env = clean_environ(
-        {
-            "GATEWAY_INTERFACE": "CGI/1.1",
-            "REQUEST_METHOD": "POST",
-            "SCRIPT_NAME": "/xmas",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "XMAS_CONFIG": str(project / "campaign.toml"),
-            "XMAS_SECRET": SECRET,
-            "XMAS_API_TOKEN": "token-0123456789",
-        }
-    )
+    env = clean_environ({**cgi_request(project, "POST", path, body), "XMAS_API_TOKEN": "token-0123456789"})
     with tempfile.TemporaryFile() as stdin:
         stdin.write(body)
         stdin.seek(0)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pg
 import pytest
-from conftest import SECRET, Cli, clean_environ, replace_once
+from conftest import SECRET, Cli, cgi_request, clean_environ, replace_once
 from test_cli_enroll import ASSESSMENT
 
 from xmas_cli.stores.pg_schema import LATEST, migrate, migrations
@@ -156,19 +156,8 @@ def cgi_enroll(project: Path, dsn: str, body: bytes) -> subprocess.Popen[bytes]:
     """One website enrollment through `xmas-cgi`, as its own process (a web server's worker)."""
     env = clean_environ(
         {
-            "GATEWAY_INTERFACE": "CGI/1.1",
-            "REQUEST_METHOD": "POST",
-            "SCRIPT_NAME": "/xmas",
-            "PATH_INFO": "/enroll/assessment",
-            "QUERY_STRING": "",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
+            **cgi_request(project, "POST", "/enroll/assessment", body),
             "HTTP_AUTHORIZATION": f"Bearer {API_TOKEN}",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "XMAS_CONFIG": str(project / "campaign.toml"),
-            "XMAS_SECRET": SECRET,
             "XMAS_API_TOKEN": API_TOKEN,
             "XMAS_NOW": T0,
             "XMAS_DATABASE_URL": dsn,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, Cli, clean_environ, replace_once, store_env
+from conftest import SECRET, Cli, cgi_request, clean_environ, replace_once, store_env
 
 from xmas_cli import engine as core
 from xmas_cli.backends import engine_from_config
@@ -686,19 +686,7 @@ def test_resend_webhook_route(web: Web) -> None:
 def run_cgi(project: Path, method: str, path: str, body: bytes) -> tuple[str, dict[str, str], Any]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "GATEWAY_INTERFACE": "CGI/1.1",
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "/cgi-bin/xmas",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "XMAS_CONFIG": str(project / "campaign.toml"),
-        "XMAS_SECRET": SECRET,
+        **cgi_request(project, method, path, body),
         "XMAS_WEBHOOK_KEY": KEY,
         "XMAS_NOW": NOW,
         **store_env(),
