@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from support import (
     PAYLOADS,
@@ -113,12 +112,6 @@ def own_rss(shell: Shell, args: Sequence[str], runs: int) -> list[float]:
     return found
 
 
-def in_schema(dsn: str, schema: str) -> str:
-    """`dsn` with every connection's search_path set to `schema` (as tests/pg.py does)."""
-    option = quote(f"-csearch_path={schema}", safe="")
-    return f"{dsn}{'&' if '?' in dsn else '?'}options={option}"
-
-
 def connect(dsn: str) -> psycopg.Connection[Any]:
     import psycopg
 
@@ -162,6 +155,8 @@ def pg_project(ctx: Context, name: str) -> Iterator[PgProject]:
     except Exception as exc:
         raise RuntimeError(f"PostgreSQL at {base} (XMAS_BENCH_DATABASE_URL): {exc}") from None
     try:
+        from xmas_cli.stores.pg_connections import in_schema
+
         dsn = in_schema(base, schema)
         folder = ctx.folder(name)
         toml = new_campaign(folder)

@@ -11,7 +11,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
 
 import pytest
 
@@ -45,18 +44,12 @@ def require() -> str:
     return TEST_DATABASE_URL
 
 
-def in_schema(dsn: str, schema: str) -> str:
-    """`dsn` with every connection's search_path set to `schema` (so the store's unqualified names land there)."""
-    option = quote(f"-csearch_path={schema}", safe="")
-    return f"{dsn}{'&' if '?' in dsn else '?'}options={option}"
-
-
 @contextmanager
 def fresh_schema(migrated: bool = True) -> Iterator[str]:
     """A new empty schema (migrated to the latest version unless told not to); yields a DSN that uses it."""
     import psycopg
 
-    from xmas_cli.stores.pg_connections import _Connections
+    from xmas_cli.stores.pg_connections import _Connections, in_schema
     from xmas_cli.stores.pg_schema import migrate
 
     base = require()

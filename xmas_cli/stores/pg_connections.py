@@ -88,6 +88,15 @@ def describe_dsn(dsn: str) -> str:
     return f"PostgreSQL {host}:{port}/{parts.get('dbname') or parts.get('user') or ''}{schema}"
 
 
+def in_schema(dsn: str, schema: str) -> str:
+    """`dsn` with every connection's search_path set to `schema` (one schema per campaign in one database; what
+    describe_dsn reads back), so the store's unqualified table names land there."""
+    from urllib.parse import quote
+
+    option = quote(f"-csearch_path={schema}", safe="")
+    return f"{dsn}{'&' if '?' in dsn else '?'}options={option}"
+
+
 def database_url(env: Mapping[str, str]) -> str:
     dsn = (env.get(DSN_VARIABLE) or "").strip()
     if not dsn:
