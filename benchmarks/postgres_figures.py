@@ -361,7 +361,7 @@ def in_process(project: PgProject) -> list[Row]:
     """The store's idle-tick queries and a whole idle tick, in this process (no start-up), as figure 10 does for
     SQLite: what the server spends of the idle tick and of `xmas status`."""
     from xmas_cli.backends import engine_from_config
-    from xmas_cli.tick import tick
+    from xmas_cli.tick.run import tick
 
     now = datetime.fromisoformat(IDLE_NOW)
     engine = engine_from_config(str(project.toml), now=IDLE_NOW, env=project.shell.env)
@@ -467,7 +467,7 @@ def describe_base() -> str:
 
 def mailer_rate_ceiling() -> float:
     """The most `[mailer] requests_per_second` allows (MailerConfig's bound)."""
-    from xmas_cli.campaign import MailerConfig
+    from xmas_cli.core.campaign import MailerConfig
 
     for bound in MailerConfig.model_fields["requests_per_second"].metadata:
         limit = getattr(bound, "le", None)

@@ -379,7 +379,7 @@ def enroll_figure(ctx: Context) -> Result:
 def due_query_figure(ctx: Context) -> Result:
     """bench/idle_tick.py: the due query and a whole idle tick, in-process, at 100,000 rows."""
     from xmas_cli.backends import engine_from_config
-    from xmas_cli.tick import tick
+    from xmas_cli.tick.run import tick
 
     folder = idle_campaign(ctx, "due-query")
     repeat = 10 if ctx.quick else 50

@@ -11,10 +11,10 @@ import pytest
 from resend_emulator import new_webhook_secret, sign_webhook
 
 from xmas_cli.backends import engine_from_config
-from xmas_cli.bounces import WebhookOutcome, handle_resend_webhook
+from xmas_cli.core.model import ScheduledEmail, State
 from xmas_cli.engine import Engine, enroll
 from xmas_cli.errors import ConfigError, Unauthorized
-from xmas_cli.model import ScheduledEmail, State
+from xmas_cli.inbound.resend_events import WebhookOutcome, handle_resend_webhook
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 

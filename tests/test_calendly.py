@@ -17,7 +17,11 @@ from test_web import API_TOKEN, Answer, Web
 
 from xmas_cli import engine as core
 from xmas_cli.backends import engine_from_config
-from xmas_cli.calendly import (
+from xmas_cli.clock import parse_instant
+from xmas_cli.core.model import State
+from xmas_cli.engine import Engine
+from xmas_cli.errors import ConfigError, InvalidInput, Unauthorized
+from xmas_cli.inbound.calendly import (
     SIGNATURE_HEADER,
     event_key,
     parse_delivery,
@@ -27,12 +31,8 @@ from xmas_cli.calendly import (
     signature_header,
     verify,
 )
-from xmas_cli.clock import parse_instant
-from xmas_cli.engine import Engine
-from xmas_cli.errors import ConfigError, InvalidInput, Unauthorized
-from xmas_cli.events import latest_booking
-from xmas_cli.model import State
-from xmas_cli.server import start
+from xmas_cli.inbound.events import latest_booking
+from xmas_cli.web.server import start
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 

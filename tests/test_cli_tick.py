@@ -13,9 +13,9 @@ import pytest
 from conftest import SECRET, Cli, body_text
 from test_cli_enroll import ASSESSMENT, rows_in_db
 
-from xmas_cli.campaign import load_campaign
+from xmas_cli.config import load_campaign
+from xmas_cli.core.tokens import read_token
 from xmas_cli.lock import file_lock
-from xmas_cli.tokens import read_token
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 

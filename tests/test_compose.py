@@ -109,8 +109,8 @@ def test_help_and_an_idle_tick_import_nothing_they_do_not_use(project: Path) -> 
 
 def test_an_enrollment_dumps_its_payload_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from xmas_cli.backends import engine_from_config
+    from xmas_cli.core.payloads import Payload
     from xmas_cli.engine import enroll
-    from xmas_cli.payloads import Payload
 
     calls: list[str] = []
     original = Payload.model_dump

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from conftest import replace_once
 
-from xmas_cli.campaign import load_campaign
+from xmas_cli.config import load_campaign
+from xmas_cli.core.model import Template
+from xmas_cli.core.payloads import validate_payload
+from xmas_cli.core.render import html_to_text, render
+from xmas_cli.core.tokens import make_token, read_token, unsubscribe_url
+from xmas_cli.core.variables import ALWAYS, OPTIONAL, SAMPLE, Counts, build_variables, classify_segment, tip_for
 from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
 from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
 from xmas_cli.errors import ConfigError, InvalidInput, RenderError
-from xmas_cli.model import Template
-from xmas_cli.payloads import validate_payload
-from xmas_cli.render import html_to_text, render
 from xmas_cli.stores.files import parse_template_source
-from xmas_cli.tokens import make_token, read_token, unsubscribe_url
-from xmas_cli.variables import ALWAYS, OPTIONAL, SAMPLE, Counts, build_variables, classify_segment, tip_for
 
 NOW = datetime(2026, 12, 14, 15, 0, tzinfo=UTC)  # 10:00 in Toronto; the deadline is 2026-12-19
 CAMPAIGN = load_campaign(CAMPAIGN_TOML, {})

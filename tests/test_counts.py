@@ -13,15 +13,16 @@ import pytest
 from notion_emulator import NotionEmulator
 
 from xmas_cli.backends import sqlite_store
-from xmas_cli.campaign import Campaign, load_campaign
 from xmas_cli.clock import FixedClock
+from xmas_cli.config import load_campaign
+from xmas_cli.core.campaign import Campaign
+from xmas_cli.core.model import State
+from xmas_cli.core.variables import Counts
 from xmas_cli.engine import Engine, campaign_counts, cancel, enroll, unsubscribe
-from xmas_cli.model import State
 from xmas_cli.stores.base import Store
 from xmas_cli.stores.notion import NotionStore, cache_path, notion_settings, open_api
 from xmas_cli.stores.notion_admin import create_databases
 from xmas_cli.stores.notion_schema import SchemaCache, signature, specs
-from xmas_cli.variables import Counts
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 

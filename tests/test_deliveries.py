@@ -13,10 +13,10 @@ from conftest import Cli, replace_once
 from resend_emulator import new_webhook_secret, sign_webhook
 
 from xmas_cli.backends import engine_from_config
-from xmas_cli.bounces import handle_resend_webhook
-from xmas_cli.deliveries import DeliveryEvent, apply
+from xmas_cli.core.deliveries import DeliveryEvent, apply
+from xmas_cli.core.model import Delivery, ScheduledEmail, State
 from xmas_cli.engine import Engine
-from xmas_cli.model import Delivery, ScheduledEmail, State
+from xmas_cli.inbound.resend_events import handle_resend_webhook
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 
@@ -121,14 +121,14 @@ def test_on_a_rate_limited_store_events_wait_in_the_queue_for_the_tick(
     sent: list[ScheduledEmail], project: Path
 ) -> None:
     """The webhook only queues (Notion's pace is the tick's business); here the queue is drained by the tick."""
-    from xmas_cli.delivery_queue import DeliveryQueue, drain
+    from xmas_cli.inbound.delivery_queue import DeliveryQueue, drain
 
     queue_file = project / ".xmas" / "deliveries.db"
     queue = DeliveryQueue(queue_file)
     queue.add(DeliveryEvent("w1", "email.delivered", str(sent[1].message_id), T0 + timedelta(minutes=2)), T0)
     queue.close()
     with opened(project) as engine:
-        from xmas_cli.tick import tick
+        from xmas_cli.tick.run import tick
 
         report = tick(engine)
         assert report.deliveries == 1

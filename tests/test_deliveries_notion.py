@@ -14,7 +14,7 @@ from test_cli_tick import T0, at
 from test_notion_e2e import Notion, emu, enroll, notion  # noqa: F401 (the fixtures)
 
 from xmas_cli.backends import engine_from_config
-from xmas_cli.bounces import handle_resend_webhook
+from xmas_cli.inbound.resend_events import handle_resend_webhook
 
 
 def test_a_webhook_is_queued_and_the_tick_records_it_in_notion(xmas: Cli, notion: Notion, project: Path) -> None:  # noqa: F811

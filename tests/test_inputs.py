@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from xmas_cli.display import safe, visible
+from xmas_cli.core.display import safe, visible
+from xmas_cli.core.jsonin import MAX_BODY, MAX_DEPTH, loads
+from xmas_cli.core.payloads import validate_payload
 from xmas_cli.errors import InvalidInput
-from xmas_cli.jsonin import MAX_BODY, MAX_DEPTH, loads
-from xmas_cli.payloads import validate_payload
 
 # ------------------------------------------------------------------------------------------------- jsonin
 

@@ -21,11 +21,11 @@ from test_tick_engine import ScriptedMailer, enroll_postcall, make_engine
 from xmas_cli.backends import engine_from_config
 from xmas_cli.clock import FixedClock
 from xmas_cli.commands.operators import in_flight_line
+from xmas_cli.core.model import State
+from xmas_cli.core.outgoing import OutgoingEmail, SendResult
 from xmas_cli.engine import Engine, status, unsubscribe
-from xmas_cli.mailers.base import OutgoingEmail, SendResult
-from xmas_cli.model import State
-from xmas_cli.signals import StopRequest
-from xmas_cli.tick import tick
+from xmas_cli.tick.run import tick
+from xmas_cli.tick.signals import StopRequest
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 
@@ -184,8 +184,8 @@ def test_a_second_signal_abandons_the_request_and_the_next_tick_sends_it_under_t
 def test_xmas_tick_exits_6_when_stopped_by_a_signal(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from xmas_cli import tick as tick_module
     from xmas_cli.commands import app
+    from xmas_cli.tick import run as tick_module
 
     real = tick_module.tick
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import Cli, body_text, replace_once
 from jinja2 import nodes
 
-from xmas_cli.campaign import load_campaign
+from xmas_cli.config import load_campaign
 from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
 from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
 from xmas_cli.stores.files import parse_template_source

@@ -28,9 +28,9 @@ from resend_emulator import ResendEmulator
 from test_cli_enroll import ASSESSMENT
 from test_cli_tick import PEOPLE, T0, at
 
+from xmas_cli.core.outgoing import idempotency_key
 from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
 from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
-from xmas_cli.mailers.base import idempotency_key
 
 TOKEN = "secret_e2e_token"
 LONG_BODY = ("<p>Ho ho ho 🎄 — déjà vu, 雪, {{ first_name }}.</p>\n" * 500)[:20_000]

@@ -14,8 +14,8 @@ from conftest import SECRET, Cli
 from notion_emulator import NotionEmulator
 from test_notion_e2e import TOKEN, use_notion
 
-from xmas_cli.server import start
 from xmas_cli.stores.notion_api import Pacer
+from xmas_cli.web.server import start
 
 
 class FakeTime:

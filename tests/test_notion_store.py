@@ -16,19 +16,20 @@ from conftest import replace_once
 from notion_client import Client
 from notion_emulator import NotionEmulator
 
-from xmas_cli.campaign import Campaign, load_campaign
 from xmas_cli.clock import FixedClock
+from xmas_cli.config import load_campaign
+from xmas_cli.core.campaign import Campaign
+from xmas_cli.core.model import Consent, Contact, ScheduledEmail, Sender, State, Template, row_id
 from xmas_cli.engine import Engine
 from xmas_cli.errors import ConfigError, InvalidInput, StoreUnavailable
 from xmas_cli.mailers.outbox import OutboxMailer
-from xmas_cli.model import Consent, Contact, ScheduledEmail, Sender, State, Template, row_id
 from xmas_cli.stores.files import FileTemplates
 from xmas_cli.stores.notion import NotionStore, cache_path, notion_settings, open_api, open_notion_store
 from xmas_cli.stores.notion_admin import create_databases, with_database_ids
 from xmas_cli.stores.notion_api import HEADROOM
 from xmas_cli.stores.notion_records import read_value, split_text, utf16_len
 from xmas_cli.stores.notion_schema import SchemaCache, schema_problems, signature, specs
-from xmas_cli.tick import tick
+from xmas_cli.tick.run import tick
 
 TOKEN = "secret_store_token_do_not_log"
 T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)

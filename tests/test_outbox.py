@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from xmas_cli.mailers.base import OutgoingEmail, plain_header_value
+from xmas_cli.core.outgoing import OutgoingEmail, plain_header_value
 from xmas_cli.mailers.outbox import OutboxMailer, build_message
 
 # > 78 characters on its own: the standard library used to RFC 2047-encode it to fold it

@@ -167,7 +167,7 @@ def cgi_enroll(project: Path, dsn: str, body: bytes) -> subprocess.Popen[bytes]:
         stdin.write(body)
         stdin.seek(0)
         return subprocess.Popen(
-            [sys.executable, "-m", "xmas_cli.cgi_main"], stdin=stdin, env=env, stdout=subprocess.PIPE, cwd=project
+            [sys.executable, "-m", "xmas_cli.web.cgi"], stdin=stdin, env=env, stdout=subprocess.PIPE, cwd=project
         )
 
 
@@ -235,7 +235,7 @@ def test_the_demo_copied_into_postgres_reports_the_same_counted_in_sql(xmas: Cli
     from datetime import UTC, datetime
 
     from xmas_cli.backends import engine_from_config
-    from xmas_cli.report_facts import facts_from_rows
+    from xmas_cli.core.report_facts import facts_from_rows
 
     engine = engine_from_config(str(project / "campaign.toml"))
     try:
@@ -252,8 +252,8 @@ def test_delivery_events_for_one_email_applied_by_many_workers_at_once_all_count
     from datetime import UTC, datetime
 
     from xmas_cli.backends import engine_from_config
-    from xmas_cli.deliveries import DeliveryEvent, apply
-    from xmas_cli.model import State
+    from xmas_cli.core.deliveries import DeliveryEvent, apply
+    from xmas_cli.core.model import State
 
     xmas("db", "migrate")
     xmas("enroll", "assessment", "--payload", "-", "--now", T0, input=json.dumps(ASSESSMENT))

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from xmas_cli import report_html
-from xmas_cli.report_html import CHART_JS_VERSION, rate, render_html
+from xmas_cli.report import html as report_html
+from xmas_cli.report.html import CHART_JS_VERSION, rate, render_html
 
-ASSETS = Path(report_html.__file__).parent / "report_assets"
+ASSETS = Path(report_html.__file__).parent / "assets"
 HOSTILE = "</script><script>alert(1)</script>"
 HOSTILE_SUBJECT = '<img src=x onerror="alert(2)"> & <!--'
 

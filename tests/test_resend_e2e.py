@@ -11,7 +11,7 @@ from resend_emulator import ResendEmulator
 from test_cli_enroll import rows_in_db
 from test_cli_tick import T0, at, enroll
 
-from xmas_cli.tokens import read_token
+from xmas_cli.core.tokens import read_token
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 import resend
 from resend_emulator import ResendEmulator
 
+from xmas_cli.core.outgoing import OutgoingEmail, SendResult, batch_key, idempotency_key
 from xmas_cli.errors import ConfigError, MailerUnavailable
-from xmas_cli.mailers.base import OutgoingEmail, SendResult, batch_key, idempotency_key
 from xmas_cli.mailers.resend import ALREADY_ACCEPTED, MAX_BATCH, ResendMailer, batch_results, from_env
 
 KEY = "re_test_0123456789"

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from xmas_cli.campaign import Campaign, load_campaign
+from xmas_cli.config import load_campaign
+from xmas_cli.core.campaign import Campaign
+from xmas_cli.core.model import Sender, State
+from xmas_cli.core.payloads import validate_payload
+from xmas_cli.core.schedule import catch_up, plan_enrollment
 from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
-from xmas_cli.model import Sender, State
-from xmas_cli.payloads import validate_payload
-from xmas_cli.schedule import catch_up, plan_enrollment
 
 T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 H, M, D = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)

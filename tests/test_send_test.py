@@ -13,8 +13,8 @@ from resend_emulator import ResendEmulator
 from test_cli_enroll import contacts_in_db, rows_in_db
 from test_cli_tick import T0, at, enroll, outbox
 
-from xmas_cli.preview import PREVIEW_SECRET
-from xmas_cli.tokens import read_token
+from xmas_cli.core.tokens import read_token
+from xmas_cli.engine.preview import PREVIEW_SECRET
 
 NOW = ["--now", at(T0)]
 TESTER = "tester@example.net"

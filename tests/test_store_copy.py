@@ -25,13 +25,13 @@ from notion_emulator import NotionEmulator
 from typer.testing import CliRunner, Result
 
 from xmas_cli.backends import sqlite_store
-from xmas_cli.campaign import load_campaign
 from xmas_cli.commands import store as store_command
+from xmas_cli.config import load_campaign
+from xmas_cli.core.model import Consent, Contact, Delivery, Event, ScheduledEmail, Sender, State, row_id
 from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
 from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
+from xmas_cli.engine.store_copy import copy_store, plan_copy
 from xmas_cli.errors import StoreUnavailable
-from xmas_cli.model import Consent, Contact, Delivery, Event, ScheduledEmail, Sender, State, row_id
-from xmas_cli.store_copy import copy_store, plan_copy
 from xmas_cli.stores.base import Batch
 from xmas_cli.stores.sqlite import SqliteStore
 

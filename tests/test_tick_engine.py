@@ -11,10 +11,10 @@ import pytest
 
 from xmas_cli.backends import engine_from_config
 from xmas_cli.clock import FixedClock
+from xmas_cli.core.model import State
+from xmas_cli.core.outgoing import OutgoingEmail, SendResult, batch_key
 from xmas_cli.engine import Engine, enroll
-from xmas_cli.mailers.base import OutgoingEmail, SendResult, batch_key
-from xmas_cli.model import State
-from xmas_cli.tick import backoff, tick
+from xmas_cli.tick.run import backoff, tick
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 

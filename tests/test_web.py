@@ -20,11 +20,11 @@ from conftest import SECRET, Cli, cgi_request, clean_environ, replace_once, stor
 
 from xmas_cli import engine as core
 from xmas_cli.backends import engine_from_config
+from xmas_cli.core.model import Contact, ScheduledEmail
+from xmas_cli.core.tokens import make_token
 from xmas_cli.engine import Engine
-from xmas_cli.model import Contact, ScheduledEmail
-from xmas_cli.server import RunningServer, start
-from xmas_cli.tokens import make_token
 from xmas_cli.web import KESTRA_PREFIX, MAX_BODY
+from xmas_cli.web.server import RunningServer, start
 
 pytestmark = pytest.mark.every_store  # the routes work the same on SQLite and on PostgreSQL
 
@@ -692,7 +692,7 @@ def run_cgi(project: Path, method: str, path: str, body: bytes) -> tuple[str, di
         **store_env(),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "xmas_cli.cgi_main"],
+        [sys.executable, "-m", "xmas_cli.web.cgi"],
         input=body,
         env=env,
         cwd=project,

@@ -15,7 +15,7 @@ from conftest import Cli, replace_once
 from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import Web, web  # noqa: F401  (a fixture)
 
-from xmas_cli.windows import DAYS, Window, next_opening, parse_window
+from xmas_cli.core.windows import DAYS, Window, next_opening, parse_window
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 

@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .campaign import Campaign, load_campaign
 from .clock import clock_from
+from .config import load_campaign
+from .core.campaign import Campaign
 from .engine import Engine
 from .mailers.base import Mailer
 from .mailers.outbox import OutboxMailer

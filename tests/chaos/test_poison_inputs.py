@@ -22,7 +22,7 @@ import pytest
 from conftest import SECRET, Cli
 
 from xmas_cli.commands import app
-from xmas_cli.server import RunningServer, start
+from xmas_cli.web.server import RunningServer, start
 
 pytestmark = pytest.mark.chaos
 

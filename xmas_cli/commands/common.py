@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -20,8 +22,8 @@ from .env import current, silence_stdout
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from ..core.model import ScheduledEmail
     from ..engine import Engine
-    from ..model import ScheduledEmail
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -55,7 +57,7 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
         except XmasError as exc:
             if env.environ.get("XMAS_DEBUG"):
                 raise
-            from ..display import visible
+            from ..core.display import visible
 
             if kwargs.get("as_json"):
                 typer.echo(json.dumps(error_json(exc), indent=2))
@@ -88,7 +90,7 @@ def emit(data: dict[str, Any]) -> None:
 
 def say(line: object) -> None:
     """One plain line to stdout, control characters made visible, never read as markup (and no Rich to load)."""
-    from ..display import visible
+    from ..core.display import visible
 
     env = current()
     if env.stdout is not None:
@@ -98,7 +100,7 @@ def say(line: object) -> None:
 
 
 def warn(line: object) -> None:
-    from ..display import visible
+    from ..core.display import visible
 
     env = current()
     if env.stderr is not None:
@@ -116,7 +118,7 @@ def when(value: datetime | None) -> str:
 def table(*columns: str, title: str = "") -> Table:
     from rich.table import Table
 
-    from ..display import safe
+    from ..core.display import safe
 
     result = Table(title=safe(title) if title else None, title_justify="left")
     for name in columns:
@@ -126,7 +128,7 @@ def table(*columns: str, title: str = "") -> Table:
 
 def add_row(into: Table, *cells: object) -> None:
     """A row of stored data: every cell escaped (markup) and made visible (control characters)."""
-    from ..display import safe
+    from ..core.display import safe
 
     into.add_row(*(safe(c) for c in cells))
 
@@ -156,9 +158,9 @@ def print_cancelled(rows: list[ScheduledEmail]) -> None:
 
 def read_json_source(source: str, option: str) -> Any:
     """A JSON file, or stdin for '-', through the same bounded reader as the web's request bodies."""
-    from .. import jsonin
+    from ..core import jsonin
 
-    return jsonin.loads(jsonin.read_source(source, option, current().stdin), field=option, what=option)
+    return jsonin.loads(read_source(source, option, current().stdin), field=option, what=option)
 
 
 class Bars:
@@ -182,3 +184,24 @@ class Bars:
     def stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def read_source(source: str, field: str, stdin: IO[bytes] | IO[str] | None = None) -> bytes:
+    """The bytes of a file, or of `stdin` (default sys.stdin) for '-': at most jsonin.MAX_BODY + 1, so `loads` sees when
+    there is more."""
+    from ..core import jsonin
+
+    try:
+        if source == "-":
+            stdin = stdin if stdin is not None else sys.stdin
+            if stdin is None:
+                raise InvalidInput(f"{field}: there is no standard input to read", "give a JSON file instead of -")
+            binary = getattr(stdin, "buffer", None)
+            data = binary.read(jsonin.MAX_BODY + 1) if binary is not None else stdin.read(jsonin.MAX_BODY + 1)
+            return bytes(data) if not isinstance(data, str) else data.encode("utf-8", "surrogateescape")
+        with Path(source).open("rb") as stream:
+            return stream.read(jsonin.MAX_BODY + 1)
+    except OSError as exc:
+        raise InvalidInput(
+            f"{field}: cannot read {source}: {exc.strerror or exc}", "give a readable JSON file or -"
+        ) from None

@@ -18,7 +18,7 @@ def db_migrate(config: Config = None, as_json: AsJson = False) -> None:
     migrations, each recorded in the database in the transaction that applies it: safe to run twice, and from two
     machines at once (the second waits for the first, then has nothing to do)."""
     from ..backends import config_path
-    from ..campaign import load_campaign
+    from ..config import load_campaign
     from ..errors import JSON_VERSION
     from ..stores.pg_connections import database_url, describe_dsn, migrate_database
     from ..stores.pg_schema import LATEST

@@ -20,8 +20,8 @@ from .common import AsJson, Config, Now, handled, print_cancelled, read_json_sou
 from .env import current
 
 if TYPE_CHECKING:
+    from ..core.payloads import Payload
     from ..engine import EnrollResult
-    from ..payloads import Payload
 
 OWN = ("payload", "config", "now", "as_json", "ctx")
 _CONTEXT = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["--help", "-h"]}
@@ -56,7 +56,7 @@ def sequences_in(config: str | None) -> dict[str, dict[str, Any]]:
 
 
 def _model(kind: object) -> type[Payload] | None:
-    from ..payloads import MODELS
+    from ..core.payloads import MODELS
 
     return MODELS.get(kind) if isinstance(kind, str) else None
 

@@ -31,9 +31,9 @@ def event(
     as_json: AsJson = False,
 ) -> None:
     """Record what a contact did (booked a call, canceled it, replied) and apply it: exit rules, booking count."""
-    from .. import jsonin
     from ..clock import iso
-    from ..events import record_from_request
+    from ..core import jsonin
+    from ..inbound.events import record_from_request
 
     raw: dict[str, Any] = {"email": email, "at": at, "key": key}
     if data is not None:

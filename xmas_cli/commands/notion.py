@@ -10,7 +10,7 @@ from .common import AsJson, Config, emit, handled, say, warn
 from .env import current
 
 if TYPE_CHECKING:
-    from ..campaign import Campaign
+    from ..core.campaign import Campaign
     from ..stores.notion import NotionStore
 
 notion_app = typer.Typer(
@@ -22,7 +22,7 @@ notion_app = typer.Typer(
 
 def open_notion(config: str | None) -> tuple[Campaign, NotionStore]:
     from ..backends import config_path
-    from ..campaign import load_campaign
+    from ..config import load_campaign
     from ..stores.notion import NotionStore, notion_settings
 
     environ = current().environ

@@ -22,7 +22,7 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
     """Counts by sequence and state, the next email due, and every failure. Exit 1 when there are problems."""
     from .. import engine as core
     from ..clock import iso
-    from ..model import State
+    from ..core.model import State
 
     report = with_engine(config, now, core.status)
     if as_json:
@@ -63,8 +63,8 @@ def in_flight_line(batch: Batch, now: datetime) -> str:
 def show(email: Email, config: Config = None, as_json: AsJson = False) -> None:
     """One contact's data, consent, events and timeline."""
     from .. import engine as core
-    from ..consent import on_file
-    from ..display import safe
+    from ..core.consent import on_file
+    from ..core.display import safe
 
     timeline = with_engine(config, None, lambda e: core.show(e, email))
     if as_json:

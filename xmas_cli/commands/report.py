@@ -59,12 +59,12 @@ def report(
 ) -> None:
     """Sent, delivered, opened, clicked, bounced, complained and unsubscribed per step; the funnel from lead
     nurture to paid with conversion rates; opens and clicks per subject variant."""
-    from ..report import build_report
+    from ..report.build import build_report
 
     start = _since(since) if since else None
     doc = with_engine(config, now, lambda e: build_report(e, start, sequence))
     if html:
-        from ..report_html import render_html
+        from ..report.html import render_html
 
         html.write_text(render_html(doc), encoding="utf-8")
     if as_json:
@@ -76,7 +76,7 @@ def report(
 
 
 def _print(doc: dict[str, Any]) -> None:
-    from ..report import click_rate, open_rate
+    from ..report.build import click_rate, open_rate
 
     out = current().out
     for seq in doc["sequences"]:

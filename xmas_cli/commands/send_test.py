@@ -40,8 +40,8 @@ def send_test(
 ) -> None:
     """Send one email of a template to ADDRESS through the campaign's mailer, rendered as xmas preview renders it
     (sample data, --contact or --data), subject prefixed [TEST]. Recorded nowhere: no row, no contact, no report."""
-    from ..send_test import check_options
-    from ..send_test import send_test as run_send_test
+    from ..engine.send_test import check_options
+    from ..engine.send_test import send_test as run_send_test
 
     check_options(to, contact, data is not None)  # before the file is read
     variables = read_json_source(str(data), "--data") if data else None

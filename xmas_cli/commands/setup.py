@@ -22,7 +22,7 @@ def init(
     ] = False,
 ) -> None:
     """Write campaign.toml, templates/ and .env.example to start a campaign from, and say what to run next."""
-    from ..init import init_folder
+    from ..starter.init import init_folder
 
     report = init_folder(folder, force)
     where = report.folder.resolve()
@@ -51,8 +51,8 @@ def demo(
     from .. import defaults
     from ..backends import DEFAULT_CONFIG, config_path
     from ..clock import iso
-    from ..demo import run_demo
-    from ..model import State
+    from ..core.model import State
+    from ..starter.demo import run_demo
 
     env = current()
     source = config_path(config, env.environ)
@@ -76,7 +76,7 @@ def serve(
     config: Config = None,
 ) -> None:
     """Serve the website's routes (Kestra-compatible webhooks, /enroll, /events, /unsubscribe) over HTTP."""
-    from ..server import serve as run_server
+    from ..web.server import serve as run_server
 
     run_server(host, port, config)
 

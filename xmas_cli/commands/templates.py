@@ -25,8 +25,8 @@ templates_app = typer.Typer(
 @handled
 def templates_list(config: Config = None, as_json: AsJson = False) -> None:
     """Every template: which steps send it, whether it is Active, its subject as written and where it lives."""
+    from ..engine.preview import list_templates
     from ..errors import JSON_VERSION
-    from ..preview import list_templates
 
     listed = with_engine(config, None, list_templates)
     if as_json:
@@ -54,8 +54,8 @@ def templates_list(config: Config = None, as_json: AsJson = False) -> None:
 @handled
 def templates_check(config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
     """Render every template with sample data; fail on a missing template, a lost unsubscribe link or any error."""
-    from ..display import safe
-    from ..preview import check_templates
+    from ..core.display import safe
+    from ..engine.preview import check_templates
 
     report = with_engine(config, now, check_templates)
     if as_json:

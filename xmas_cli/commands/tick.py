@@ -11,7 +11,7 @@ from .common import AsJson, Bars, Config, Now, add_row, emit, handled, say, tabl
 from .env import current
 
 if TYPE_CHECKING:
-    from ..tick_report import TickReport
+    from ..tick.report import TickReport
 
 
 @handled
@@ -23,8 +23,8 @@ def tick(
     as_json: AsJson = False,
 ) -> None:
     """Send every due email once and record each outcome. Run it from cron every minute."""
-    from ..signals import Abandoned, StopRequest, stop_on_signals
-    from ..tick import tick as run_tick
+    from ..tick.run import tick as run_tick
+    from ..tick.signals import Abandoned, StopRequest, stop_on_signals
 
     env = current()
     bars = Bars()

@@ -26,9 +26,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from ..core.outgoing import URL_HEADERS, OutgoingEmail, SendResult, plain_header_value
 from ..errors import MailerUnavailable
 from ..perms import DEFAULT_MODE, private_dir
-from .base import URL_HEADERS, OutgoingEmail, SendResult, plain_header_value
 
 PARSED_KEPT = 4096  # parsed headers kept for reuse (most are the same on every email)
 MAX_LINE = 998  # RFC 5322 2.1.1: a header line is at most 998 characters, whatever the folding

@@ -18,8 +18,8 @@ from typing import Any, NamedTuple, TypeVar
 import resend
 from resend.exceptions import ResendError
 
+from ..core.outgoing import OutgoingEmail, SendResult, plain_headers
 from ..errors import ConfigError, MailerUnavailable
-from .base import OutgoingEmail, SendResult, plain_headers
 
 MAX_BATCH = 100  # Resend's limit for POST /emails/batch
 KEY_TTL = timedelta(hours=24)  # Resend remembers an idempotency key for 24 hours

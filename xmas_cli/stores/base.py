@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
-from ..model import Contact, Delivery, Event, ScheduledEmail, State, Template
-from ..report_facts import ReportFacts
+from ..core.model import Contact, Delivery, Event, ScheduledEmail, State, Template
+from ..core.report_facts import ReportFacts
 
 
 class Changes(TypedDict, total=False):

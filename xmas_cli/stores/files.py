@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.model import Template
 from ..errors import RenderError
-from ..model import Template
 
 SUBJECT_PREFIX = "Subject: "
 

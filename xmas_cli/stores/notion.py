@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..campaign import Campaign
+from ..core.campaign import Campaign
+from ..core.model import Contact, Delivery, Event, ScheduledEmail, State, Template
+from ..core.report_facts import ReportFacts, facts_from_rows
 from ..errors import ConfigError, NotFound
-from ..model import Contact, Delivery, Event, ScheduledEmail, State, Template
-from ..report_facts import ReportFacts, facts_from_rows
 from .base import Batch, Changes, Summary, summarize
 from .notion_api import NOTION_API, NotionApi
 from .notion_records import (

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..campaign import Campaign, load_campaign
+from ..config import load_campaign
+from ..core.campaign import Campaign
 from ..errors import JSON_VERSION, ConfigError, InvalidInput, StoreUnavailable
 from .files import FileTemplates, template_source
 from .notion import NotionStore, notion_settings, open_api

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..campaign import NotionProperties
 from ..clock import iso
+from ..core.campaign import NotionProperties
+from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template, parse_consent
 from ..errors import InvalidInput
-from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template, parse_consent
 from .base import Changes
 
 MAX_TEXT = 2000  # UTF-16 units in one rich-text piece

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..campaign import Campaign
+from ..core.campaign import Campaign
+from ..core.model import Sender, State
 from ..errors import ConfigError
-from ..model import Sender, State
 from .notion_api import NotionApi
 from .notion_records import JSON
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..clock import to_utc
-from ..deliveries import to_json
+from ..core.deliveries import to_json
+from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State
+from ..core.report_facts import COUNTS, DEAD, ReportFacts
 from ..errors import Busy, StoreUnavailable
-from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State
-from ..report_facts import COUNTS, DEAD, ReportFacts
 from .base import Batch, Changes, Summary, is_problem
 from .files import FileTemplates, TemplatesInFolder
 from .pg_connections import UNREACHABLE_FIX, WAIT_SECONDS, describe_dsn, first_line, pool_for, require_driver

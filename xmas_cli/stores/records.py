@@ -13,8 +13,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..deliveries import from_json
-from ..model import Contact, Delivery, Event, ScheduledEmail, Sender, State, parse_consent
+from ..core.deliveries import from_json
+from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State, parse_consent
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import iso
-from ..deliveries import to_json
+from ..core.deliveries import to_json
+from ..core.model import Contact, Delivery, Event, ScheduledEmail, State
+from ..core.report_facts import ReportFacts, facts_from_rows
 from ..errors import StoreUnavailable
-from ..model import Contact, Delivery, Event, ScheduledEmail, State
 from ..perms import DEFAULT_MODE, private_file, shared, sqlite_siblings
-from ..report_facts import ReportFacts, facts_from_rows
 from .base import Batch, Changes, Summary, is_problem
 from .files import FileTemplates, TemplatesInFolder
 from .records import EPOCH, read_contact, read_event, read_row, read_time

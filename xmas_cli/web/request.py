@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.types import WSGIEnvironment
 
-from .. import jsonin
+from ..core import jsonin
 from ..errors import Busy, ConfigError, InvalidInput, MailerUnavailable, StoreUnavailable, Unauthorized, XmasError
 
 MAX_BODY = jsonin.MAX_BODY  # one limit for request bodies and `--payload`

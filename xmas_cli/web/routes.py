@@ -13,12 +13,12 @@ from urllib.parse import parse_qs
 
 from .. import engine as core
 from ..backends import config_path, engine_from_config
-from ..bounces import handle_resend_webhook
-from ..calendly import SIGNATURE_HEADER, handle_calendly_webhook
-from ..campaign import load_campaign
+from ..config import load_campaign
+from ..core.tokens import check_secret, read_token
 from ..engine import Engine
 from ..errors import InvalidInput, Unauthorized
-from ..tokens import check_secret, read_token
+from ..inbound.calendly import SIGNATURE_HEADER, handle_calendly_webhook
+from ..inbound.resend_events import handle_resend_webhook
 from .pages import unsubscribe_page, unsubscribed_page
 from .request import Answer, Refused, Request, json_answer, parse_json, read_body
 
@@ -88,7 +88,7 @@ def _bearer_enroll(req: Request, *, sequence: str, secret: str) -> Answer:
 
 def _bearer_event(req: Request, *, name: str, secret: str) -> Answer:
     """POST /events/NAME {"email", "at"?, "data"?, "key"?}: what `xmas event` records."""
-    from ..events import record_from_request
+    from ..inbound.events import record_from_request
 
     _check_bearer(req, secret)
     raw = parse_json(read_body(req, required=True, json_only=True))

@@ -1,0 +1,395 @@
+"""campaign.toml → a validated Campaign. Every error names the file, the key and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
+
+from .durations import parse_duration
+from .model import Event, Sender
+from .windows import DAYS, Window, parse_window, zone_of
+
+
+def _duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+PAYLOAD_KINDS = ("signup", "lead", "assessment", "noshow", "postcall", "onboarding")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Step(_Strict):
+    template: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    offset: Duration
+    testing_offset: Duration
+    sent_by: Sender = Sender.XMAS
+    # Subject-line experiment: other subjects for this step (Jinja, like the template's own `Subject:`, which is
+    # variant 0). Each row gets one by a stable hash of its id, so a retry never switches.
+    subjects: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(default_factory=list, max_length=9)
+
+    def delay(self, testing: bool) -> timedelta:
+        return parse_duration(self.testing_offset if testing else self.offset)
+
+
+def _window(text: str | None) -> str | None:
+    if text is not None:
+        parse_window(text)
+    return text
+
+
+def _days(days: list[str] | None) -> list[str] | None:
+    if days is not None:
+        unknown = [d for d in days if d not in DAYS]
+        if unknown or not days:
+            raise ValueError(f"{days!r}: name days as {', '.join(DAYS)} (at least one)")
+    return days
+
+
+def parse_cap(text: str) -> tuple[int, timedelta]:
+    """`"1/24h"` → (1, 24 hours): at most N marketing emails to one contact in any such span."""
+    count, _, span = text.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or not span:
+        raise ValueError(f"{text!r} is not a frequency cap: write N/DURATION, e.g. 1/24h or 3/7d")
+    length = parse_duration(span)
+    if length <= timedelta(0):
+        raise ValueError(f"{text!r}: the span must be longer than zero")
+    return int(count), length
+
+
+def _cap(text: str | None) -> str | None:
+    if text is not None:
+        parse_cap(text)
+    return text
+
+
+SendWindow = Annotated[str | None, AfterValidator(_window)]
+Cap = Annotated[str | None, AfterValidator(_cap)]
+SendDays = Annotated[list[str] | None, AfterValidator(_days)]
+
+
+class Sequence(_Strict):
+    description: str = ""
+    payload: Literal["signup", "lead", "assessment", "noshow", "postcall", "onboarding"]
+    key: list[str] = Field(min_length=1)
+    anchor: str | None = None
+    anchor_required: bool = False  # missing anchor: warn and use now (the seeds' fallback)
+    cancels: list[str] = Field(default_factory=list)
+    transactional: bool = False
+    counts_as_booking: bool = False
+    takes_spot: bool = False
+    final: bool = False  # once in it, enrolling in a sequence it cancels writes those rows as Cancelled
+    # A contact's new enrollment in this sequence under another key (a second no-show, a later call): "replace"
+    # cancels the pending emails of the earlier one ("superseded by <key>"); "keep" lets both run.
+    concurrent: Literal["replace", "keep"] = "replace"
+    enrolls: list[str] = Field(default_factory=list)  # also enroll the contact in these sequences (same payload)
+    # The campaign's send window and days, for this sequence; a transactional sequence has none unless it says so
+    send_window: SendWindow = None
+    send_days: SendDays = None
+    # The consent an enrollment gives when its payload says nothing (CASL): "express" (the person opted in to
+    # marketing email), or "implied" (an inquiry: 6 months; a purchase, a sequence that takes_spot: 2 years)
+    consent: Literal["express", "implied"] = "implied"
+    steps: list[Step] = Field(default_factory=list)
+
+
+MARKETING = "marketing"  # in an event's cancels: every sequence that is not transactional
+
+
+class EventConfig(_Strict):
+    description: str = ""
+    cancels: list[str] = Field(default_factory=list)  # sequences whose pending emails it cancels, or "marketing"
+    # true: from now on the contact counts as having booked a call (bookings_count, latest_booking); false: no
+    # longer (a canceled call); absent: it says nothing about bookings
+    counts_as_booking: bool | None = None
+
+
+class SenderConfig(_Strict):
+    from_: str = Field(alias="from", min_length=3)
+    reply_to: EmailStr
+    name: str = Field(min_length=1)
+    company_name: str = Field(min_length=1)
+    postal_address: str = Field(min_length=5)
+    unsubscribe_mailto: EmailStr | None = None
+
+
+class Values(_Strict):
+    calendly_link: HttpUrl
+    pdf_download_link: HttpUrl
+    portal_base_url: HttpUrl
+    assessment_link: HttpUrl
+    deadline: date
+    spots_total: int = Field(ge=0)
+
+
+class StoreConfig(_Strict):
+    backend: Literal["sqlite", "notion", "postgres"] = "sqlite"
+    path: str = ".xmas/xmas.db"
+    # PostgreSQL: how long a tick runner's claim on its rows and batches lasts (on the tick's clock) before another
+    # runner may take them over. Longer than a tick runs ([tick] budget_seconds), so a live runner keeps its work.
+    lease: Duration = "2m"
+    # Who may read the files xmas writes (the SQLite file, the outbox, the locks): the owner only, or also the
+    # group, for a CGI script and a cron job that run as two users of one group.
+    file_mode: Literal["0600", "0640", "0660"] = "0600"
+
+    @property
+    def mode(self) -> int:
+        return int(self.file_mode, 8)
+
+
+class MailerConfig(_Strict):
+    backend: Literal["outbox", "resend"] = "outbox"
+    outbox: str = ".xmas/outbox"
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    requests_per_second: float = Field(default=5, gt=0, le=100)  # Resend's default team limit
+    max_retries: int = Field(default=3, ge=0, le=10)  # within one tick, for 429 / 5xx / connection errors
+    retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # doubles on each retry
+
+
+class ContactProperties(_Strict):
+    title: str = "Name"  # the contact's first name, as the old system had it
+    email: str = "Email"
+    business_name: str = "Business Name"
+    segment: str = "Segment"
+    score: str = "Assessment Score"
+    unsubscribed: str = "Unsubscribed"
+    suppressed_reason: str = "Suppression Reason"
+    data: str = "Data"
+    updated: str = "Updated"
+    events: str = "Events"  # one line per event: time, name, then its key and data as JSON
+    booking: str = "Booking Status"  # the latest event that says whether the contact booked a call
+    consent: str = "Consent"  # "implied · lead-nurture · 2026-12-01T10:30:00Z · expires 2027-06-02T10:30:00Z"
+
+
+class TemplateProperties(_Strict):
+    name: str = "Template Name"
+    subject: str = "Subject Line"
+    body: str = "Email Body HTML"
+    status: str = "Status"
+
+
+class TrackerProperties(_Strict):
+    title: str = "Name"
+    row_id: str = "Row ID"
+    enrollment_key: str = "Enrollment Key"
+    email: str = "Email"
+    sequence: str = "Sequence"
+    step: str = "Step"
+    template: str = "Template"
+    sender: str = "Sent By"
+    due: str = "Due"
+    state: str = "State"
+    sent_at: str = "Sent At"
+    message_id: str = "Message ID"
+    attempts: str = "Attempts"
+    last_error: str = "Last Error"
+    note: str = "Note"
+    data: str = "Data"
+    # what Resend reported after sending (delivery events): a person can sort and filter by them
+    delivered_at: str = "Delivered At"
+    opened_at: str = "Opened At"
+    opens: str = "Opens"
+    clicks: str = "Clicks"
+    links: str = "Clicked Links"
+    bounce: str = "Bounce"
+    complained_at: str = "Complained At"
+    delayed: str = "Delayed"
+    variant: str = "Subject Variant"
+
+
+class NotionProperties(_Strict):
+    contacts: ContactProperties = ContactProperties()
+    templates: TemplateProperties = TemplateProperties()
+    tracker: TrackerProperties = TrackerProperties()
+
+
+class NotionConfig(_Strict):
+    """Database ids as copied from Notion (env XMAS_NOTION_CONTACTS / _TEMPLATES / _TRACKER override them)."""
+
+    contacts: str = ""
+    templates: str = ""
+    tracker: str = ""
+    requests_per_second: float = Field(default=3, gt=0, le=10)  # Notion allows an average of 3
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=10)
+    schema_check_minutes: float = Field(default=60, ge=0)  # how long a passed schema check is trusted
+    properties: NotionProperties = NotionProperties()
+
+
+class TickConfig(_Strict):
+    lock: str = ".xmas/tick.lock"
+    catch_up_gap: Duration = "24h"
+    testing_catch_up_gap: Duration = "1m"
+    budget_seconds: float = Field(default=50.0, gt=0)
+    slice: int = Field(default=100, ge=1, le=1000)  # emails rendered and sent between two looks at the budget
+
+
+class CampaignSection(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    timezone: str
+    testing: bool = False
+    public_url: HttpUrl
+    templates_dir: str = "templates"
+    # Marketing email goes out only inside this window of the recipient's local time (their `timezone`, else the
+    # campaign's), on these days; a row due outside it waits for the next opening. None: any time.
+    send_window: SendWindow = None
+    send_days: SendDays = None
+    # At most N marketing emails to one contact in any span ("1/24h"); the excess waits. Transactional email
+    # neither waits for it nor counts. None: no cap.
+    frequency_cap: Cap = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as America/Toronto") from None
+        return value
+
+
+class ConsentConfig(_Strict):
+    require: bool = True  # no marketing email without valid consent; transactional email is not affected
+
+
+class Campaign(_Strict):
+    campaign: CampaignSection
+    sender: SenderConfig
+    values: Values
+    store: StoreConfig = StoreConfig()
+    notion: NotionConfig = NotionConfig()
+    mailer: MailerConfig = MailerConfig()
+    tick: TickConfig = TickConfig()
+    sequences: dict[str, Sequence]
+    events: dict[str, EventConfig] = Field(default_factory=dict)
+    consent: ConsentConfig = ConsentConfig()
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> Campaign:
+        lease = parse_duration(self.store.lease).total_seconds()
+        if lease < self.tick.budget_seconds + 10:
+            raise ValueError(
+                f"store.lease {self.store.lease!r} is shorter than a tick runs ([tick] budget_seconds "
+                f"{self.tick.budget_seconds:g} s, plus 10 s for the last send): another runner would take over the "
+                f'batches of a live one; set lease to at least {int(self.tick.budget_seconds + 10)}s, e.g. "2m"'
+            )
+        for name, seq in self.sequences.items():
+            for other in seq.cancels:
+                if other not in self.sequences:
+                    raise ValueError(f"sequences.{name}.cancels names {other!r}, which is not a sequence")
+            for other in seq.enrolls:
+                if other not in self.sequences or other == name:
+                    raise ValueError(f"sequences.{name}.enrolls names {other!r}, which is not another sequence")
+                if self.sequences[other].enrolls:
+                    raise ValueError(
+                        f"sequences.{name}.enrolls names {other!r}, which enrolls in others itself: "
+                        "one level only, so an enrollment can never loop"
+                    )
+        for name, event in self.events.items():
+            for other in event.cancels:
+                if other != MARKETING and other not in self.sequences:
+                    raise ValueError(f"events.{name}.cancels names {other!r}: use a sequence's name or {MARKETING!r}")
+        return self
+
+    def event(self, name: str) -> EventConfig:
+        from ..errors import InvalidInput
+
+        if name not in self.events:
+            known = ", ".join(self.events) or "none are configured"
+            raise InvalidInput(f"unknown event {name!r}", f"use one of: {known} ([events.NAME] in campaign.toml)")
+        return self.events[name]
+
+    def booking_news(self, events: Iterable[Event], booked_only: bool = False) -> Event | None:
+        """The latest event that says whether the contact booked a call (counts_as_booking true or false), or with
+        `booked_only` the latest that says it did."""
+
+        def says(event: Event) -> bool:
+            config = self.events.get(event.name)
+            if config is None or config.counts_as_booking is None:
+                return False
+            return config.counts_as_booking or not booked_only
+
+        return max((e for e in events if says(e)), key=lambda e: e.order, default=None)
+
+    def cancelled_by(self, event: str) -> set[str]:
+        """The sequences an event cancels, with "marketing" spelled out."""
+        out: set[str] = set()
+        for name in self.events[event].cancels:
+            if name == MARKETING:
+                out |= {n for n, s in self.sequences.items() if not s.transactional}
+            else:
+                out.add(name)
+        return out
+
+    @property
+    def testing(self) -> bool:
+        return self.campaign.testing
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.campaign.timezone)
+
+    @property
+    def lease(self) -> timedelta:
+        return parse_duration(self.store.lease)
+
+    @property
+    def catch_up_gap(self) -> timedelta:
+        return parse_duration(self.tick.testing_catch_up_gap if self.testing else self.tick.catch_up_gap)
+
+    def window(self, sequence: str, timezone: str | None) -> Window | None:
+        """The send window of a row of `sequence` for a contact in `timezone` (None: send at any time)."""
+        seq = self.sequences.get(sequence)
+        if self.testing or seq is None:
+            return None
+        text = seq.send_window or (None if seq.transactional else self.campaign.send_window)
+        if text is None:
+            return None
+        start, end = parse_window(text)
+        days = seq.send_days or self.campaign.send_days or list(DAYS)
+        return Window(start, end, frozenset(DAYS.index(d) for d in days), zone_of(timezone) or self.zone)
+
+    @property
+    def cap(self) -> tuple[int, timedelta] | None:
+        return parse_cap(self.campaign.frequency_cap) if self.campaign.frequency_cap and not self.testing else None
+
+    @property
+    def marketing(self) -> list[str]:
+        return [name for name, seq in self.sequences.items() if not seq.transactional]
+
+    def sequence(self, name: str) -> Sequence:
+        from ..errors import unknown_sequence
+
+        if name not in self.sequences:
+            raise unknown_sequence(name, list(self.sequences))
+        return self.sequences[name]
+
+    def path(self, value: str) -> Path:
+        """A path from campaign.toml, relative to the file's own folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def template_ids(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for seq in self.sequences.values():
+            for step in seq.steps:
+                seen.setdefault(step.template)
+        return list(seen)
