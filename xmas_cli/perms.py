@@ -23,6 +23,7 @@ it needs to be group-owned, group-writable and setgid (`chgrp xmas-data DIR && c
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -30,6 +31,7 @@ from pathlib import Path
 DEFAULT_MODE = 0o600
 _KEEP_ON_DIRS = stat.S_ISGID | stat.S_ISVTX  # never taken away from a folder by tightening it
 SIBLINGS = ("-wal", "-shm", "-journal")  # the files SQLite keeps beside a database
+LOW_SPACE = 64 * 1024  # bytes free below which a failed write is put down to a full disk
 
 
 def shared(file_mode: int) -> bool:
@@ -129,3 +131,26 @@ def sqlite_siblings(db: Path, file_mode: int = DEFAULT_MODE) -> None:
         sibling = db.with_name(db.name + suffix)
         if sibling.exists():
             _conform(sibling, file_mode, 0, shared(file_mode))
+
+
+def disk_full(path: Path, exc: BaseException | None = None) -> bool:
+    """True when `exc` says no space is left (ENOSPC, EDQUOT, SQLite's "disk is full") or the filesystem holding
+    `path` has (almost) none: SQLite reports a failed write on a full disk as a mere "disk I/O error"."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if exc is not None and "disk is full" in str(exc):
+        return True
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        st = os.statvfs(probe)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < LOW_SPACE
+
+
+def full_disk_fix(path: Path) -> str:
+    """How to fix a write that failed for want of space on the disk that holds `path`."""
+    folder = path if path.is_dir() else path.parent
+    return f"the disk that holds {folder} is full: free some space on it (df -h {folder}), then run this again"

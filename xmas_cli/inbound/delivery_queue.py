@@ -23,7 +23,7 @@ from ..clock import iso, parse_instant
 from ..core.deliveries import DeliveryEvent, apply
 from ..engine import Engine
 from ..errors import StoreUnavailable
-from ..perms import DEFAULT_MODE, private_file, sqlite_siblings
+from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_file, sqlite_siblings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -52,6 +52,9 @@ class DeliveryQueue:
             self.db.executescript(SCHEMA)
             sqlite_siblings(path, file_mode)
         except (sqlite3.Error, OSError) as exc:
+            if disk_full(path, exc):
+                what = f"delivery queue {path}: the disk is full ({exc})"
+                raise StoreUnavailable(what, full_disk_fix(path)) from None
             raise StoreUnavailable(f"delivery queue {path}: {exc}", "check the folder's permissions") from None
 
     def add(self, event: DeliveryEvent, received: datetime) -> bool:

@@ -11,6 +11,7 @@ because a mail client reads the one-click unsubscribe URL straight from the raw 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -28,7 +29,7 @@ from typing import Any, ClassVar, Literal
 
 from ..core.outgoing import URL_HEADERS, OutgoingEmail, SendResult, plain_header_value
 from ..errors import MailerUnavailable
-from ..perms import DEFAULT_MODE, private_dir
+from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_dir
 
 PARSED_KEPT = 4096  # parsed headers kept for reuse (most are the same on every email)
 MAX_LINE = 998  # RFC 5322 2.1.1: a header line is at most 998 characters, whatever the folding
@@ -160,6 +161,9 @@ class OutboxMailer:
         try:
             private_dir(self.folder, self.file_mode)
         except OSError as exc:
+            if disk_full(self.folder, exc):
+                what = f"cannot create {self.folder}: the disk is full"
+                raise MailerUnavailable(what, full_disk_fix(self.folder)) from None
             raise MailerUnavailable(f"cannot create {self.folder}: {exc}", "check the [mailer] outbox path") from None
         return [self._send_one(email) for email in emails]
 
@@ -172,19 +176,23 @@ class OutboxMailer:
             return SendResult(email.row_id, error=f"not a valid email: {type(exc).__name__}: {exc}", permanent=True)
         if target.exists():
             return SendResult(email.row_id, self._message_id(target), note=f"already in the outbox: {target.name}")
+        tmp = ""
         try:
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".sending-")
             with os.fdopen(fd, "wb") as fh:
                 os.fchmod(fh.fileno(), self.file_mode)
                 fh.write(data)
-            try:
-                os.link(tmp, target)  # atomic and exclusive: a second writer gets FileExistsError
-            except FileExistsError:
-                return SendResult(email.row_id, self._message_id(target), note=f"already in the outbox: {target.name}")
-            finally:
-                os.unlink(tmp)
+            os.link(tmp, target)  # atomic and exclusive: a second writer gets FileExistsError
+        except FileExistsError:
+            return SendResult(email.row_id, self._message_id(target), note=f"already in the outbox: {target.name}")
         except OSError as exc:
+            if disk_full(self.folder, exc):
+                return SendResult(email.row_id, error=f"cannot write {target}: {full_disk_fix(target)}")
             return SendResult(email.row_id, error=f"cannot write {target}: {exc}")
+        finally:
+            if tmp:  # written or not, the temporary file goes (on a full disk, a failed write leaves it half-written)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         return SendResult(email.row_id, str(msg["Message-ID"]))
 
     @staticmethod

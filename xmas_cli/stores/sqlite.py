@@ -20,7 +20,7 @@ from ..core.deliveries import to_json
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State
 from ..core.report_facts import ReportFacts, facts_from_rows
 from ..errors import StoreUnavailable
-from ..perms import DEFAULT_MODE, private_file, shared, sqlite_siblings
+from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_file, shared, sqlite_siblings
 from .base import Batch, Changes, Summary, is_problem
 from .files import FileTemplates, TemplatesInFolder
 from .records import EPOCH, read_contact, read_event, read_row, read_time
@@ -143,6 +143,8 @@ class SqliteStore(TemplatesInFolder):
             # created get the folder's group, so the other user of a shared store can write them too.
             sqlite_siblings(path, file_mode)
         except (sqlite3.Error, OSError) as exc:
+            if disk_full(path, exc):
+                raise StoreUnavailable(f"cannot open {path}: the disk is full ({exc})", full_disk_fix(path)) from None
             fix = "check the [store] path and its permissions"
             if shared(file_mode):
                 fix += (
@@ -156,6 +158,10 @@ class SqliteStore(TemplatesInFolder):
         try:
             return self.db.execute(sql, tuple(params))
         except sqlite3.OperationalError as exc:
+            if disk_full(self.path, exc):
+                raise StoreUnavailable(
+                    f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path)
+                ) from None
             raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
 
     # contacts
@@ -307,6 +313,10 @@ class SqliteStore(TemplatesInFolder):
             self.db.execute("COMMIT")
             return result
         except sqlite3.OperationalError as exc:
+            if disk_full(self.path, exc):
+                raise StoreUnavailable(
+                    f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path)
+                ) from None
             raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
 
     def open_batch(self, batch: Batch) -> list[str]:
