@@ -2,11 +2,11 @@
 
     POST /api/v1/executions/webhook/christmas/handlers/{handler}/{key}   the old Kestra webhooks: enroll
     POST /enroll/{sequence}            enroll in any sequence; Authorization: Bearer $XMAS_API_TOKEN
-    POST /events/{name}                record what a contact did (events.py); the same bearer token
+    POST /events/{name}                record what a contact did (inbound/events.py); the same bearer token
     GET  /unsubscribe?t=TOKEN          a confirm page that changes nothing (mail scanners prefetch links)
     POST /unsubscribe?t=TOKEN          unsubscribe (RFC 8058 one-click, or the page's button)
-    POST /webhooks/resend              bounces and complaints, signed the Svix way (bounces.py)
-    POST /webhooks/calendly            bookings, cancellations and no-shows, signed by Calendly (calendly.py)
+    POST /webhooks/resend              bounces and complaints, signed the Svix way (inbound/resend_events.py)
+    POST /webhooks/calendly            bookings, cancellations and no-shows, signed by Calendly (inbound/calendly.py)
     GET  /healthz                      the store answers
 
 Every answer is built whole before `start_response`, so a failure can never follow a half-sent success, and
