@@ -150,7 +150,15 @@ def read_body(req: Request, *, required: bool, json_only: bool = False) -> bytes
         while left > 0 and (chunk := stream.read(left)):
             chunks.append(chunk)
             left -= len(chunk)
-    except OSError:  # the client went away, or stalled past the server's timeout
+    except TimeoutError:  # the client stalled past the read deadline (`xmas serve`'s timeout, xmas-cgi's deadline)
+        raise Refused(
+            408,
+            InvalidInput(
+                f"the request body stopped after {size - left} of {size} bytes and no more arrived in time",
+                "send the whole body that Content-Length announces, without pausing",
+            ),
+        ) from None
+    except OSError:  # the client went away
         pass
     if left > 0:
         raise Refused(
