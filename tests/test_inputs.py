@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from xmas_cli.core.display import safe, visible
+from xmas_cli.commands.markup import safe
+from xmas_cli.core.display import visible
 from xmas_cli.core.jsonin import MAX_BODY, MAX_DEPTH, loads
 from xmas_cli.core.payloads import validate_payload
 from xmas_cli.errors import InvalidInput

@@ -30,9 +30,9 @@ from xmas_cli.config import load_campaign
 from xmas_cli.core.model import Consent, Contact, Delivery, Event, ScheduledEmail, Sender, State, row_id
 from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
 from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
-from xmas_cli.engine.store_copy import copy_store, plan_copy
 from xmas_cli.errors import StoreUnavailable
 from xmas_cli.stores.base import Batch
+from xmas_cli.stores.copy import copy_store, plan_copy
 from xmas_cli.stores.sqlite import SqliteStore
 
 T0 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)

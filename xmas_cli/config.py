@@ -41,7 +41,8 @@ def load_campaign(path: Path, env: dict[str, str] | None = None) -> Campaign:
             raise ConfigError(f"XMAS_TESTING={testing!r} is not a boolean", "set it to 1 or 0")
         raw.setdefault("campaign", {})["testing"] = testing.strip().lower() in ("1", "true", "yes")
     try:
-        campaign = Campaign.model_validate({**raw, "base_dir": path.resolve().parent})
+        where = {"base_dir": path.resolve().parent, "home_dir": Path("~").expanduser()}
+        campaign = Campaign.model_validate({**raw, **where})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -2,6 +2,9 @@
 
 Each command imports the engine, the stores, Rich and Jinja when it runs, so `xmas --help` and an idle tick load
 only what they use.
+
+May import: everything below it (the command line is the top): core, stores, mailers, engine, tick, inbound,
+report, starter, backends, web, config, errors, clock, lock, perms, defaults.
 """
 
 from __future__ import annotations

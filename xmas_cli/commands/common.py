@@ -118,7 +118,7 @@ def when(value: datetime | None) -> str:
 def table(*columns: str, title: str = "") -> Table:
     from rich.table import Table
 
-    from ..core.display import safe
+    from .markup import safe
 
     result = Table(title=safe(title) if title else None, title_justify="left")
     for name in columns:
@@ -128,7 +128,7 @@ def table(*columns: str, title: str = "") -> Table:
 
 def add_row(into: Table, *cells: object) -> None:
     """A row of stored data: every cell escaped (markup) and made visible (control characters)."""
-    from ..core.display import safe
+    from .markup import safe
 
     into.add_row(*(safe(c) for c in cells))
 

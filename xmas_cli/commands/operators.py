@@ -64,7 +64,7 @@ def show(email: Email, config: Config = None, as_json: AsJson = False) -> None:
     """One contact's data, consent, events and timeline."""
     from .. import engine as core
     from ..core.consent import on_file
-    from ..core.display import safe
+    from .markup import safe
 
     timeline = with_engine(config, None, lambda e: core.show(e, email))
     if as_json:

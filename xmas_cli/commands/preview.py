@@ -39,8 +39,9 @@ def preview(
     as_json: AsJson = False,
 ) -> None:
     """Render a template locally: subject and text here, HTML to a file. Nothing is sent or recorded."""
-    from ..core.display import safe, visible
+    from ..core.display import visible
     from ..engine.preview import preview as run_preview
+    from .markup import safe
 
     if sum(x is not None for x in (contact, data, row)) > 1:
         raise InvalidInput("more than one of --contact, --data and --row given", "use one of them")

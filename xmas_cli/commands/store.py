@@ -27,7 +27,7 @@ from .common import AsJson, Bars, Config, add_row, emit, handled, say, table, wa
 from .env import current
 
 if TYPE_CHECKING:
-    from ..engine.store_copy import CopyReport
+    from ..stores.copy import CopyReport
 
 store_app = typer.Typer(help="Copy the store into another store.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -51,7 +51,7 @@ def store_copy(to_config: ToConfig, dry_run: DryRun = False, config: Config = No
     new; what it holds differently is listed as a conflict (exit 1). Both campaigns' ticks are locked out while it
     runs; tick only one of the two stores afterwards, or due emails go out from both."""
     from ..backends import config_path
-    from ..engine.store_copy_run import copy_between
+    from ..backends.store_copy import copy_between
 
     env = current()
     bars = Bars()

@@ -54,8 +54,8 @@ def templates_list(config: Config = None, as_json: AsJson = False) -> None:
 @handled
 def templates_check(config: Config = None, now: Now = None, as_json: AsJson = False) -> None:
     """Render every template with sample data; fail on a missing template, a lost unsubscribe link or any error."""
-    from ..core.display import safe
     from ..engine.preview import check_templates
+    from .markup import safe
 
     report = with_engine(config, now, check_templates)
     if as_json:

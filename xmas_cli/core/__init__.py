@@ -6,6 +6,7 @@ rows), variables, rendering and composing an email, the website's payloads, the 
 tokens, subject variants, the batch journal's format, delivery-event rules and the report's numbers.
 
 May import: the standard library's pure parts, pydantic, jinja2 (sandboxed), `xmas_cli.errors`, and other core
-modules. Never a store, a mailer, a command, the web, the tick, the engine; never the clock (`datetime.now`), the
-disk, the network or the environment. tests/test_architecture.py holds this rule.
+modules. Never a store, a mailer, a command, the web, the tick, the engine, inbound, report, starter or backends;
+never the clock (`datetime.now`), the disk, the network or the environment. tests/test_architecture.py holds this
+rule.
 """

@@ -281,6 +281,7 @@ class Campaign(_Strict):
     events: dict[str, EventConfig] = Field(default_factory=dict)
     consent: ConsentConfig = ConsentConfig()
     base_dir: Path = Field(default=Path("."), exclude=True)
+    home_dir: Path | None = Field(default=None, exclude=True)  # what `~` means in a path (config.py knows it)
 
     @model_validator(mode="after")
     def _references(self) -> Campaign:
@@ -384,8 +385,10 @@ class Campaign(_Strict):
         return self.sequences[name]
 
     def path(self, value: str) -> Path:
-        """A path from campaign.toml, relative to the file's own folder."""
-        candidate = Path(value).expanduser()
+        """A path from campaign.toml, relative to the file's own folder; `~/…` in the home folder config.py read."""
+        if self.home_dir is not None and (value == "~" or value.startswith("~/")):
+            value = str(self.home_dir) + value[1:]
+        candidate = Path(value)
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
     def template_ids(self) -> list[str]:

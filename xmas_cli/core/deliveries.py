@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from .instants import iso, parse_instant
 from .model import Delivery
 
 TYPES = (
@@ -90,8 +91,6 @@ def parse_event(webhook_id: str, event: Mapping[str, Any], parse_time: Any) -> D
 
 
 def to_json(delivery: Delivery) -> dict[str, Any]:
-    from ..clock import iso
-
     return {
         "delivered_at": iso(delivery.delivered_at),
         "opened_at": iso(delivery.opened_at),
@@ -105,8 +104,6 @@ def to_json(delivery: Delivery) -> dict[str, Any]:
 
 
 def from_json(value: Mapping[str, Any]) -> Delivery:
-    from ..clock import parse_instant
-
     def when(key: str) -> datetime | None:
         text = value.get(key)
         return parse_instant(str(text), key) if text else None

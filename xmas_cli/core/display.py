@@ -1,5 +1,6 @@
 """Text for the operator's terminal. Stored data can hold anything (a person edits it in Notion), so every
-string that reaches Rich goes through `safe` (markup cells) or `visible` (lines printed with markup=False)."""
+string that reaches Rich goes through `safe` (markup cells: commands/markup.py, where Rich is) or `visible` (lines
+printed with markup=False)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,3 @@ def visible(value: object, *, multiline: bool = False) -> str:
     """`value` as text with every control character written out (`\\x1b`, `\\u202e`). With `multiline`,
     newlines and tabs are kept (error messages and email text span lines)."""
     return (_UNSAFE_KEEP_LINES if multiline else _UNSAFE).sub(_escaped, str(value))
-
-
-def safe(value: object) -> str:
-    """`value` for a Rich markup string or table cell: control characters made visible, markup escaped."""
-    from rich.markup import escape  # only where Rich prints: a plain line (an idle tick's summary) needs none
-
-    return escape(visible(value))

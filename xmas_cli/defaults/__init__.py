@@ -1,4 +1,7 @@
-"""The default campaign that ships inside the package: `xmas init` copies it, `xmas demo` runs it."""
+"""The default campaign that ships inside the package: `xmas init` copies it, `xmas demo` runs it.
+
+May import: the standard library only.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The engine: the use cases that touch the store, the mailer and the clock together.
 
-enroll, cancel, unsubscribe, show and status live here (Engine and its helpers in this file); preview, send-test
-and store copy beside it. The tick is in tick/, what arrives from outside in inbound/.
+enroll, cancel, unsubscribe, show and status live here (Engine and its helpers in this file); preview and send-test
+beside it. The tick is in tick/, what arrives from outside in inbound/, store copy in stores/copy.py.
 
-May import: core, the ports (stores/base.py, mailers/base.py), errors, clock, lock, perms. Never commands, web,
-tick, inbound or report.
+May import: core, the ports (stores/base.py, mailers/base.py), errors, clock, lock, perms. Never a store or a
+mailer itself (only their ports), commands, web, tick, inbound, report, starter or backends.
 """
 
 from __future__ import annotations

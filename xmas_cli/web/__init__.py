@@ -14,7 +14,11 @@ a retry after a 503 is safe: enrollment rows have deterministic ids. Secrets com
 per request; none is ever echoed, and details of server-side failures go to `wsgi.errors` only.
 
 The package: request.py (the request, its body and limits, answers, error → status), pages.py (the HTML),
-routes.py (the route table and its handlers); here, the application that ties them together.
+routes.py (the route table and its handlers); here, the application that ties them together. server.py (`xmas
+serve`) and cgi.py (`xmas-cgi`) run it.
+
+May import: core, the ports (stores/base.py), engine, inbound, backends (the wiring), config, errors, clock. Never
+a store or a mailer itself, commands, tick, report or starter.
 """
 
 from __future__ import annotations

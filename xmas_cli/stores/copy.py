@@ -23,8 +23,8 @@ from ..clock import iso
 from ..core.deliveries import to_json
 from ..core.model import Contact, Event, ScheduledEmail, State, Template
 from ..errors import JSON_VERSION, RenderError, StoreUnavailable, XmasError
-from ..stores.base import Batch, Changes
-from ..stores.files import FileTemplates, parse_template_source, template_source
+from .base import Batch, Changes
+from .files import FileTemplates, parse_template_source, template_source
 
 KINDS = ("contacts", "templates", "emails", "events")
 # The fields of a row that a store's update_email writes (Changes, without the batch).

@@ -1,4 +1,9 @@
-"""Wiring: campaign.toml chooses the store and the mailer once; the engine never knows which."""
+"""Wiring: campaign.toml chooses the store and the mailer once; the engine never knows which. store_copy.py
+opens the two stores `xmas store copy` copies between.
+
+May import: everything below the command line that it wires together: core, stores, mailers, engine, config,
+errors, clock, lock. Never commands, web, tick, inbound, report or starter (they are built on it).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .clock import clock_from
-from .config import load_campaign
-from .core.campaign import Campaign
-from .engine import Engine
-from .mailers.base import Mailer
-from .mailers.outbox import OutboxMailer
-from .stores.base import Store
-from .stores.sqlite import SqliteStore
+from ..clock import clock_from
+from ..config import load_campaign
+from ..core.campaign import Campaign
+from ..engine import Engine
+from ..mailers.base import Mailer
+from ..mailers.outbox import OutboxMailer
+from ..stores.base import Store
+from ..stores.sqlite import SqliteStore
 
 DEFAULT_CONFIG = "campaign.toml"
 
@@ -24,7 +29,7 @@ def config_path(value: str | None, env: Mapping[str, str]) -> Path:
 
 def open_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
     if campaign.store.backend == "notion":
-        from .stores.notion import open_notion_store
+        from ..stores.notion import open_notion_store
 
         return open_notion_store(campaign, env)
     if campaign.store.backend == "postgres":
@@ -33,8 +38,8 @@ def open_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
 
 
 def postgres_store(campaign: Campaign, env: Mapping[str, str]) -> Store:
-    from .stores.pg_connections import database_url
-    from .stores.postgres import PostgresStore
+    from ..stores.pg_connections import database_url
+    from ..stores.postgres import PostgresStore
 
     return PostgresStore(database_url(env), campaign.path(campaign.campaign.templates_dir))
 
@@ -51,7 +56,7 @@ def outbox_mailer(campaign: Campaign) -> OutboxMailer:
 
 def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store) -> Mailer:
     if campaign.mailer.backend == "resend":
-        from .mailers.resend import from_env
+        from ..mailers.resend import from_env
 
         # Batches (one key for up to 100 emails) only where the store records a batch's membership
         # atomically before it is sent (SQLite, PostgreSQL); with Notion each email is its own request and key.

@@ -1,5 +1,5 @@
 """`xmas store copy` from two campaign files: open the store each one configures, refuse what must not be copied
-(the same store twice, a batch in flight), hold both campaigns' tick locks, then plan and copy (store_copy.py)."""
+(the same store twice, a batch in flight), hold both campaigns' tick locks, then plan and copy (stores/copy.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from ..core.campaign import Campaign
 from ..core.model import Contact, Event, ScheduledEmail, Template
 from ..errors import Busy, ConfigError
 from ..stores.base import Changes
+from ..stores.copy import CopyReport, Progress, Target, copy_store, plan_copy
 from ..stores.files import FileTemplates
-from .store_copy import CopyReport, Progress, Target, copy_store, plan_copy
 
 
 class _OpenTarget(Target, Protocol):
@@ -73,9 +73,9 @@ def copy_between(
 ) -> CopyReport:
     """`xmas store copy`: from the store `config` uses to the one `to_config` uses, holding both campaigns' tick
     locks (no tick sends while rows are copied). A dry run takes no lock and writes nothing anywhere."""
-    from ..backends import open_store
     from ..config import load_campaign
     from ..lock import file_lock
+    from . import open_store
 
     if not to_config.is_file():
         raise ConfigError(
