@@ -9,6 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import validate_email
+from pydantic_core import PydanticCustomError
+
 # Headers whose value is one or more <URL>s (RFC 2369's List-*, RFC 8058's List-Unsubscribe-Post, RFC 5064's
 # Archived-At): a mail client reads them straight from the raw header, so they travel as plain ASCII, never RFC 2047
 # encoded-words. Names in lower case.
@@ -63,6 +66,18 @@ def plain_headers(headers: Mapping[str, str]) -> dict[str, str]:
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
     return plain
+
+
+def stored_address(address: str) -> str:
+    """An address given to look a contact up, as the stores key it: trimmed, lower case, an `xn--` domain in its
+    Unicode form (as enrollment's validation stores it), so either spelling finds the contact."""
+    text = address.strip().lower()
+    if "xn--" not in text:
+        return text
+    try:
+        return validate_email(text)[1].lower()
+    except PydanticCustomError:
+        return text
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,21 @@ def _lower(value: str) -> str:
     return value.strip().lower()
 
 
-Email = Annotated[EmailStr, AfterValidator(_lower), BeforeValidator(_single_line)]
+def _ascii_local_part(value: str) -> str:
+    """An international domain is fine (it is sent in its ASCII form, core.outgoing.ascii_address); a non-ASCII
+    name before the @ needs SMTPUTF8 all the way, which the mail providers xmas sends through do not offer."""
+    local = value.rpartition("@")[0]
+    if not local.isascii():
+        raise PydanticCustomError(
+            "email_local_part",
+            "the part before @ ({local}) is not ASCII, and mail to it cannot be delivered: use the contact's ASCII "
+            "address",
+            {"local": local},
+        )
+    return value
+
+
+Email = Annotated[EmailStr, AfterValidator(_lower), AfterValidator(_ascii_local_part), BeforeValidator(_single_line)]
 Url = Annotated[HttpUrl, BeforeValidator(_single_line)]
 
 MAX_EXTRAS = 50

@@ -21,6 +21,7 @@ from ..clock import Clock, iso
 from ..core.campaign import Campaign
 from ..core.consent import given_by, on_file
 from ..core.model import Contact, Event, ScheduledEmail, State
+from ..core.outgoing import stored_address
 from ..core.schedule import legacy_enrollment_key, plan_enrollment
 from ..core.variables import Counts, classify_segment
 from ..errors import JSON_VERSION, Busy, InvalidInput, NotFound
@@ -284,7 +285,7 @@ class ChangeResult:
 
 
 def _known_contact(engine: Engine, email: str) -> Contact:
-    contact = engine.store.get_contact(email.strip().lower())
+    contact = engine.store.get_contact(stored_address(email))
     if contact is None:
         raise NotFound(f"no contact with email {email!r} in {engine.store.description}", "check the address")
     return contact
@@ -323,7 +324,7 @@ def retry(engine: Engine, email: str, sequence: str | None = None) -> ChangeResu
 
 def unsubscribe(engine: Engine, email: str, reason: str = "unsubscribed") -> ChangeResult:
     """No more email of any kind: the contact is suppressed (even one we never saw) and pending rows cancelled."""
-    address = email.strip().lower()
+    address = stored_address(email)
     from ..core.payloads import validate_payload
 
     validate_payload("lead", {"email": address, "first_name": "-"})  # a real address, or exit 2

@@ -12,7 +12,7 @@ from jinja2 import nodes
 from ..clock import iso
 from ..core.compose import compose
 from ..core.model import ScheduledEmail, Template
-from ..core.outgoing import OutgoingEmail
+from ..core.outgoing import OutgoingEmail, stored_address
 from ..core.render import Rendered, render
 from ..core.tokens import unsubscribe_url
 from ..core.variables import SAMPLE, build_variables
@@ -120,7 +120,7 @@ def preview(
     if template_id is None:
         raise InvalidInput("no template given", "name a template (xmas templates list), or give --row ID")
     if contact is not None:
-        found = engine.store.get_contact(contact.strip().lower())
+        found = engine.store.get_contact(stored_address(contact))
         if found is None:
             raise NotFound(f"no contact with email {contact!r} in {engine.store.description}", "check the address")
         rows = [r for r in engine.store.emails_for_contact(found.email) if r.template == template_id]

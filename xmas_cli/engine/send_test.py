@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.campaign import Campaign
 from ..core.compose import tag, unsubscribe_headers
-from ..core.outgoing import OutgoingEmail, idempotency_key
+from ..core.outgoing import OutgoingEmail, idempotency_key, stored_address
 from ..core.tokens import unsubscribe_url
 from ..core.variables import SAMPLE
 from ..errors import JSON_VERSION, InvalidInput, XmasError
@@ -73,10 +73,10 @@ def check_options(to: str, contact: str | None, has_data: bool) -> str:
 
 def check_recipient(engine: Engine, address: str, contact: str | None) -> None:
     """A contact's address only with --contact naming that contact, and never a suppressed one."""
-    found = engine.store.get_contact(address.lower())
+    found = engine.store.get_contact(stored_address(address))
     if found is None:
         return
-    if contact is None or contact.strip().lower() != found.email:
+    if contact is None or stored_address(contact) != found.email:
         raise InvalidInput(
             f"--to: {found.email} is a contact in this campaign; a test email to them would be recorded nowhere",
             f"send the test to your own address, or add --contact {found.email} to send them this test with "

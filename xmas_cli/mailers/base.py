@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from email_validator import EmailNotValidError, validate_email
+
 from ..core.outgoing import OutgoingEmail, SendResult
 
-__all__ = ["Mailer", "OutgoingEmail", "SendResult"]
+__all__ = ["Mailer", "OutgoingEmail", "SendResult", "ascii_address"]
 
 
 class Mailer(Protocol):
@@ -32,3 +34,16 @@ class Mailer(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def ascii_address(address: str) -> str:
+    """`address` with its domain in the ASCII (IDNA) form mail is routed by: `user@bücher.example` becomes
+    `user@xn--bcher-kva.example`. The store and every display keep the Unicode form the contact gave (or that
+    validation made of `xn--` input); only what goes to a mailer is converted. Unchanged when already ASCII."""
+    if address.isascii():
+        return address
+    try:
+        found = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return address  # not an address validation let through: the mailer refuses it with its own message
+    return f"{found.local_part}@{found.ascii_domain}"

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal
 from ..core.outgoing import URL_HEADERS, OutgoingEmail, SendResult, plain_header_value
 from ..errors import MailerUnavailable
 from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_dir
+from .base import ascii_address
 
 PARSED_KEPT = 4096  # parsed headers kept for reuse (most are the same on every email)
 MAX_LINE = 998  # RFC 5322 2.1.1: a header line is at most 998 characters, whatever the folding
@@ -129,7 +130,7 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     msg["Message-ID"] = f"<{email.idempotency_key}@{domain}>"
     msg["Date"] = format_datetime(email.date)
     msg["From"] = email.sender
-    msg["To"] = email.to
+    msg["To"] = ascii_address(email.to)  # an international domain in its ASCII form
     msg["Reply-To"] = email.reply_to
     msg["Subject"] = email.subject
     for name, value in email.headers.items():

@@ -20,6 +20,7 @@ from resend.exceptions import ResendError
 
 from ..core.outgoing import OutgoingEmail, SendResult, plain_headers
 from ..errors import ConfigError, MailerUnavailable
+from .base import ascii_address
 
 MAX_BATCH = 100  # Resend's limit for POST /emails/batch
 KEY_TTL = timedelta(hours=24)  # Resend remembers an idempotency key for 24 hours
@@ -96,7 +97,7 @@ def email_params(email: OutgoingEmail) -> resend.Emails.SendParams:
     into the message as given); ValueError when one cannot be (a line break, non-ASCII outside a <URL>)."""
     params: resend.Emails.SendParams = {
         "from": email.sender,
-        "to": [email.to],
+        "to": [ascii_address(email.to)],  # an international domain in its ASCII form
         "subject": email.subject,
         "html": email.html,
         "text": email.text,
