@@ -84,7 +84,6 @@ CORE_ATTRIBUTES = frozenset(
 KNOWN_LONG = {"report/html.py"}
 # Being split now by the `arch` helper (issue 19 item 1), each removed here as its split lands.
 KNOWN_LONG |= {"tick/run.py", "stores/sqlite.py", "stores/postgres.py", "stores/notion.py"}
-KNOWN_LONG |= {"stores/copy.py"}
 
 
 @dataclass(frozen=True)
