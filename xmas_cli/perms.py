@@ -120,6 +120,20 @@ def private_file(path: Path, file_mode: int = DEFAULT_MODE) -> None:
         os.close(fd)
 
 
+def write_private(path: Path, data: bytes, file_mode: int = DEFAULT_MODE) -> None:
+    """Write `data` to `path`, replacing what it held, created with `file_mode` whatever the umask, and an existing
+    file of ours brought to that mode before the data goes in (a preview or report names and addresses people)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode)
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, file_mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def sqlite_siblings(db: Path, file_mode: int = DEFAULT_MODE) -> None:
     """Bring the files SQLite created beside `db` (its -wal, -shm, -journal) to `file_mode` and the folder's group.
 

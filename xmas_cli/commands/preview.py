@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidInput
+from ..perms import write_private
 from .common import AsJson, Config, Now, emit, handled, read_json_source, say, with_engine
 from .env import current
 
@@ -50,7 +51,11 @@ def preview(
         raise InvalidInput("--data: the file must hold one JSON object", 'write {"first_name": ..., ...}')
     result = with_engine(config, now, lambda e: run_preview(e, template, contact, variables, row))
     if html:
-        html.write_text(result.rendered.html, encoding="utf-8")
+        try:
+            write_private(html, result.rendered.html.encode("utf-8"))  # a contact's name, address and link: 0600
+        except OSError as exc:
+            what = f"--html: cannot write {html}: {exc.strerror}"
+            raise InvalidInput(what, "name a file in a folder you can write") from None
     if as_json:
         emit(result.to_json())
         return

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+# A template name that is a file name in templates/ as it is: no folder separators, no leading dot ("..", ".env")
+PLAIN_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+TEMPLATE_NAME_FIX = "use a template's name: letters, digits, _ . - and no leading dot (xmas templates list shows them)"
+
+
+def template_file_name(template_id: str) -> str | None:
+    """`<template_id>.html`, the file a template is in, or None when the name would reach outside its folder."""
+    return f"{template_id}.html" if PLAIN_TEMPLATE_NAME.fullmatch(template_id) else None
 
 
 class State(StrEnum):

@@ -11,7 +11,7 @@ from jinja2 import nodes
 
 from ..clock import iso
 from ..core.compose import compose
-from ..core.model import ScheduledEmail, Template
+from ..core.model import TEMPLATE_NAME_FIX, ScheduledEmail, Template, template_file_name
 from ..core.outgoing import OutgoingEmail, stored_address
 from ..core.render import Rendered, render
 from ..core.tokens import unsubscribe_url
@@ -58,6 +58,8 @@ class Preview:
 
 def _template(engine: Engine, template_id: str) -> Template:
     template = engine.store.get_template(template_id)
+    if template is None and template_file_name(template_id) is None and engine.campaign.store.backend != "notion":
+        raise InvalidInput(f"{template_id!r} is not a template name in templates/", TEMPLATE_NAME_FIX)
     if template is None:
         raise NotFound(
             f"template {template_id!r} not found in {engine.store.description}",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.model import Template
-from ..errors import RenderError
+from ..core.model import TEMPLATE_NAME_FIX, Template, template_file_name
+from ..errors import InvalidInput, RenderError
 
 SUBJECT_PREFIX = "Subject: "
 
@@ -31,9 +31,15 @@ class FileTemplates:
         self.folder = folder
 
     def path(self, template_id: str) -> Path:
-        return self.folder / f"{template_id}.html"
+        name = template_file_name(template_id)
+        if name is None:
+            raise InvalidInput(f"{template_id!r} is not a template name in {self.folder}", TEMPLATE_NAME_FIX)
+        return self.folder / name
 
     def get(self, template_id: str) -> Template | None:
+        """The template, or None when there is none of that name (`../x` included: nothing outside the folder)."""
+        if template_file_name(template_id) is None:
+            return None
         path = self.path(template_id)
         if not path.is_file():
             return None
