@@ -109,6 +109,21 @@ class Sequence(_Strict):
     consent: Literal["express", "implied"] = "implied"
     steps: list[Step] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> Sequence:
+        """Steps are listed in the order they go out: a later step with an earlier offset would go first (and a
+        frequency cap would hold the earlier one behind it), which no one means."""
+        for key in ("offset", "testing_offset"):
+            for n in range(1, len(self.steps)):
+                before, step = self.steps[n - 1], self.steps[n]
+                if step.delay(key == "testing_offset") < before.delay(key == "testing_offset"):
+                    raise ValueError(
+                        f"step {n + 1} ({step.template}) has {key} = {getattr(step, key)!r}, earlier than step {n}'s "
+                        f"{getattr(before, key)!r}: list the steps in the order they go out, each {key} at least the "
+                        "one before it"
+                    )
+        return self
+
 
 MARKETING = "marketing"  # in an event's cancels: every sequence that is not transactional
 
