@@ -126,9 +126,11 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypedDict, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+from urllib.request import Request, urlopen
 
 from local_server import Chaos, Fault, LocalServer
 
@@ -150,6 +152,7 @@ MAX_TAG_LENGTH = 256
 
 _EMAILS_PATH = "/emails"
 _BATCH_PATH = "/emails/batch"
+_RECEIVING_PATH = "/emails/receiving"
 
 _ADDRESS_RE = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
@@ -497,6 +500,7 @@ class ResendEmulator(LocalServer):
         self._drops: list[_Drop] = []
         self._hold: threading.Event | None = None
         self._in_flight = 0
+        self._inbound: list[dict[str, Any]] = []  # received (inbound) emails, oldest first: see add_received
         super().__init__()
         self.rate_limit = rate_limit
 
@@ -758,6 +762,7 @@ class ResendEmulator(LocalServer):
             self._idempotency.clear()
             self._faults.clear()
             self._drops.clear()
+            self._inbound.clear()
             self._tokens = float(self._capacity())
             self._refilled_at = self.now()
 
@@ -772,7 +777,7 @@ class ResendEmulator(LocalServer):
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = raw_body.decode("utf-8", "replace")
             parsed = False
-        reply, drop = self._process(method.upper(), path, headers, raw_body, body, parsed)
+        reply, drop = self._process(method.upper(), path, headers, raw_body, body, parsed, urlsplit(raw_path).query)
         with self._lock:
             reply.headers = {**reply.headers, **self._ratelimit_headers()}
             self._requests.append(
@@ -795,6 +800,7 @@ class ResendEmulator(LocalServer):
         raw_body: bytes,
         body: Any,
         parsed: bool,
+        query: str = "",
     ) -> tuple[_Reply, bool]:
         fault = self._take_fault(path)
         if fault is not None:
@@ -816,6 +822,8 @@ class ResendEmulator(LocalServer):
                 _Reply.error(429, "rate_limit_exceeded", message, {"retry-after": str(self.retry_after)}),
                 False,
             )
+        if path == _RECEIVING_PATH or path.startswith(_RECEIVING_PATH + "/"):
+            return self._serve_received(method, path, query), False
         if path not in (_EMAILS_PATH, _BATCH_PATH):
             return _Reply.error(404, "not_found", "The requested endpoint does not exist."), False
         if method != "POST":
@@ -932,6 +940,116 @@ class ResendEmulator(LocalServer):
         if mode == "permissive":
             return _Reply(200, {"data": data, "errors": errors})
         return _Reply(200, {"data": data})
+
+    # ----------------------------------------------------------------- received (inbound) emails
+
+    def add_received(
+        self,
+        sender: str,
+        to: Sequence[str],
+        subject: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        text: str | None = "",
+        html: str | None = None,
+        created_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Receive an email as Resend would (`sender` may be "Name <address>"): it is then served by
+        ``GET /emails/receiving/{id}`` and listed by ``GET /emails/receiving``. Returns the stored email as
+        the retrieve endpoint answers it. `headers` are merged over the usual ones (from, to, subject,
+        message-id, mime-version) with lower-case names, as Resend's ``headers`` object has them."""
+        when = (created_at or datetime.fromtimestamp(self.now(), UTC)).astimezone(UTC)
+        message_id = f"<{uuid.uuid4().hex}@mail.example.net>"
+        heads = {
+            "from": sender,
+            "to": ", ".join(to),
+            "subject": subject,
+            "message-id": message_id,
+            "mime-version": "1.0",
+            **{name.lower(): value for name, value in (headers or {}).items()},
+        }
+        email: dict[str, Any] = {
+            "object": "email",
+            "id": str(uuid.uuid4()),
+            "to": list(to),
+            "from": sender,
+            "created_at": when.isoformat(timespec="microseconds"),  # "2026-12-07T10:00:00.870000+00:00"
+            "subject": subject,
+            "html": html,
+            "text": text,
+            "html_format": "data_uri",
+            "bcc": [],
+            "cc": [],
+            "reply_to": [],
+            "received_for": [],
+            "message_id": message_id,
+            "headers": heads,
+            "raw": {"download_url": f"{self.base_url}/raw/{uuid.uuid4().hex}", "expires_at": when.isoformat()},
+            "attachments": [],
+        }
+        with self._lock:
+            self._inbound.append(email)
+        copy: dict[str, Any] = json.loads(json.dumps(email))
+        return copy
+
+    def received_event(self, email: Mapping[str, Any]) -> str:
+        """The body of the `email.received` webhook for a received email: metadata only (no body, no headers),
+        as Resend's docs show it."""
+        created = datetime.fromisoformat(str(email["created_at"]))
+        data = {key: email[key] for key in ("from", "to", "bcc", "cc", "received_for", "message_id", "subject")}
+        body = {
+            "type": "email.received",
+            "created_at": (created.astimezone(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "data": {"email_id": email["id"], "created_at": email["created_at"], **data, "attachments": []},
+        }
+        return json.dumps(body)
+
+    def post_received(self, url: str, secret: str, email: Mapping[str, Any], *, msg_id: str | None = None) -> Any:
+        """POST the signed `email.received` webhook for `email` to `url`, as Resend does; the JSON answer (or, for
+        an error status, ``{"status": N, "body": ...}``)."""
+        payload = self.received_event(email)
+        heads = sign_webhook(secret, payload, msg_id=msg_id or f"msg_{uuid.uuid4().hex}")
+        request = Request(url, payload.encode(), {**heads, "content-type": "application/json"}, method="POST")
+        try:
+            with urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read())
+        except OSError as exc:
+            error_body = exc.read() if hasattr(exc, "read") else b""
+            return {"status": getattr(exc, "code", None), "body": error_body.decode("utf-8", "replace")}
+
+    def _serve_received(self, method: str, path: str, query: str) -> _Reply:
+        if method != "GET":
+            return _Reply.error(405, "method_not_allowed", "Method is not allowed for the requested path.")
+        with self._lock:
+            received = [json.loads(json.dumps(e)) for e in self._inbound]
+        if path != _RECEIVING_PATH:
+            email_id = path.removeprefix(_RECEIVING_PATH + "/")
+            found = [e for e in received if e["id"] == email_id]
+            if "/" in email_id or not found:
+                return _Reply.error(404, "not_found", "Email not found")
+            return _Reply(200, found[0])
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        newest = list(reversed(received))
+        if "limit" in params and (not params["limit"].isdigit() or not 1 <= int(params["limit"]) <= 100):
+            return _Reply.error(422, "validation_error", "The `limit` parameter must be between 1 and 100.")
+        ids = [e["id"] for e in newest]
+        for cursor in ("after", "before"):
+            if cursor in params and params[cursor] not in ids:
+                return _Reply.error(422, "validation_error", f"The `{cursor}` cursor is not a received email's id.")
+        if "after" in params:
+            newest = newest[ids.index(params["after"]) + 1 :]
+        elif "before" in params:
+            newest = newest[: ids.index(params["before"])]
+        limit = int(params.get("limit") or len(newest) or 1)
+        page = newest[:limit]
+        listed = [
+            {
+                **{k: v for k, v in e.items() if k not in ("html", "text", "headers", "raw", "html_format")},
+                "created_at": datetime.fromisoformat(e["created_at"]).strftime("%Y-%m-%d %H:%M:%S.%f+00"),
+            }
+            for e in page
+        ]
+        return _Reply(200, {"object": "list", "has_more": len(newest) > limit, "data": listed})
 
 
 # --------------------------------------------------------------------------- webhooks

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -35,7 +35,7 @@ SUPPRESSING = {"email.bounced": "bounced", "email.complained": "complained"}
 @dataclass(frozen=True)
 class WebhookOutcome:
     event_type: str
-    action: str  # "suppressed" | "recorded" | "ignored"
+    action: str  # "suppressed" | "recorded" | "ignored"; a reply: "replied" | "held" | "recorded" | "ignored"
     emails: list[str]
     detail: str
 
@@ -51,12 +51,22 @@ class WebhookOutcome:
 
 
 def handle_resend_webhook(
-    engine: Engine, payload: str, headers: Mapping[str, str], secret: str | None
+    engine: Engine,
+    payload: str,
+    headers: Mapping[str, str],
+    secret: str | None,
+    read_received: Callable[[str], Mapping[str, Any]] | None = None,
 ) -> WebhookOutcome:
-    """Verify one delivery and act on it: record what happened to the email (queued, see delivery_queue.py), and
-    suppress the address on a permanent bounce or a complaint."""
+    """Verify one delivery and act on it: a reply (`email.received`, see replies.py, which reads the email with
+    `read_received`); otherwise record what happened to the email (queued, see delivery_queue.py), and suppress
+    the address on a permanent bounce or a complaint."""
     event = verify(payload, headers, secret)
     event_type = str(event.get("type") or "")
+    if event_type == "email.received":
+        from .replies import handle_received
+
+        action, emails, detail = handle_received(engine, event, read_received)
+        return WebhookOutcome(event_type, action, emails, detail)
     data = event.get("data")
     data = data if isinstance(data, Mapping) else {}
     recorded = _record(engine, event, {k.lower(): v for k, v in headers.items()}.get("svix-id", ""))

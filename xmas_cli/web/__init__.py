@@ -5,7 +5,7 @@
     POST /events/{name}                record what a contact did (inbound/events.py); the same bearer token
     GET  /unsubscribe?t=TOKEN          a confirm page that changes nothing (mail scanners prefetch links)
     POST /unsubscribe?t=TOKEN          unsubscribe (RFC 8058 one-click, or the page's button)
-    POST /webhooks/resend              bounces and complaints, signed the Svix way (inbound/resend_events.py)
+    POST /webhooks/resend              bounces, complaints and replies, signed the Svix way (inbound/resend_events.py)
     POST /webhooks/calendly            bookings, cancellations and no-shows, signed by Calendly (inbound/calendly.py)
     GET  /healthz                      the store answers
 

@@ -19,6 +19,7 @@ from ..engine import Engine
 from ..errors import InvalidInput, Unauthorized
 from ..inbound.calendly import SIGNATURE_HEADER, handle_calendly_webhook
 from ..inbound.resend_events import handle_resend_webhook
+from ..mailers.resend_inbox import received_reader
 from .pages import unsubscribe_page, unsubscribed_page
 from .request import Answer, Refused, Request, json_answer, parse_json, read_body
 
@@ -135,7 +136,8 @@ def _resend_webhook(req: Request) -> Answer:
         if key.startswith("HTTP_SVIX_")
     }
     with _engine(req) as engine:
-        outcome = handle_resend_webhook(engine, payload, headers, req.env.get("RESEND_WEBHOOK_SECRET") or None)
+        secret = req.env.get("RESEND_WEBHOOK_SECRET") or None
+        outcome = handle_resend_webhook(engine, payload, headers, secret, received_reader(req.env))
         document: dict[str, Any] = outcome.to_json()
     return json_answer(200, document)
 
