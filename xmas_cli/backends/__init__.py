@@ -8,8 +8,9 @@ errors, clock, lock. Never commands, web, tick, inbound, report or starter (they
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..clock import clock_from
 from ..config import load_campaign
@@ -68,6 +69,13 @@ def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store) -> Mai
             backoff_seconds=campaign.mailer.retry_backoff_seconds,
         )
     return outbox_mailer(campaign)
+
+
+def received_reader(env: Mapping[str, str]) -> Callable[[str], Mapping[str, Any]]:
+    """Reads a received email back from Resend (replies: inbound/replies.py), with the key from `env`."""
+    from ..mailers.resend_inbox import received_reader as reader
+
+    return reader(env)
 
 
 def build_engine(campaign: Campaign, now: str | None = None, env: Mapping[str, str] | None = None) -> Engine:

@@ -134,9 +134,7 @@ class EventConfig(_Strict):
     # true: from now on the contact counts as having booked a call (bookings_count, latest_booking); false: no
     # longer (a canceled call); absent: it says nothing about bookings
     counts_as_booking: bool | None = None
-    # [events.replied] only: an automatic reply (out of office, a bounce notice) stops nothing; it holds the
-    # contact's pending emails of the sequences this event cancels this long (e.g. "3d"). Absent: nothing is held.
-    auto_reply_hold: Duration | None = None
+    auto_reply_hold: Duration | None = None  # [events.replied]: how long an auto-reply holds the next emails
 
 
 class SenderConfig(_Strict):

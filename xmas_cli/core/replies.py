@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
 
 HUMAN = "human"
@@ -66,7 +65,7 @@ def header_map(headers: Any) -> dict[str, str]:
 
 def classify(headers: Mapping[str, str], sender: str, subject: str) -> Verdict:
     """The verdict on one received email; `headers` as `header_map` returns them."""
-    address = parseaddr(headers.get("from") or sender)[1] or parseaddr(sender)[1]
+    address = bare_address(headers.get("from") or sender) or bare_address(sender)
     local = address.partition("@")[0].strip().lower()
     content_type = headers.get("content-type", "").lower().replace(" ", "")
     if local in _BOUNCERS:
@@ -90,6 +89,13 @@ def classify(headers: Mapping[str, str], sender: str, subject: str) -> Verdict:
         kind = BOUNCE if _BOUNCE_SUBJECTS.match(subject) else AUTO_REPLY
         return Verdict(kind, f"subject {subject.strip()[:60]!r}")
     return Verdict(HUMAN, "")
+
+
+def bare_address(text: str) -> str:
+    """`Ada <ada@example.com>` or `ada@example.com` → `ada@example.com` (lower case); "" when there is none."""
+    found = re.findall(r"<([^<>]*)>", text)
+    address = (found[-1] if found else text).strip().strip('"').lower()
+    return address if "@" in address and not any(c.isspace() for c in address) else ""
 
 
 def _title(name: str) -> str:

@@ -21,13 +21,12 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from email.utils import parseaddr
 from typing import Any
 
 from ..clock import iso, parse_instant
 from ..core.durations import parse_duration
 from ..core.model import Event, ScheduledEmail, State
-from ..core.replies import BOUNCE, classify, header_map
+from ..core.replies import BOUNCE, bare_address, classify, header_map
 from ..engine import Engine, contact_lock
 from ..errors import InvalidInput
 
@@ -50,7 +49,7 @@ def handle_received(engine: Engine, event: Mapping[str, Any], read: ReadReceived
     if not email_id:
         return "ignored", [], "email.received without data.email_id: nothing to read"
     # The docs' example gives `from` as "Name <address>"; the fact sheet a bare address: both are read.
-    sender = parseaddr(str(data.get("from") or ""))[1].strip().lower()
+    sender = bare_address(str(data.get("from") or ""))
     subject = str(data.get("subject") or "")
     now = engine.clock.now()
     at = _when(str(data.get("created_at") or event.get("created_at") or ""), now)

@@ -12,14 +12,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .. import engine as core
-from ..backends import config_path, engine_from_config
+from ..backends import config_path, engine_from_config, received_reader
 from ..config import load_campaign
 from ..core.tokens import check_secret, read_token
 from ..engine import Engine
 from ..errors import InvalidInput, Unauthorized
 from ..inbound.calendly import SIGNATURE_HEADER, handle_calendly_webhook
 from ..inbound.resend_events import handle_resend_webhook
-from ..mailers.resend_inbox import received_reader
 from .pages import unsubscribe_page, unsubscribed_page
 from .request import Answer, Refused, Request, json_answer, parse_json, read_body
 
