@@ -83,7 +83,7 @@ CORE_ATTRIBUTES = frozenset(
 # report/html.py (issue 19 item 7: charts drawn server-side). Delete the entry when that lands.
 KNOWN_LONG = {"report/html.py"}
 # Being split now by the `arch` helper (issue 19 item 1), each removed here as its split lands.
-KNOWN_LONG |= {"tick/run.py", "stores/sqlite.py", "stores/postgres.py", "stores/notion.py"}
+KNOWN_LONG |= {"stores/sqlite.py", "stores/postgres.py", "stores/notion.py"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,124 @@
+"""What one tick knows while it runs (its engine, clock reading, report, budget, caches, and its runner's name and
+lease among many), and the small rules every part of it shares: a row's error line, the retry backoff."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import cast
+
+from ..core.model import ScheduledEmail, State, Template
+from ..core.variables import Counts
+from ..engine import Engine, campaign_counts
+from ..errors import Busy, ConfigError, MailerUnavailable, StoreUnavailable
+from ..stores.base import Changes, ClaimingStore
+from .report import DRY_RUN, Outcome, TickReport
+from .signals import StopRequest
+
+COUNTED = frozenset({"spots_remaining", "bookings_count"})
+# Errors of the tick's surroundings (store, mailer, configuration): they stop the tick. Anything else raised
+# while one row is handled is that row's problem.
+INFRASTRUCTURE = (StoreUnavailable, MailerUnavailable, Busy, ConfigError)
+READS_PER_SLICE = 3  # a rate-limited store's reads per slice: due rows, contacts, templates
+KEY_MARGIN = timedelta(hours=1)  # replay a batch only while the provider surely still knows its key
+
+
+def check_recipient(address: str) -> None:
+    """The store may hold anything a person typed: never hand the mailer an address that is not one. (Imported
+    here: an idle tick never loads the validator.)"""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"the recipient {address!r} is not an email address ({exc})") from None
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt after a transient failure: 1, 2, 4 … minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a row's Last Error: what was raised, never a traceback."""
+    text = " ".join(str(exc).split())[:400]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class TickState:
+    """One tick's run: what it was given, what it has done so far, and the bookkeeping every step shares."""
+
+    def __init__(
+        self, engine: Engine, now: datetime, dry_run: bool, stop: StopRequest, monotonic: Callable[[], float]
+    ) -> None:
+        self.engine = engine
+        self.campaign = engine.campaign
+        self.store = engine.store
+        self.now = now
+        self.dry_run = dry_run
+        self.stop = stop
+        self.templates: dict[str, Template | None] = {}
+        self.report = TickReport(now=now, dry_run=dry_run)
+        self._counts: Counts | None = None
+        self._monotonic = monotonic
+        self._started = monotonic()
+        self.sends = 0  # mailer calls made: the budget never stops a tick before its first
+        self.cap = self.campaign.cap
+        self.marketing = frozenset(self.campaign.marketing)
+        self.recent: dict[str, list[datetime]] = {}  # marketing sends per contact inside the cap's span
+        # Many runners (PostgreSQL): this tick's name on its claims and batches, and when they lapse (tick's clock)
+        self.runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_until = now + self.campaign.lease
+        self.claims = cast(ClaimingStore, self.store) if self.store.many_runners and not dry_run else None
+
+    # ------------------------------------------------------------------------------ bookkeeping
+
+    def must_stop(self) -> bool:
+        """Stop before the next send? On a signal at once; on the budget only once something was sent."""
+        if self.stop.requested:
+            self.report.stopped = self.stop.signal
+            return True
+        return self.sends > 0 and self._monotonic() - self._started > self.campaign.tick.budget_seconds
+
+    def slice_size(self) -> int:
+        """The next slice: [tick] slice rows, or fewer where the store is rate-limited (Notion): no more than the
+        time left can record, one request per email, so a tick does not read rows and contacts it cannot send."""
+        rate = self.store.request_rate
+        if rate is None:
+            return self.campaign.tick.slice
+        left = self.campaign.tick.budget_seconds - (self._monotonic() - self._started)
+        return max(1, min(self.campaign.tick.slice, int(left * rate) - READS_PER_SLICE))
+
+    def counts(self, template: Template) -> Counts:
+        """Campaign counts from the store, read once per tick and only for a template that shows them."""
+        from ..core.render import variables_used
+
+        if not variables_used(template) & COUNTED:
+            return Counts()
+        if self._counts is None:
+            self._counts = campaign_counts(self.engine)
+        return self._counts
+
+    def record(self, row: ScheduledEmail, action: str, detail: str, changes: Changes) -> None:
+        if self.dry_run:
+            action = DRY_RUN[action]
+        else:
+            self.store.update_email(row, changes)
+        self.report.outcomes.append(Outcome(row, action, detail))
+
+    def fail(self, row: ScheduledEmail, why: str) -> None:
+        """Mark one row Failed. If even that cannot be written (the row was deleted...), the report still says so."""
+        try:
+            self.record(row, "failed", why, {"state": State.FAILED, "last_error": why})
+        except INFRASTRUCTURE:
+            raise
+        except Exception as exc:
+            self.report.outcomes.append(Outcome(row, "failed", f"{why} (not recorded: {describe(exc)})"))
+
+    def template(self, template_id: str) -> Template | None:
+        if template_id not in self.templates:
+            self.templates[template_id] = self.store.get_template(template_id)
+        return self.templates[template_id]
