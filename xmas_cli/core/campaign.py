@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -19,17 +18,11 @@ from pydantic import (
     model_validator,
 )
 
+from .campaign_fields import Cap, Duration, SendDays, SendWindow, parse_cap
 from .durations import parse_duration
 from .model import Event, Sender
 from .windows import DAYS, Window, parse_window, zone_of
 
-
-def _duration(text: str) -> str:
-    parse_duration(text)
-    return text
-
-
-Duration = Annotated[str, AfterValidator(_duration)]
 PAYLOAD_KINDS = ("signup", "lead", "assessment", "noshow", "postcall", "onboarding")
 
 
@@ -48,42 +41,6 @@ class Step(_Strict):
 
     def delay(self, testing: bool) -> timedelta:
         return parse_duration(self.testing_offset if testing else self.offset)
-
-
-def _window(text: str | None) -> str | None:
-    if text is not None:
-        parse_window(text)
-    return text
-
-
-def _days(days: list[str] | None) -> list[str] | None:
-    if days is not None:
-        unknown = [d for d in days if d not in DAYS]
-        if unknown or not days:
-            raise ValueError(f"{days!r}: name days as {', '.join(DAYS)} (at least one)")
-    return days
-
-
-def parse_cap(text: str) -> tuple[int, timedelta]:
-    """`"1/24h"` → (1, 24 hours): at most N marketing emails to one contact in any such span."""
-    count, _, span = text.partition("/")
-    if not count.strip().isdigit() or int(count) < 1 or not span:
-        raise ValueError(f"{text!r} is not a frequency cap: write N/DURATION, e.g. 1/24h or 3/7d")
-    length = parse_duration(span)
-    if length <= timedelta(0):
-        raise ValueError(f"{text!r}: the span must be longer than zero")
-    return int(count), length
-
-
-def _cap(text: str | None) -> str | None:
-    if text is not None:
-        parse_cap(text)
-    return text
-
-
-SendWindow = Annotated[str | None, AfterValidator(_window)]
-Cap = Annotated[str | None, AfterValidator(_cap)]
-SendDays = Annotated[list[str] | None, AfterValidator(_days)]
 
 
 class Sequence(_Strict):
