@@ -169,8 +169,8 @@ def test_report_counts_per_step_and_the_funnel(xmas: Cli, sent: list[ScheduledEm
         "unsubscribed": 1,
     }
     assert doc["funnel"][0] == {
-        "stage": "lead-nurture",
-        "label": "Enrolled in lead nurture",
+        "stage": "entered",
+        "label": "Entered (lead nurture or a later stage)",
         "contacts": 3,
         "conversion": None,
         "median_hours": None,

@@ -244,12 +244,14 @@ def test_the_demo_copied_into_postgres_reports_the_same_counted_in_sql(xmas: Cli
 
     from xmas_cli.backends import engine_from_config
     from xmas_cli.core.report_facts import facts_from_rows
+    from xmas_cli.report.build import funnel_of
 
     engine = engine_from_config(str(project / "campaign.toml"))
     try:
-        store = engine.store
+        store, funnel = engine.store, funnel_of(engine)
         for since in (None, datetime(2026, 12, 4, tzinfo=UTC)):
-            assert store.report_facts(since) == facts_from_rows(store.all_emails(), store.get_contacts, since)
+            expected = facts_from_rows(store.all_emails(), store.get_contacts, since, funnel)
+            assert store.report_facts(since, funnel) == expected
     finally:
         engine.close()
 

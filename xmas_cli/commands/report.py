@@ -50,7 +50,9 @@ def report(
     html: Annotated[
         Path | None,
         typer.Option(
-            "--html", help="Also write the report as one self-contained HTML page with charts.", metavar="FILE"
+            "--html",
+            help="Write the report as one self-contained HTML page with charts (no script), readable by you only.",
+            metavar="FILE",
         ),
     ] = None,
     config: Config = None,
@@ -64,15 +66,15 @@ def report(
     start = _since(since) if since else None
     doc = with_engine(config, now, lambda e: build_report(e, start, sequence))
     if html:
-        from ..report.html import render_html
+        from ..report.html import write_html
 
-        html.write_text(render_html(doc), encoding="utf-8")
+        write_html(doc, html)
     if as_json:
         emit(doc)
-        return
-    _print(doc)
-    if html:
-        say(f"HTML report written to {html}")
+    elif html:
+        say(f"xmas report: the HTML page is written to {html}")
+    else:
+        _print(doc)
 
 
 def _print(doc: dict[str, Any]) -> None:
@@ -99,13 +101,15 @@ def _print(doc: dict[str, Any]) -> None:
                 s["template"],
                 str(s["sent"]),
                 str(s["delivered"]),
-                _bar(open_rate(s)),
-                _bar(click_rate(s)),
+                _bar(open_rate(doc, s)),
+                _bar(click_rate(doc, s)),
                 str(s["bounced"]),
                 str(s["complained"]),
                 str(s["unsubscribed"]),
             )
         out.print(steps)
+        if doc.get("rates_note") and seq["steps"]:
+            say(f"  opened, clicked: {doc['rates_note']}")
         for s in seq["steps"]:
             if len(s["variants"]) > 1:
                 variants = table(

@@ -11,7 +11,16 @@ mailer itself (only their ports), commands, web, tick, inbound, report, starter 
 
 from __future__ import annotations
 
-from .base import Engine, booked_by_events, campaign_counts, contact_json, event_json, events_in_force, row_json
+from .base import (
+    Engine,
+    booked_by_events,
+    booking_sequences,
+    campaign_counts,
+    contact_json,
+    event_json,
+    events_in_force,
+    row_json,
+)
 from .enroll import EnrollResult, cancel_pending, contact_lock, enroll
 from .operators import ChangeResult, Status, Timeline, cancel, retry, show, status, unsubscribe
 
@@ -22,6 +31,7 @@ __all__ = [
     "Status",
     "Timeline",
     "booked_by_events",
+    "booking_sequences",
     "campaign_counts",
     "cancel",
     "cancel_pending",

@@ -110,13 +110,17 @@ def booked_by_events(engine: Engine) -> set[str]:
     return {email for email, e in latest.items() if e is not None and engine.campaign.events[e.name].counts_as_booking}
 
 
+def booking_sequences(campaign: Campaign) -> list[str]:
+    """The sequences whose live enrollment says the contact booked a call (with booked_by_events: who booked,
+    for `bookings_count` and for the report's funnel alike)."""
+    return [n for n, s in campaign.sequences.items() if s.counts_as_booking]
+
+
 def campaign_counts(engine: Engine) -> Counts:
     """The real counts templates may show: contacts who booked a call (a live enrollment in a sequence that
     counts as a booking, or a `booked` event not canceled since), and contacts who took a spot."""
     seqs = engine.campaign.sequences
     return Counts(
-        bookings=engine.store.count_contacts(
-            [n for n, s in seqs.items() if s.counts_as_booking], also=booked_by_events(engine)
-        ),
+        bookings=engine.store.count_contacts(booking_sequences(engine.campaign), also=booked_by_events(engine)),
         spots_taken=engine.store.count_contacts([n for n, s in seqs.items() if s.takes_spot]),
     )

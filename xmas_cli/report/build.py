@@ -1,21 +1,24 @@
 """`xmas report`: how the campaign is doing. Per sequence and step, what happened to the emails xmas sent (from
-the delivery events); the funnel across sequences (lead nurture → assessment → booked → paid) with conversion
-rates and the median time between stages; sends per day. One JSON document (version 1, README "Report"), which
-the terminal tables and the HTML page (report_html.py) both show.
+the delivery events); the cohort funnel (of the contacts who entered: how many took the assessment, booked a call,
+paid) with conversion rates and the median time between stages; sends per day. One JSON document (version 1,
+docs), which the terminal tables and the HTML page (html.py) both show.
+
+"Booked a call" is what the emails' `bookings_count` counts (engine.booking_sequences and booked_by_events). When
+no sent email has any delivery recorded (the outbox mailer, or Resend before its first webhook), the open and click
+rates are not 0 %: they are unknown, and `rates_note` says why.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from statistics import median
 from typing import Any
 
 from ..clock import iso
 from ..core.campaign import Campaign
-from ..core.model import Event, Sender
-from ..core.report_facts import COUNTS, ReportFacts
-from ..engine import Engine, booked_by_events
+from ..core.model import Sender
+from ..core.report_facts import COUNTS, DELIVERY_COUNTS, Funnel, ReportFacts
+from ..engine import Engine, booked_by_events, booking_sequences
 from ..errors import JSON_VERSION
 
 
@@ -27,13 +30,13 @@ class Stage:
 
 
 def stages(campaign: Campaign) -> list[Stage]:
-    """The funnel: enrolled in lead nurture → took the assessment → booked a call → paid."""
+    """The funnel: entered (lead nurture, or straight into a later stage) → took the assessment → booked a call →
+    paid. Reaching a stage counts for every stage before it (who paid has booked)."""
     seqs = campaign.sequences
-    booking = tuple(n for n, s in seqs.items() if s.counts_as_booking and not s.takes_spot)
     return [
-        Stage("lead-nurture", "Enrolled in lead nurture", tuple(n for n in ("lead-nurture",) if n in seqs)),
-        Stage("assessment", "Took the assessment", tuple(n for n in ("assessment",) if n in seqs)),
-        Stage("booked", "Booked a call", booking),
+        Stage("entered", "Entered (lead nurture or a later stage)", tuple(n for n in ("lead-nurture",) if n in seqs)),
+        Stage("assessment", "Took the assessment (or went further)", tuple(n for n in ("assessment",) if n in seqs)),
+        Stage("booked", "Booked a call", tuple(booking_sequences(campaign))),
         Stage("paid", "Paid", tuple(n for n, s in seqs.items() if s.takes_spot)),
     ]
 
@@ -62,36 +65,30 @@ def _variants(
     ]
 
 
-def _funnel(
-    campaign: Campaign, facts: ReportFacts, booked: dict[str, datetime], since: datetime | None
-) -> list[dict[str, Any]]:
-    """Each stage's contacts (when they reached it: their first email of it, or the booking), the share of the
-    stage before's contacts who reached this one, and the median hours between the two for them."""
-    reached: list[dict[str, datetime]] = []
-    for stage in stages(campaign):
-        at: dict[str, datetime] = {}
-        for sequence in stage.sequences:
-            for email, when in facts.first_due.get(sequence, {}).items():
-                at[email] = min(at.get(email, when), when)
-        if stage.stage == "booked":
-            for email, when in booked.items():
-                at[email] = min(at.get(email, when), when)
-        reached.append({e: t for e, t in at.items() if since is None or t >= since})
+def _funnel(campaign: Campaign, facts: ReportFacts) -> list[dict[str, Any]]:
+    """Each stage's contacts of the cohort, the share of the stage before's, and the median hours from it."""
     out: list[dict[str, Any]] = []
-    for i, (stage, at) in enumerate(zip(stages(campaign), reached, strict=True)):
-        before = reached[i - 1] if i else None
-        came = [e for e in at if before is not None and e in before]  # reached this stage from the one before
-        hours = [(at[e] - before[e]).total_seconds() / 3600 for e in came if before and at[e] >= before[e]]
+    for i, (stage, got) in enumerate(zip(stages(campaign), facts.funnel, strict=True)):
+        before = facts.funnel[i - 1].contacts if i else None
         out.append(
             {
                 "stage": stage.stage,
                 "label": stage.label,
-                "contacts": len(at),
-                "conversion": round(len(came) / len(before), 4) if before else None,
-                "median_hours": round(median(hours), 1) if hours else None,
+                "contacts": got.contacts,
+                "conversion": round(got.contacts / before, 4) if before else None,
+                "median_hours": round(got.median_hours, 1) if got.median_hours is not None else None,
             }
         )
     return out
+
+
+def rates_note(campaign: Campaign, facts: ReportFacts) -> str | None:
+    """Why there are no open and click rates (None when there are): no sent email has a delivery recorded."""
+    if not facts.steps or any(counts[c] for counts in facts.steps.values() for c in DELIVERY_COUNTS):
+        return None
+    if campaign.mailer.backend == "outbox":
+        return "no rates: the outbox mailer writes .eml files, and nothing reports their deliveries, opens or clicks"
+    return "no rates yet: no delivery event has come from Resend (is its webhook set up? docs/delivery-and-report.md)"
 
 
 def _per_day(facts: ReportFacts, sequence: str | None) -> list[dict[str, Any]]:
@@ -105,20 +102,29 @@ def _per_day(facts: ReportFacts, sequence: str | None) -> list[dict[str, Any]]:
     return [{"day": d, **days[d]} for d in sorted(days)]
 
 
-def _booked_at(engine: Engine, events: list[Event]) -> dict[str, datetime]:
+def _booked_at(engine: Engine) -> dict[str, datetime]:
+    """Contacts booked by an event (booked_by_events, as bookings_count), at their earliest booking event."""
     still = booked_by_events(engine)
+    named = {n for n, e in engine.campaign.events.items() if e.counts_as_booking}
     out: dict[str, datetime] = {}
-    for e in events:
-        if e.email in still and engine.campaign.events[e.name].counts_as_booking:
+    for e in engine.store.events_named(named) if still and named else []:
+        if e.email in still:
             out[e.email] = min(out.get(e.email, e.at), e.at)
     return out
+
+
+def funnel_of(engine: Engine) -> Funnel:
+    """The stages' sequences, and the contacts who booked by an event (at the booked stage)."""
+    chain = stages(engine.campaign)
+    booked = _booked_at(engine)
+    return Funnel(tuple(s.sequences for s in chain), tuple(booked if s.stage == "booked" else {} for s in chain))
 
 
 def build_report(engine: Engine, since: datetime | None = None, sequence: str | None = None) -> dict[str, Any]:
     campaign, store = engine.campaign, engine.store
     if sequence is not None:
         campaign.sequence(sequence)  # an unknown name is an error naming the known ones
-    facts = store.report_facts(since)  # counted in SQL where the store can
+    facts = store.report_facts(since, funnel_of(engine))  # counted in SQL where the store can
     templates = {t.id: t for t in store.list_templates()}
     sequences: list[dict[str, Any]] = []
     for name, seq in campaign.sequences.items():
@@ -133,15 +139,14 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
             variants = _variants(campaign, name, number, by_variant, own)
             steps.append({"step": number, "template": step.template, **counts, "variants": variants})
         sequences.append({"sequence": name, "steps": steps})
-    named = {n for n, e in campaign.events.items() if e.counts_as_booking is not None}
-    booked = _booked_at(engine, store.events_named(named)) if named else {}
     return {
         "version": JSON_VERSION,
         "campaign": campaign.campaign.name,
         "generated_at": iso(engine.clock.now()),
         "since": iso(since),
         "sequences": sequences,
-        "funnel": _funnel(campaign, facts, booked, since),
+        "rates_note": rates_note(campaign, facts),
+        "funnel": _funnel(campaign, facts),
         "per_day": _per_day(facts, sequence),
     }
 
@@ -150,9 +155,10 @@ def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def open_rate(step: dict[str, Any]) -> float | None:
-    return rate(step["opened"], step["delivered"] or step["sent"])
+def open_rate(doc: dict[str, Any], step: dict[str, Any]) -> float | None:
+    """Of the emails delivered (of those sent when none is recorded as delivered); None: unknown (rates_note)."""
+    return None if doc.get("rates_note") else rate(step["opened"], step["delivered"] or step["sent"])
 
 
-def click_rate(step: dict[str, Any]) -> float | None:
-    return rate(step["clicked"], step["delivered"] or step["sent"])
+def click_rate(doc: dict[str, Any], step: dict[str, Any]) -> float | None:
+    return None if doc.get("rates_note") else rate(step["clicked"], step["delivered"] or step["sent"])

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State, Template
-from ..core.report_facts import ReportFacts
+from ..core.report_facts import Funnel, ReportFacts
 
 
 class Changes(TypedDict, total=False):
@@ -180,9 +180,9 @@ class Store(Protocol):
         """Counts by sequence and state, the next row due, how many are overdue, and every problem row."""
         ...
 
-    def report_facts(self, since: datetime | None) -> ReportFacts:
-        """The numbers of `xmas report` (report_facts.py): counted in SQL where the store can (PostgreSQL), from
-        the rows one by one where it cannot."""
+    def report_facts(self, since: datetime | None, funnel: Funnel) -> ReportFacts:
+        """The numbers of `xmas report` (core/report_facts.py): counted in SQL where the store can (SQLite and
+        PostgreSQL: stores/report_sql.py), from the rows one by one where it cannot (Notion)."""
         ...
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..core.campaign import Campaign
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State, Template
-from ..core.report_facts import ReportFacts, facts_from_rows
+from ..core.report_facts import Funnel, ReportFacts, facts_from_rows
 from ..errors import ConfigError, NotFound
 from .base import Batch, Changes, Summary, summarize
 from .notion_api import NOTION_API, NotionApi
@@ -437,8 +437,8 @@ class NotionStore:
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (self.records.row(p) for p in self._query("tracker", {"sorts": self._by_due()}, "read every row"))
 
-    def report_facts(self, since: datetime | None) -> ReportFacts:
-        return facts_from_rows(self.all_emails(), self.get_contacts, since)
+    def report_facts(self, since: datetime | None, funnel: Funnel) -> ReportFacts:
+        return facts_from_rows(self.all_emails(), self.get_contacts, since, funnel)
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         """Distinct emails with a live row (not Cancelled, not Skipped) in any of these sequences: one query of

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import to_utc
 from ..core.deliveries import to_json
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State
-from ..core.report_facts import COUNTS, DEAD, ReportFacts
+from ..core.report_facts import Funnel, ReportFacts
 from ..errors import Busy, StoreUnavailable
 from .base import Batch, Changes, Summary, is_problem
 from .files import FileTemplates, TemplatesInFolder
@@ -411,39 +411,10 @@ class PostgresStore(TemplatesInFolder):
         problems = [row for row in suspects if is_problem(row)]
         return Summary(counts, following[0] if following else None, int(overdue[0]["n"]), problems)
 
-    def report_facts(self, since: datetime | None) -> ReportFacts:
-        """report_facts.facts_from_rows, in SQL: three aggregate queries, whatever the number of rows."""
-        facts = ReportFacts()
-        params = {"sent": State.SENT.value, "xmas": Sender.XMAS.value, "since": since, "unsub": "unsubscribed%"}
-        sent = (  # the emails xmas sent since the start, with whether each is its contact's last
-            "WITH sent AS (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.email ORDER BY e.sent_at DESC, e.due, e.id) "
-            "AS latest FROM emails e WHERE e.state = %(sent)s AND e.sender = %(xmas)s AND e.sent_at IS NOT NULL "
-            "AND (%(since)s::timestamptz IS NULL OR e.sent_at >= %(since)s)) "
-        )
-        for r in self._all(
-            sent + "SELECT s.sequence, s.step, COALESCE(s.variant, 0) AS variant, COUNT(*) AS sent, "
-            "COUNT(s.delivery->>'delivered_at') AS delivered, COUNT(s.delivery->>'opened_at') AS opened, "
-            "COUNT(*) FILTER (WHERE (s.delivery->>'clicks')::int > 0) AS clicked, "
-            "COUNT(*) FILTER (WHERE COALESCE(s.delivery->>'bounce', '') <> '') AS bounced, "
-            "COUNT(s.delivery->>'complained_at') AS complained, "
-            "COUNT(*) FILTER (WHERE s.latest = 1 AND c.suppressed AND c.suppressed_reason LIKE %(unsub)s) "
-            "AS unsubscribed FROM sent s LEFT JOIN contacts c ON c.email = s.email GROUP BY 1, 2, 3",
-            params,
-        ):
-            facts.steps[(r["sequence"], r["step"], r["variant"])] = {name: int(r[name]) for name in COUNTS}
-        for r in self._all(
-            sent + "SELECT to_char(s.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, s.sequence, COUNT(*) AS sent, "
-            "COUNT(s.delivery->>'opened_at') AS opened, "
-            "COUNT(*) FILTER (WHERE (s.delivery->>'clicks')::int > 0) AS clicked FROM sent s GROUP BY 1, 2",
-            params,
-        ):
-            facts.days[(r["day"], r["sequence"])] = {name: int(r[name]) for name in ("sent", "opened", "clicked")}
-        for r in self._all(
-            "SELECT sequence, email, MIN(due) AS due FROM emails WHERE NOT (state = ANY(%s)) GROUP BY 1, 2",
-            ([state.value for state in DEAD],),
-        ):
-            facts.first_due.setdefault(r["sequence"], {})[r["email"]] = read_time(r["due"]) or EPOCH
-        return facts
+    def report_facts(self, since: datetime | None, funnel: Funnel) -> ReportFacts:
+        from . import report_sql  # counted in SQL: report_sql.py, with SQLite's queries
+
+        return report_sql.count(self._all, report_sql.POSTGRES, since, funnel)
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         names, extra = list(sequences), {e.lower() for e in also}

@@ -18,7 +18,7 @@ from typing import Any
 from ..clock import iso
 from ..core.deliveries import to_json
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State
-from ..core.report_facts import ReportFacts, facts_from_rows
+from ..core.report_facts import Funnel, ReportFacts
 from ..errors import StoreUnavailable
 from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_file, shared, sqlite_siblings
 from .base import Batch, Changes, Summary, is_problem
@@ -410,8 +410,10 @@ class SqliteStore(TemplatesInFolder):
         problems = [row for row in map(read_row, rows) if is_problem(row)]
         return Summary(counts, read_row(found) if found else None, overdue, problems)
 
-    def report_facts(self, since: datetime | None) -> ReportFacts:
-        return facts_from_rows(self.all_emails(), self.get_contacts, since)
+    def report_facts(self, since: datetime | None, funnel: Funnel) -> ReportFacts:
+        from . import report_sql  # counted in SQL: report_sql.py, with PostgreSQL's queries
+
+        return report_sql.count(self.db.execute, report_sql.SQLITE, since, funnel)
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         names = list(sequences)

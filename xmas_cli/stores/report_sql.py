@@ -1,0 +1,136 @@
+"""The numbers of `xmas report` counted in SQL, for both SQL stores: SQLite and PostgreSQL run the same three
+queries, which differ only where their dialects do (`Dialect`: placeholders, reading the delivery JSON, the day of
+a time, a byte-wise order). What the numbers mean is core/report_facts.py's: the same filter of counted emails,
+the same last email for an unsubscribe, and each contact's earliest time at each stage fed to its FunnelCounter.
+
+Three scans whatever the number of rows: the sent emails grouped by day, step and variant; the last sent email of
+each contact who unsubscribed; each contact's earliest live row per funnel stage, streamed (never held whole).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..clock import iso
+from ..core.model import Sender, State
+from ..core.report_facts import COUNTS, DEAD, UNSUBSCRIBED, Funnel, FunnelCounter, ReportFacts
+from .records import EPOCH, read_time
+
+# Runs one query with named parameters and yields its rows (mappings by column name), streaming when it can.
+Run = Callable[[str, Mapping[str, Any]], Iterable[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    param: Callable[[str], str]  # a named parameter
+    json_text: Callable[[str, str], str]  # a key of a JSON object column, as text (NULL when absent)
+    json_int: Callable[[str, str], str]  # the same, as an integer
+    valid_json: Callable[[str], str]  # the column when it holds a JSON object, else NULL (a damaged row)
+    day: Callable[[str], str]  # the UTC day of a time column, as "2026-12-01"
+    binary: str  # a collation that orders text byte-wise (as Python orders str)
+    one_of: Callable[[str, str, Sequence[str], dict[str, Any]], str]  # column IN the list, its parameters added
+    time: Callable[[Any], Any]  # a datetime as the column holds it
+
+
+def _sqlite_in(column: str, name: str, values: Sequence[str], params: dict[str, Any]) -> str:
+    if not values:
+        return "0"
+    params.update({f"{name}_{i}": v for i, v in enumerate(values)})
+    return f"{column} IN ({', '.join(f':{name}_{i}' for i in range(len(values)))})"
+
+
+def _postgres_in(column: str, name: str, values: Sequence[str], params: dict[str, Any]) -> str:
+    params[name] = list(values)
+    return f"{column} = ANY(%({name})s)"
+
+
+SQLITE = Dialect(
+    param=lambda name: f":{name}",
+    json_text=lambda column, key: f"json_extract({column}, '$.{key}')",
+    json_int=lambda column, key: f"json_extract({column}, '$.{key}')",
+    valid_json=lambda column: f"CASE WHEN json_valid({column}) AND json_type({column}) = 'object' THEN {column} END",
+    day=lambda column: f"date({column})",
+    binary="BINARY",
+    one_of=_sqlite_in,
+    time=iso,  # stored as ISO 8601 text in UTC with Z, which sorts as the times do
+)
+POSTGRES = Dialect(
+    param=lambda name: f"%({name})s",
+    json_text=lambda column, key: f"({column}->>'{key}')",
+    json_int=lambda column, key: f"({column}->>'{key}')::int",
+    valid_json=lambda column: f"CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} END",
+    day=lambda column: f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    binary='"C"',
+    one_of=_postgres_in,
+    time=lambda value: value,
+)
+
+
+def _sent(d: Dialect, since: datetime | None, params: dict[str, Any], table: str = "") -> str:
+    """report_facts.counted, as a WHERE clause."""
+    params.update(sent=State.SENT.value, xmas=Sender.XMAS.value)
+    where = f"{table}state = {d.param('sent')} AND {table}sender = {d.param('xmas')} AND {table}sent_at IS NOT NULL"
+    if since is not None:
+        params["since"] = d.time(since)
+        where += f" AND {table}sent_at >= {d.param('since')}"
+    return where
+
+
+def _when(value: Any) -> datetime:
+    """A stored time as read_row reads it: an unreadable one is the epoch (and the row damaged)."""
+    try:
+        return read_time(value) or EPOCH
+    except (TypeError, ValueError):
+        return EPOCH
+
+
+def count(run: Run, d: Dialect, since: datetime | None, funnel: Funnel) -> ReportFacts:
+    facts = ReportFacts()
+    params: dict[str, Any] = {}
+    delivery = d.valid_json("delivery")
+    per_group = (
+        f"SELECT {d.day('sent_at')} AS day, sequence, step, COALESCE(variant, 0) AS variant, COUNT(*) AS sent, "
+        f"COUNT({d.json_text('d', 'delivered_at')}) AS delivered, COUNT({d.json_text('d', 'opened_at')}) AS opened, "
+        f"COUNT(*) FILTER (WHERE {d.json_int('d', 'clicks')} > 0) AS clicked, "
+        f"COUNT(*) FILTER (WHERE COALESCE({d.json_text('d', 'bounce')}, '') <> '') AS bounced, "
+        f"COUNT({d.json_text('d', 'complained_at')}) AS complained "
+        f"FROM (SELECT sent_at, sequence, step, variant, {delivery} AS d FROM emails "
+        f"WHERE {_sent(d, since, params)}) s "
+        "GROUP BY 1, 2, 3, 4"
+    )
+    for r in run(per_group, params):
+        step = facts.steps.setdefault((r["sequence"], r["step"], r["variant"]), dict.fromkeys(COUNTS, 0))
+        day = facts.days.setdefault((r["day"], r["sequence"]), {"sent": 0, "opened": 0, "clicked": 0})
+        for name in step:
+            step[name] += int(r[name]) if name != "unsubscribed" else 0
+        for name in day:
+            day[name] += int(r[name])
+    params = {"unsubscribed": UNSUBSCRIBED, "length": len(UNSUBSCRIBED)}
+    last = (  # report_facts.last_sent of each contact who unsubscribed, among the counted emails
+        "SELECT sequence, step, COALESCE(variant, 0) AS variant, COUNT(*) AS n FROM (SELECT e.sequence, e.step, "
+        f"e.variant, ROW_NUMBER() OVER (PARTITION BY e.email ORDER BY e.sent_at DESC, e.id COLLATE {d.binary} DESC) "
+        f"AS latest FROM emails e JOIN contacts c ON c.email = e.email WHERE {_sent(d, since, params, 'e.')} "
+        f"AND c.suppressed AND substr(c.suppressed_reason, 1, {d.param('length')}) = {d.param('unsubscribed')}) l "
+        "WHERE latest = 1 GROUP BY 1, 2, 3"
+    )
+    for r in run(last, params):
+        facts.steps[(r["sequence"], r["step"], r["variant"])]["unsubscribed"] += int(r["n"])
+    params = {}
+    stages = ", ".join(
+        f"MIN(CASE WHEN {d.one_of('sequence', f's{k}', names, params)} THEN due END) AS t{k}"
+        if names
+        else f"NULL AS t{k}"
+        for k, names in enumerate(funnel.sequences)
+    )
+    dead = d.one_of("state", "dead", [state.value for state in DEAD], params)
+    counter = FunnelCounter(funnel, since)
+    if funnel.sequences:
+        for r in run(f"SELECT email, {stages} FROM emails WHERE NOT ({dead}) GROUP BY email", params):
+            times = [r[f"t{k}"] for k in range(len(funnel.sequences))]
+            if any(t is not None for t in times):
+                counter.add(r["email"], [None if t is None else _when(t) for t in times])
+    facts.funnel = counter.result()
+    return facts
