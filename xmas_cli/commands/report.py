@@ -66,15 +66,33 @@ def report(
     start = _since(since) if since else None
     doc = with_engine(config, now, lambda e: build_report(e, start, sequence))
     if html:
-        from ..report.html import write_html
-
-        write_html(doc, html)
+        _write_html(doc, html)
     if as_json:
         emit(doc)
     elif html:
         say(f"xmas report: the HTML page is written to {html}")
     else:
         _print(doc)
+
+
+def _write_html(doc: dict[str, Any], path: Path) -> None:
+    """The page, in a file readable by its owner only (the folder is the user's choice, left as it is)."""
+    from ..perms import write_private
+    from ..report.html import render_html
+
+    page = render_html(doc).encode("utf-8")
+    try:
+        write_private(path, page)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InvalidInput(
+            f"--html: folder {path.parent} does not exist", "create it, or name a file in another"
+        ) from None
+    except IsADirectoryError:
+        raise InvalidInput(f"--html: {path} is a folder", "name a file, e.g. report.html") from None
+    except PermissionError:
+        raise InvalidInput(
+            f"--html: {path} cannot be written (permission denied)", "name a file you may write"
+        ) from None
 
 
 def _print(doc: dict[str, Any]) -> None:

@@ -10,7 +10,6 @@ tests/test_report_stores.py compares the SQL numbers with these on the same rows
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,7 +92,7 @@ class FunnelCounter:
         self.funnel, self.since = funnel, since
         self.size = len(funnel.sequences)
         self.contacts = [0] * self.size
-        self.hours = [array("d") for _ in range(self.size)]
+        self.hours: list[list[float]] = [[] for _ in range(self.size)]
         self.pending = {email for k in range(self.size) for email in funnel.extra(k)}
 
     def add(self, email: str, times: Sequence[datetime | None]) -> None:

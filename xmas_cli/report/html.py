@@ -1,8 +1,8 @@
 """The page `xmas report --html FILE` writes: one self-contained HTML file with the funnel, the open and click rates
 of each step and the sends per day, each as a chart (inline SVG, drawn here: svg.py) and as a plain table.
 
-Pure: `render_html` takes the report's JSON document (version 1) and returns the page; `write_html` writes it,
-readable by its owner only. The page has no script at all: it prints, stays small, and needs no browser to test.
+Pure: `render_html` takes the report's JSON document (version 1) and returns the page (commands/report.py writes
+it, readable by its owner only). The page has no script at all: it prints, stays small, and needs no browser to test.
 Every text is HTML-escaped, and a Content-Security-Policy lets the page load and run nothing (`default-src
 'none'`, its one style by hash).
 
@@ -16,10 +16,8 @@ import base64
 import hashlib
 import math
 import re
-from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput
 from .svg import days_chart, esc, funnel_chart, rates_chart
 
 DASH = "—"
@@ -274,22 +272,3 @@ def render_html(report: dict[str, Any]) -> str:
             "</body></html>\n",
         ]
     )
-
-
-def write_html(report: dict[str, Any], path: Path) -> None:
-    """The page, in a file readable by its owner only (perms.write_private)."""
-    from ..perms import write_private
-
-    page = render_html(report)
-    try:
-        write_private(path, page.encode("utf-8"))
-    except (FileNotFoundError, NotADirectoryError):
-        raise InvalidInput(
-            f"--html: folder {path.parent} does not exist", "create it, or name a file in another"
-        ) from None
-    except IsADirectoryError:
-        raise InvalidInput(f"--html: {path} is a folder", "name a file, e.g. report.html") from None
-    except PermissionError:
-        raise InvalidInput(
-            f"--html: {path} cannot be written (permission denied)", "name a file you may write"
-        ) from None
