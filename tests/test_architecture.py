@@ -79,10 +79,8 @@ CORE_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 
-# The one module still over MAX_LINES, with who removes it from this list: the `report` helper rewrites
-# report/html.py (issue 19 item 7: charts drawn server-side). Delete the entry when that lands.
 # Being split now by the `arch` helper (issue 19 item 1), each removed here as its split lands.
-KNOWN_LONG = {"stores/sqlite.py", "stores/postgres.py", "stores/notion.py"}
+KNOWN_LONG = {"stores/postgres.py", "stores/notion.py"}
 
 
 @dataclass(frozen=True)

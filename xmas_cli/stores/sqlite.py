@@ -9,76 +9,19 @@ bug) never stops a command: the row is read as well as it can be, with the reaso
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ..clock import iso
-from ..core.deliveries import to_json
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State
 from ..core.report_facts import Funnel, ReportFacts
-from ..errors import StoreUnavailable
-from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_file, shared, sqlite_siblings
-from .base import Batch, Changes, Summary, is_problem
-from .files import FileTemplates, TemplatesInFolder
-from .records import EPOCH, read_contact, read_event, read_row, read_time
+from .base import Changes, Summary, is_problem
+from .files import TemplatesInFolder
+from .records import read_contact, read_event, read_row, read_time
+from .sqlite_base import db_value, update_sql
+from .sqlite_journal import SqliteJournal
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS contacts (
-    email TEXT PRIMARY KEY,
-    fields TEXT NOT NULL DEFAULT '{}',
-    segment TEXT,
-    suppressed INTEGER NOT NULL DEFAULT 0,
-    suppressed_reason TEXT,
-    updated_at TEXT,
-    consent TEXT
-);
-CREATE TABLE IF NOT EXISTS emails (
-    id TEXT PRIMARY KEY,
-    enrollment_key TEXT NOT NULL,
-    email TEXT NOT NULL,
-    sequence TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    template TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    due TEXT NOT NULL,
-    state TEXT NOT NULL,
-    sent_at TEXT,
-    message_id TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    note TEXT,
-    data TEXT NOT NULL DEFAULT '{}',
-    batch TEXT,
-    delivery TEXT,
-    variant INTEGER
-);
-CREATE INDEX IF NOT EXISTS emails_state_due ON emails (state, due);
-CREATE INDEX IF NOT EXISTS emails_enrollment ON emails (enrollment_key);
-CREATE INDEX IF NOT EXISTS emails_email ON emails (email, sequence);
-CREATE INDEX IF NOT EXISTS emails_message ON emails (message_id);
-CREATE TABLE IF NOT EXISTS events (
-    key TEXT NOT NULL,
-    email TEXT NOT NULL,
-    name TEXT NOT NULL,
-    at TEXT NOT NULL,
-    data TEXT NOT NULL DEFAULT '{}',
-    recorded_at TEXT,
-    PRIMARY KEY (email, key)
-);
-CREATE INDEX IF NOT EXISTS events_name ON events (name, email);
-CREATE TABLE IF NOT EXISTS batches (
-    key TEXT PRIMARY KEY,
-    row_ids TEXT NOT NULL,
-    emails TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    retry_at TEXT,
-    last_error TEXT
-);
-"""
 DUE = "state = ? AND due <= ? AND (batch IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.key = emails.batch))"
 _COLUMNS = (
     "id, enrollment_key, email, sequence, step, template, sender, due, state, sent_at, message_id, "
@@ -86,83 +29,12 @@ _COLUMNS = (
 )
 
 
-def _batch(r: sqlite3.Row) -> Batch:
-    return Batch(
-        key=r["key"],
-        row_ids=json.loads(r["row_ids"]),
-        emails=r["emails"],
-        opened_at=read_time(r["opened_at"]) or EPOCH,
-        attempts=r["attempts"],
-        retry_at=read_time(r["retry_at"]),
-        last_error=r["last_error"],
-    )
+class SqliteStore(SqliteJournal, TemplatesInFolder):
+    """Contacts, scheduled emails and events in the file; the journal (SqliteJournal) and the connection
+    (SqliteBase) beneath."""
 
-
-def _db_value(key: str, value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if key == "data":
-        return json.dumps(value, sort_keys=True)
-    if key == "delivery":
-        return None if value.empty else json.dumps(to_json(value), sort_keys=True)
-    if isinstance(value, State):
-        return value.value
-    return value
-
-
-def _update(row: ScheduledEmail, changes: Changes) -> tuple[str, list[Any]]:
-    """The UPDATE statement and its parameters that write `changes` on `row`."""
-    sets = ", ".join(f"{key} = ?" for key in changes)
-    return f"UPDATE emails SET {sets} WHERE id = ?", [*(_db_value(k, v) for k, v in changes.items()), row.id]
-
-
-class SqliteStore(TemplatesInFolder):
     supports_batches = True
     many_runners = False  # one tick at a time, behind the tick's file lock
-
-    def __init__(self, path: Path, templates_dir: Path, file_mode: int = DEFAULT_MODE) -> None:
-        self.path = path
-        self.description = f"SQLite {path}"
-        self.templates = FileTemplates(templates_dir)
-        try:
-            private_file(path, file_mode)  # names, emails and business data: not for every user of the machine
-            self.db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA busy_timeout=10000")
-            self.db.executescript(SCHEMA)
-            columns = {r[1] for r in self.db.execute("PRAGMA table_info(contacts)")}
-            if "consent" not in columns:  # a file from before consent was recorded
-                self.db.execute("ALTER TABLE contacts ADD COLUMN consent TEXT")
-            columns = {r[1] for r in self.db.execute("PRAGMA table_info(emails)")}
-            for column, kind in (("delivery", "TEXT"), ("variant", "INTEGER")):  # files from before delivery events
-                if column not in columns:
-                    self.db.execute(f"ALTER TABLE emails ADD COLUMN {column} {kind}")
-            self.db.execute("CREATE INDEX IF NOT EXISTS emails_message ON emails (message_id)")
-            # The -wal and -shm files exist now, and stay while this connection is open: the ones this process
-            # created get the folder's group, so the other user of a shared store can write them too.
-            sqlite_siblings(path, file_mode)
-        except (sqlite3.Error, OSError) as exc:
-            if disk_full(path, exc):
-                raise StoreUnavailable(f"cannot open {path}: the disk is full ({exc})", full_disk_fix(path)) from None
-            fix = "check the [store] path and its permissions"
-            if shared(file_mode):
-                fix += (
-                    f"; a store shared by two users needs its folder group-owned, group-writable and setgid "
-                    f"(chgrp GROUP {path.parent} && chmod 2770 {path.parent}) and its files in that group "
-                    f"(chgrp GROUP {path}* && chmod 0660 {path}*)"
-                )
-            raise StoreUnavailable(f"cannot open {path}: {exc}", fix) from None
-
-    def _q(self, sql: str, params: Collection[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self.db.execute(sql, tuple(params))
-        except sqlite3.OperationalError as exc:
-            if disk_full(self.path, exc):
-                raise StoreUnavailable(
-                    f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path)
-                ) from None
-            raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
 
     # contacts
     def contact_lock(self, email: str) -> None:
@@ -171,18 +43,6 @@ class SqliteStore(TemplatesInFolder):
     def get_contact(self, email: str) -> Contact | None:
         r = self._q("SELECT * FROM contacts WHERE email = ?", (email.lower(),)).fetchone()
         return read_contact(r) if r else None
-
-    def _where_in(
-        self, select: str, column: str, values: Collection[str], where: str = "", params: Collection[Any] = ()
-    ) -> Iterator[sqlite3.Row]:
-        """`select ... WHERE [where AND] column IN (values)`, 500 values a query."""
-        wanted = list(values)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            condition = f"{where} AND " if where else ""
-            yield from self._q(
-                f"{select} WHERE {condition}{column} IN ({','.join('?' * len(chunk))})", [*params, *chunk]
-            )
 
     def all_contacts(self) -> Iterator[Contact]:
         yield from (read_contact(r) for r in self._q("SELECT * FROM contacts ORDER BY email").fetchall())
@@ -239,7 +99,7 @@ class SqliteStore(TemplatesInFolder):
             row.note,
             json.dumps(row.data, sort_keys=True),
             row.batch,
-            _db_value("delivery", row.delivery),
+            db_value("delivery", row.delivery),
             row.variant,
         ]
         self._q(f"INSERT OR IGNORE INTO emails ({_COLUMNS}) VALUES ({','.join('?' * len(values))})", values)
@@ -248,7 +108,7 @@ class SqliteStore(TemplatesInFolder):
 
     def update_email(self, row: ScheduledEmail, changes: Changes) -> ScheduledEmail:
         if changes:
-            self._q(*_update(row, changes))
+            self._q(*update_sql(row, changes))
         stored = self._q(f"SELECT {_COLUMNS} FROM emails WHERE id = ?", (row.id,)).fetchone()
         return read_row(stored)
 
@@ -290,7 +150,7 @@ class SqliteStore(TemplatesInFolder):
         def work() -> ScheduledEmail | None:
             row = self.email_by_message_id(message_id)
             if row is not None and (changed := change(row.delivery)) != row.delivery:
-                self.db.execute(*_update(row, {"delivery": changed}))
+                self.db.execute(*update_sql(row, {"delivery": changed}))
             return row
 
         found: ScheduledEmail | None = self._write(work)
@@ -300,86 +160,8 @@ class SqliteStore(TemplatesInFolder):
         sql = f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? AND due <= ? ORDER BY due, id"
         return [read_row(r) for r in self._q(sql, (State.CANCELLED.value, iso(since), iso(now)))]
 
-    # the batch journal
-    def _write(self, work: Any) -> Any:
-        """Run `work()` in one IMMEDIATE transaction: all of it is written, or none of it."""
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work()
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
-            return result
-        except sqlite3.OperationalError as exc:
-            if disk_full(self.path, exc):
-                raise StoreUnavailable(
-                    f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path)
-                ) from None
-            raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
-
-    def open_batch(self, batch: Batch) -> list[str]:
-        def work() -> list[str]:
-            marks = ",".join("?" * len(batch.row_ids))
-            free = {
-                r[0]
-                for r in self.db.execute(
-                    f"SELECT id FROM emails WHERE id IN ({marks}) AND state = ? AND (batch IS NULL OR NOT EXISTS "
-                    "(SELECT 1 FROM batches b WHERE b.key = emails.batch))",
-                    [*batch.row_ids, State.SCHEDULED.value],
-                )
-            }
-            taken = [i for i in batch.row_ids if i not in free]
-            if taken:
-                return taken
-            self.db.execute(
-                "INSERT INTO batches (key, row_ids, emails, opened_at, attempts, retry_at, last_error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    batch.key,
-                    json.dumps(batch.row_ids),
-                    batch.emails,
-                    iso(batch.opened_at),
-                    batch.attempts,
-                    iso(batch.retry_at),
-                    batch.last_error,
-                ),
-            )
-            self.db.executemany("UPDATE emails SET batch = ? WHERE id = ?", [(batch.key, i) for i in batch.row_ids])
-            return []
-
-        result: list[str] = self._write(work)
-        return result
-
     def emails_by_id(self, ids: Collection[str]) -> dict[str, ScheduledEmail]:
         return {r["id"]: read_row(r) for r in self._where_in(f"SELECT {_COLUMNS} FROM emails", "id", ids)}
-
-    def open_batches(self) -> list[Batch]:
-        return [_batch(r) for r in self._q("SELECT * FROM batches ORDER BY opened_at, key")]
-
-    def _apply(self, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
-        """Inside a transaction (`_write`): every row's changes."""
-        for row, changes in outcomes:
-            if changes:
-                self.db.execute(*_update(row, changes))
-
-    def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
-        def work() -> None:
-            self._apply(outcomes)
-            self.db.execute("DELETE FROM batches WHERE key = ?", (key,))
-
-        self._write(work)
-
-    def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
-        def work() -> None:
-            self._apply(outcomes)
-            self.db.execute(
-                "UPDATE batches SET attempts = ?, retry_at = ?, last_error = ? WHERE key = ?",
-                (batch.attempts, iso(batch.retry_at), batch.last_error, batch.key),
-            )
-
-        self._write(work)
 
     def all_emails(self) -> Iterator[ScheduledEmail]:
         yield from (read_row(r) for r in self._q(f"SELECT {_COLUMNS} FROM emails ORDER BY due, id"))
