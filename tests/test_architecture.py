@@ -80,7 +80,7 @@ CORE_ATTRIBUTES = frozenset(
 )  # fmt: skip
 
 # Being split now by the `arch` helper (issue 19 item 1), each removed here as its split lands.
-KNOWN_LONG = {"stores/postgres.py", "stores/notion.py"}
+KNOWN_LONG = {"stores/notion.py"}
 
 
 @dataclass(frozen=True)
