@@ -15,194 +15,45 @@ A store instance lives for one command (the web app opens one per request).
 
 from __future__ import annotations
 
-import logging
-import sys
-import threading
-import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 from ..core.campaign import Campaign
-from ..core.model import Contact, Delivery, Event, ScheduledEmail, State, Template
+from ..core.model import Contact, Delivery, Event, ScheduledEmail, State
 from ..core.report_facts import Funnel, ReportFacts, facts_from_rows
-from ..errors import ConfigError, NotFound
+from ..errors import NotFound
 from .base import Batch, Changes, Summary, summarize
-from .notion_api import NOTION_API, NotionApi
+from .notion_base import (
+    BY_CREATION,
+    TOKEN_FIX,
+    NotionSettings,
+    cache_path,
+    default_logger,
+    notion_settings,
+    open_api,
+)
 from .notion_records import (
     JSON,
-    Props,
-    Records,
     format_events,
     parse_events,
     prop,
     read_value,
     select_value,
     text_value,
-    title_value,
 )
-from .notion_schema import ENV, KINDS, SETUP_FIX, SchemaCache, Schemas, notion_id
-
-TOKEN_FIX = (
-    "create an internal integration (https://www.notion.so/my-integrations), share the three databases with it, "
-    "and export NOTION_TOKEN=<its secret>"
-)
-BY_CREATION = [{"timestamp": "created_time", "direction": "ascending"}]
-
-
-class _StderrHandler(logging.Handler):
-    """Warnings as `xmas: warning: ...` on whatever sys.stderr is at the time (the CLI runner swaps it)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stderr.write(self.format(record) + "\n")
-        except Exception:  # a closed stream must not break a command
-            self.handleError(record)
-
-
-def default_logger() -> logging.Logger:
-    logger = logging.getLogger("xmas.notion")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler(logging.WARNING)
-        handler.setFormatter(logging.Formatter("xmas: warning: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-    return logger
-
-
-@dataclass(frozen=True)
-class NotionSettings:
-    token: str
-    base_url: str
-    databases: dict[str, str]  # kind → database id (canonical); a kind without an id is absent
-    cache_path: Path | None
-
-
-def notion_settings(campaign: Campaign, env: Mapping[str, str], *, need_databases: bool = True) -> NotionSettings:
-    """Token, API address and database ids from the environment and campaign.toml; ConfigError names what is missing."""
-    token = (env.get("NOTION_TOKEN") or "").strip()
-    if not token:
-        raise ConfigError("NOTION_TOKEN is not set (the store is Notion)", TOKEN_FIX)
-    base_url = (env.get("NOTION_BASE_URL") or "").strip().rstrip("/") or NOTION_API
-    base_url = base_url.removesuffix("/v1")
-    databases: dict[str, str] = {}
-    missing: list[str] = []
-    for kind in KINDS:
-        from_env = (env.get(ENV[kind]) or "").strip()
-        raw = from_env or str(getattr(campaign.notion, kind)).strip()
-        if not raw:
-            missing.append(f"[notion] {kind} (or {ENV[kind]})")
-            continue
-        canonical = notion_id(raw)
-        if canonical is None:
-            where = ENV[kind] if from_env else f"campaign.toml: notion.{kind}"
-            raise ConfigError(
-                f"{where}: {raw!r} is not a Notion database id",
-                "copy the database's link in Notion and use the 32-character id in it",
-            )
-        databases[kind] = canonical
-    if missing and need_databases:
-        raise ConfigError(f"no Notion database id for: {', '.join(missing)}", SETUP_FIX)
-    return NotionSettings(token, base_url, databases, cache_path(campaign))
-
-
-def cache_path(campaign: Campaign) -> Path:
-    return campaign.path(campaign.tick.lock).with_name("notion-cache.json")
-
-
-_SHARED: dict[tuple[object, ...], NotionApi] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def open_api(
-    campaign: Campaign,
-    settings: NotionSettings,
-    *,
-    logger: logging.Logger | None = None,
-    monotonic: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> NotionApi:
-    """The process's one client and pacer for this integration and API: every store a process opens (the web app
-    opens one per request) shares them, so their requests together keep to Notion's average. A caller with its
-    own logger or clock (a test) gets a client of its own."""
-    cfg = campaign.notion
-
-    def build() -> NotionApi:
-        return NotionApi(
-            settings.token,
-            settings.base_url,
-            timeout_seconds=cfg.timeout_seconds,
-            requests_per_second=cfg.requests_per_second,
-            max_retries=cfg.max_retries,
-            logger=logger or default_logger(),
-            monotonic=monotonic,
-            sleep=sleep,
-        )
-
-    if logger is not None or monotonic is not time.monotonic or sleep is not time.sleep:
-        return build()
-    key = (settings.token, settings.base_url, cfg.timeout_seconds, cfg.requests_per_second, cfg.max_retries)
-    with _SHARED_LOCK:
-        if key not in _SHARED:
-            _SHARED[key] = build()
-            _SHARED[key].shared = True
-        return _SHARED[key]
+from .notion_templates import NotionTemplates
 
 
 def open_notion_store(campaign: Campaign, env: Mapping[str, str]) -> NotionStore:
     return NotionStore(campaign, notion_settings(campaign, env))
 
 
-class NotionStore:
+class NotionStore(NotionTemplates):
     """The Store protocol (stores/base.py) on three Notion databases."""
 
     supports_batches = False  # no transactions: the tick sends each email under its own row key
     many_runners = False  # one tick at a time, behind the tick's file lock
-
-    def __init__(
-        self,
-        campaign: Campaign,
-        settings: NotionSettings,
-        *,
-        logger: logging.Logger | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        self.campaign = campaign
-        self.props = campaign.notion.properties
-        self.logger = logger or default_logger()
-        self.description = "Notion"
-        self.api = open_api(campaign, settings, logger=logger, monotonic=monotonic, sleep=sleep)
-        cache = SchemaCache(settings.cache_path, campaign.notion.schema_check_minutes, wall)
-        self.schemas = Schemas(campaign, self.api, settings.databases, cache)
-        self.api.on_validation_error = self.schemas.recheck
-        self.records = Records(self.props, self.logger)
-        self._templates: dict[str, Template | None] = {}
-        self._counted: dict[frozenset[str], set[tuple[str, str]]] = {}
-        self._contact_values: dict[str, Props] = {}  # page id → the contact properties as last read or written
-        # What this instance (one command, under the enrollment lock) has just seen to be absent, so a following
-        # create need not look again: addresses with no contact row, and the Row IDs each contact has.
-        self._absent_contacts: set[str] = set()
-        self._events: dict[str, list[Event]] = {}  # address → the events on its page as last read or written
-        self._rows_of: dict[str, set[str]] = {}
-
-    @property
-    def request_rate(self) -> float:
-        return self.api.pacer.rate
-
-    def close(self) -> None:
-        self.api.close()
-
-    def _query(self, kind: str, body: JSON, what: str, limit: int | None = None) -> Iterator[JSON]:
-        yield from self.api.query(self.schemas.data_source(kind), body, what=what, kind=kind, limit=limit)
-
-    def _first(self, pages: list[JSON], what: str) -> JSON | None:
-        if len(pages) > 1:
-            links = ", ".join(str(p.get("url") or p.get("id")) for p in pages)
-            self.logger.warning("%s has %d rows in Notion (%s): using the first", what, len(pages), links)
-        return pages[0] if pages else None
 
     # ------------------------------------------------------------------------------------- contacts
 
@@ -500,61 +351,14 @@ class NotionStore:
         pages = self._query("contacts", body, "read the contacts with a booking status")
         return [e for page in pages for e in self._events_of(page) if e.name in wanted]
 
-    # ------------------------------------------------------------------------------------ templates
 
-    def template_pages(self, name: str | None = None) -> dict[str, JSON]:
-        """Template pages by Template Name (one query: all of them, or those with this name); first one wins,
-        preferring an Active one."""
-        t = self.props.templates
-        body: JSON = {"sorts": BY_CREATION}
-        if name is not None:
-            body["filter"] = {"property": t.name, "title": {"equals": name}}
-        found: dict[str, list[JSON]] = {}
-        for page in self._query("templates", body, f"read template {name}" if name else "read the templates"):
-            found.setdefault(str(prop(page, t.name) or "").strip(), []).append(page)
-        out: dict[str, JSON] = {}
-        for key, pages in found.items():
-            if not key:
-                continue
-            active = [p for p in pages if prop(p, t.status) == "Active"] or pages
-            if len(pages) > 1:
-                chosen = active[0].get("url")
-                self.logger.warning("template %s has %d rows in Notion: using %s", key, len(pages), chosen)
-            out[key] = active[0]
-        return out
-
-    def get_template(self, template_id: str) -> Template | None:
-        if template_id not in self._templates:
-            page = self.template_pages(template_id).get(template_id)
-            self._templates[template_id] = self.records.template(page) if page else None
-        return self._templates[template_id]
-
-    def list_templates(self) -> list[Template]:
-        found = [self.records.template(p) for p in self.template_pages().values()]
-        self._templates.update({t.id: t for t in found})
-        return sorted(found, key=lambda t: t.id)
-
-    def save_template(self, template: Template, page: JSON | None) -> str:
-        """Create (Status Active) or update (subject and body only: Status is the business's) one template.
-        Returns created | updated | unchanged."""
-        t = self.props.templates
-        what = f"template {template.id}"
-        properties = {
-            t.subject: text_value(template.subject, f"{what}: subject"),
-            t.body: text_value(template.html, f"{what}: body"),
-        }
-        if page is None:
-            self.api.create_page(
-                self.schemas.data_source("templates"),
-                {t.name: title_value(template.id, f"{what}: name"), **properties, t.status: select_value("Active")},
-                find=lambda: self.template_pages(template.id).get(template.id),
-                what=f"create {what}",
-                kind="templates",
-            )
-            return "created"
-        current = page.get("properties") or {}
-        changed = {k: v for k, v in properties.items() if read_value(current.get(k)) != read_value(v)}
-        if not changed:
-            return "unchanged"
-        self.api.update_page(str(page["id"]), changed, what=f"update {what}", kind="templates")
-        return "updated"
+__all__ = [
+    "TOKEN_FIX",
+    "NotionSettings",
+    "NotionStore",
+    "cache_path",
+    "default_logger",
+    "notion_settings",
+    "open_api",
+    "open_notion_store",
+]
