@@ -47,6 +47,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [name for name in os.environ if scrubbed(name)]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("XMAS_SECRET", SECRET)
+    # xmas honours COLUMNS (tables fit it), and pytest-xdist's workers export COLUMNS=80: a test that wants a
+    # width says so itself
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 def replace_once(text: str, old: str, new: str) -> str:

@@ -99,7 +99,7 @@ def test_help_and_an_idle_tick_import_nothing_they_do_not_use(project: Path) -> 
             "2026-12-01T10:00:00Z",
         ],
         cwd=project,
-        env=clean_environ(),
+        env=clean_environ({"XMAS_SECRET": "test-secret-0123456789abcdef"}),  # enroll checks it before writing
         check=True,
         capture_output=True,
         timeout=60,

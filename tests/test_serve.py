@@ -8,11 +8,11 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from conftest import clean_environ
+from conftest import SECRET, clean_environ
 
 
 def test_xmas_serve_answers_healthz_and_enrolls(project: Path) -> None:
-    env = clean_environ({"XMAS_WEBHOOK_KEY": "k" * 24, "XMAS_NOW": "2026-12-01T10:30:00Z"})
+    env = clean_environ({"XMAS_WEBHOOK_KEY": "k" * 24, "XMAS_NOW": "2026-12-01T10:30:00Z", "XMAS_SECRET": SECRET})
     command = [sys.executable, "-c", "from xmas_cli.commands import main; main()", "serve", "--port", "0"]
     server = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, text=True)
     try:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..clock import clock_from
+from ..clock import Clock, clock_from
 from ..config import load_campaign
 from ..core.campaign import Campaign
 from ..engine import Engine
@@ -51,11 +51,12 @@ def sqlite_store(campaign: Campaign) -> SqliteStore:
     )
 
 
-def outbox_mailer(campaign: Campaign) -> OutboxMailer:
-    return OutboxMailer(campaign.path(campaign.mailer.outbox), campaign.store.mode)
+def outbox_mailer(campaign: Campaign, clock: Clock) -> OutboxMailer:
+    """The outbox, stamping each .eml's Date with `clock`'s time as it is written."""
+    return OutboxMailer(campaign.path(campaign.mailer.outbox), campaign.store.mode, clock.now)
 
 
-def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store) -> Mailer:
+def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store, clock: Clock) -> Mailer:
     if campaign.mailer.backend == "resend":
         from ..mailers.resend import from_env
 
@@ -68,7 +69,7 @@ def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store) -> Mai
             max_retries=campaign.mailer.max_retries,
             backoff_seconds=campaign.mailer.retry_backoff_seconds,
         )
-    return outbox_mailer(campaign)
+    return outbox_mailer(campaign, clock)
 
 
 def received_reader(env: Mapping[str, str]) -> Callable[[str], Mapping[str, Any]]:
@@ -87,7 +88,7 @@ def build_engine(campaign: Campaign, now: str | None = None, env: Mapping[str, s
         store=store,
         clock=clock,
         secret=env.get("XMAS_SECRET") or None,
-        mailer_factory=lambda: open_mailer(campaign, env, store),
+        mailer_factory=lambda: open_mailer(campaign, env, store, clock),
     )
 
 

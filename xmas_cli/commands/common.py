@@ -73,10 +73,22 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def with_engine(config: str | None, now: str | None, action: Callable[[Engine], R]) -> R:
-    """Open the engine campaign.toml describes, run one engine call on it, and close it."""
+def require_secret() -> None:
+    """Refuse to start a command whose work signs unsubscribe links (tick's emails, the rows enroll schedules for
+    it, serve's unsubscribe page) when XMAS_SECRET is missing or too short: said at once, exit 3, not first when an
+    email falls due."""
+    from ..core.tokens import check_secret
+
+    check_secret(current().environ.get("XMAS_SECRET") or None)
+
+
+def with_engine(config: str | None, now: str | None, action: Callable[[Engine], R], needs_secret: bool = False) -> R:
+    """Open the engine campaign.toml describes, run one engine call on it, and close it. `needs_secret`: check
+    XMAS_SECRET first, before anything is opened or written."""
     from ..backends import engine_from_config
 
+    if needs_secret:
+        require_secret()
     engine = engine_from_config(config, now, current().environ)
     try:
         return action(engine)
@@ -122,7 +134,7 @@ def table(*columns: str, title: str = "") -> Table:
 
     result = Table(title=safe(title) if title else None, title_justify="left")
     for name in columns:
-        result.add_column(name)
+        result.add_column(name, overflow="fold")  # a cell too long for its column wraps: never cut to "…"
     return result
 
 
@@ -131,19 +143,6 @@ def add_row(into: Table, *cells: object) -> None:
     from .markup import safe
 
     into.add_row(*(safe(c) for c in cells))
-
-
-def rows_table(rows: list[ScheduledEmail], title: str, with_email: bool = False) -> Table:
-    result = table(
-        *(["contact"] if with_email else []),
-        *("sequence", "#", "template", "by", "due (UTC)", "state", "sent at", "note"),
-        title=title,
-    )
-    for r in rows:
-        note = r.defect or r.last_error or r.note or ""
-        cells = [r.sequence, r.step, r.template, r.sender.value, when(r.due), r.state.value, when(r.sent_at), note]
-        add_row(result, *([r.email] if with_email else []), *cells)
-    return result
 
 
 def print_cancelled(rows: list[ScheduledEmail]) -> None:

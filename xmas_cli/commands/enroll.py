@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import tomllib
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,13 +17,15 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import ConfigError, InvalidInput, unknown_sequence
-from .common import AsJson, Config, Now, handled, print_cancelled, read_json_source, rows_table, say, warn, with_engine
+from .common import AsJson, Config, Now, handled, print_cancelled, read_json_source, say, warn, with_engine
 from .env import current
+from .tables import rows_table
 
 if TYPE_CHECKING:
     from ..core.payloads import Payload
     from ..engine import EnrollResult
 
+METAVARS = {int: "INT", float: "NUMBER", bool: "BOOLEAN", str: "TEXT"}
 OWN = ("payload", "config", "now", "as_json", "ctx")
 _CONTEXT = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["--help", "-h"]}
 
@@ -61,18 +64,33 @@ def _model(kind: object) -> type[Payload] | None:
     return MODELS.get(kind) if isinstance(kind, str) else None
 
 
-def _option_type(annotation: Any) -> type:
-    """int for whole-number fields, str for everything else (times, addresses, URLs): pydantic checks them."""
-    from typing import get_args
+def _base_types(annotation: Any) -> set[Any]:
+    """The plain types a field annotation allows, through Optional/Union and Annotated (`Count | None` → {int})."""
+    from typing import Union, get_args, get_origin
 
-    kinds = {a for a in (annotation, *get_args(annotation)) if a is not type(None)}
-    return int if kinds & {int} and not kinds & {str} else str
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _base_types(get_args(annotation)[0])
+    if origin is Union or isinstance(annotation, types.UnionType):
+        return set().union(*(_base_types(a) for a in get_args(annotation)))
+    return {annotation} - {type(None)}
+
+
+def option_type(annotation: Any) -> type:
+    """The command-line type of a payload field: int, float or bool when that is all the field takes (so
+    `--revenue-leak-total 14700` reaches the model as the number it checks), str for everything else (times,
+    addresses, URLs, choices): pydantic checks those."""
+    kinds = _base_types(annotation)
+    for kind in (bool, int, float):
+        if kinds == {kind}:
+            return kind
+    return str
 
 
 def _fields(model: type[Payload]) -> list[tuple[str, type, str, bool]]:
     """(field, option type, help, required) for every field of a payload model."""
     return [
-        (name, _option_type(info.annotation), info.description or "", info.is_required())
+        (name, option_type(info.annotation), info.description or "", info.is_required())
         for name, info in model.model_fields.items()
     ]
 
@@ -123,7 +141,9 @@ def _enroll_command(name: str, table: dict[str, Any], sequences: dict[str, dict[
         raw: Any = read_json_source(values["payload"], "--payload") if values.get("payload") else {}
         if isinstance(raw, dict):
             raw = {**raw, **given}
-        result = with_engine(values.get("config"), values.get("now"), lambda e: core.enroll(e, name, raw))
+        result = with_engine(
+            values.get("config"), values.get("now"), lambda e: core.enroll(e, name, raw), needs_secret=True
+        )
         if values.get("as_json"):
             from .common import emit
 
@@ -148,7 +168,7 @@ def _enroll_command(name: str, table: dict[str, Any], sequences: dict[str, dict[
     ]
     for field, kind, text, required in fields:
         help_text = ("Required. " if required else "") + text
-        option = typer.Option(option_name(field), help=help_text, metavar="INT" if kind is int else "TEXT")
+        option = typer.Option(option_name(field), help=help_text, metavar=METAVARS[kind])
         params.append(_keyword(field, Annotated[kind | None, option]))
     params += [_keyword("config", Config), _keyword("now", Now), _keyword("as_json", AsJson, False)]
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

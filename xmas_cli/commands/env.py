@@ -26,10 +26,11 @@ def silence_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _console(stream: IO[str] | None, stderr: bool) -> Console:
+def _console(stream: IO[str] | None, stderr: bool, environ: Mapping[str, str]) -> Console:
     from rich.console import Console
 
-    # A terminal gets its own width; a pipe or log file gets wide lines rather than truncated cells. Stored data
+    # A terminal gets its own width, and so does any output when COLUMNS says how wide it is (`COLUMNS=80 xmas
+    # status | less`); a pipe or log file otherwise gets wide lines rather than folded cells. Stored data
     # can hold anything: every string of it goes through display.safe() (markup, cells) or display.visible()
     # (markup=False), and no :emoji: code in a name is ever replaced.
     class _Console(Console):
@@ -41,8 +42,16 @@ def _console(stream: IO[str] | None, stderr: bool) -> Console:
             raise SystemExit(0)
 
     tty = (stream or (sys.stderr if stderr else sys.stdout)).isatty()
-    width = None if tty else 200
-    return _Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True, emoji=False, width=width)
+    width = None if tty or environ.get("COLUMNS", "").isdigit() else 200
+    return _Console(
+        file=stream,
+        stderr=stderr,
+        highlight=False,
+        soft_wrap=True,
+        emoji=False,
+        width=width,
+        _environ=dict(environ),
+    )
 
 
 @dataclass
@@ -56,11 +65,11 @@ class Env:
 
     @cached_property
     def out(self) -> Console:
-        return _console(self.stdout, stderr=False)
+        return _console(self.stdout, stderr=False, environ=self.environ)
 
     @cached_property
     def err(self) -> Console:
-        return _console(self.stderr, stderr=True)
+        return _console(self.stderr, stderr=True, environ=self.environ)
 
     def input(self) -> IO[bytes]:
         return self.stdin if self.stdin is not None else sys.stdin.buffer

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..core.model import CONTACT_FIELDS
 from ..errors import ExitCode, InvalidInput
-from .common import AsJson, Config, Now, add_row, emit, handled, rows_table, say, table, when, with_engine
+from .common import AsJson, Config, Now, emit, handled, say, when, with_engine
 from .env import current
+from .tables import counts_table, events_table, rows_table
 
 if TYPE_CHECKING:
     from ..stores.base import Batch
@@ -29,12 +31,7 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
         emit(report.to_json())
     else:
         states = [s.value for s in State]
-        counts = table("sequence", *states, title=f"{report.store} at {iso(report.now)}")
-        for column in counts.columns[1:]:
-            column.justify = "right"
-        for seq, by_state in report.counts.items():
-            add_row(counts, seq, *(str(by_state.get(s, 0) or "·") for s in states))
-        current().out.print(counts)
+        current().out.print(counts_table(report.counts, states, title=f"{report.store} at {iso(report.now)}"))
         nxt = report.next_due
         say(f"next due: {when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing")
         if report.overdue:
@@ -78,12 +75,27 @@ def show(email: Email, config: Config = None, as_json: AsJson = False) -> None:
     )
     consent = on_file(c)
     say(f"consent: {consent.describe() if consent else 'none on record'}")
+    data = contact_data(c.fields)
+    say("data:" if data else "data: none on record")
+    for name, value in data:
+        say(f"  {name:<{DATA_WIDTH}} {value}")
     if timeline.events:
-        events = table("at (UTC)", "event", "key", "data", title="events")
-        for e in timeline.events:
-            add_row(events, when(e.at), e.name, e.key, ", ".join(f"{k}={v}" for k, v in sorted(e.data.items())))
-        out.print(events)
+        lines = [
+            (e.at, e.name, e.key, ", ".join(f"{k}={v}" for k, v in sorted(e.data.items()))) for e in timeline.events
+        ]
+        out.print(events_table(lines, title="events"))
     out.print(rows_table(timeline.rows, "timeline"))
+
+
+DATA_WIDTH = max(len(name) for name in CONTACT_FIELDS)
+
+
+def contact_data(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """The contact's stored data as (field, value) lines: the business and assessment fields in the payloads'
+    order, then any other field by name; the first name is already in the heading."""
+    order = {name: i for i, name in enumerate(CONTACT_FIELDS)}
+    names = sorted((n for n in fields if n != "first_name"), key=lambda n: (order.get(n, len(order)), n))
+    return [(name, "—" if fields[name] is None else str(fields[name])) for name in names]
 
 
 @handled

@@ -3,15 +3,37 @@ clock), `xmas serve` (the website's routes over HTTP)."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .common import Config, Now, handled, rows_table, say
+from .common import Config, Now, handled, require_secret, say
 from .env import current
+from .tables import rows_table
 
-CRONTAB = "* * * * * cd {folder} && set -a && . ./.env && set +a && xmas tick >> tick.log 2>&1"
+CRONTAB = "* * * * * cd {folder} && set -a && . ./.env && set +a && {xmas} tick >> tick.log 2>&1"
+
+
+def running_xmas(argv0: str | None = None, executable: str | None = None) -> str:
+    """The absolute path of the `xmas` running now, for lines that run without the shell's PATH (cron has only
+    /usr/bin:/bin, so a bare `xmas` there exits 127): the script this process was started as (made absolute,
+    symlinks kept, so a pipx link survives an upgrade), else the `xmas` beside this interpreter (the venv's
+    bin), else the one on PATH."""
+    import os
+    import shutil
+    import sys
+
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    python = Path(sys.executable if executable is None else executable)
+    started_as = Path(argv0)
+    candidates = [started_as] if started_as.name in ("xmas", "xmas.exe") else []
+    candidates += [python.parent / "xmas", python.parent / "xmas.exe"]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return os.path.abspath(candidate)
+    return shutil.which("xmas") or "xmas"
 
 
 @handled
@@ -35,7 +57,7 @@ def init(
     say("  xmas templates check                     # every template renders")
     say("  xmas demo                                 # the whole funnel on a simulated clock, nothing sent")
     say("then send due emails every minute from cron (crontab -e):")
-    say("  " + CRONTAB.format(folder=where))
+    say("  " + CRONTAB.format(folder=shlex.quote(str(where)), xmas=shlex.quote(running_xmas())))
 
 
 @handled
@@ -78,6 +100,7 @@ def serve(
     """Serve the website's routes (Kestra-compatible webhooks, /enroll, /events, /unsubscribe) over HTTP."""
     from ..web.server import serve as run_server
 
+    require_secret()  # the unsubscribe page checks every link against it
     run_server(host, port, config)
 
 

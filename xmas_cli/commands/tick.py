@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import ExitCode
-from .common import AsJson, Bars, Config, Now, add_row, emit, handled, say, table, with_engine
+from .common import AsJson, Bars, Config, Now, emit, handled, say, with_engine
 from .env import current
+from .tables import outcomes_table
 
 if TYPE_CHECKING:
     from ..tick.report import TickReport
@@ -37,7 +38,10 @@ def tick(
     try:
         with stop_on_signals(stop):
             report = with_engine(
-                config, now, lambda e: run_tick(e, dry_run=dry_run, limit=limit, progress=progress, stop=stop)
+                config,
+                now,
+                lambda e: run_tick(e, dry_run=dry_run, limit=limit, progress=progress, stop=stop),
+                needs_secret=True,
             )
     except Abandoned as signal_name:  # two signals before the tick began
         env.err.print(f"xmas: stopped by {signal_name} before the tick began: nothing was sent", markup=False)
@@ -57,10 +61,7 @@ def tick(
 def _print(report: TickReport, dry_run: bool) -> None:
     shown = [o for o in report.outcomes if dry_run or o.action != "sent"]
     if shown:
-        outcomes = table("action", "contact", "sequence", "#", "template", "why")
-        for o in shown:
-            add_row(outcomes, o.action, o.row.email, o.row.sequence, o.row.step, o.row.template, o.detail)
-        current().out.print(outcomes)
+        current().out.print(outcomes_table(shown))
     say(report.summary())
 
 

@@ -16,8 +16,8 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from email import policy
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
@@ -124,11 +124,13 @@ def boundary_for(email: OutgoingEmail) -> str | None:
     return None if boundary in email.text or boundary in email.html else boundary
 
 
-def build_message(email: OutgoingEmail) -> EmailMessage:
+def build_message(email: OutgoingEmail, sent_at: datetime | None = None) -> EmailMessage:
+    """The email as an RFC 5322 message. Its Date is `sent_at`, when the mailer writes it (RFC 5322 3.6.1: when
+    the message was ready to go), else the time it was composed for."""
     msg = EmailMessage(policy=POLICY)
     domain = email.sender.rsplit("@", 1)[-1].strip(" >") or "xmas.invalid"
     msg["Message-ID"] = f"<{email.idempotency_key}@{domain}>"
-    msg["Date"] = format_datetime(email.date)
+    msg["Date"] = format_datetime(sent_at or email.date)
     msg["From"] = email.sender
     msg["To"] = ascii_address(email.to)  # an international domain in its ASCII form
     msg["Reply-To"] = email.reply_to
@@ -150,9 +152,12 @@ class OutboxMailer:
     max_batch = 100
     key_ttl: timedelta | None = None  # a file stays: the same row is never written twice, however late it is sent again
 
-    def __init__(self, folder: Path, file_mode: int = DEFAULT_MODE) -> None:
+    def __init__(self, folder: Path, file_mode: int = DEFAULT_MODE, now: Callable[[], datetime] | None = None) -> None:
+        """`now`: the engine's clock, read as each file is written for its Date header (the wiring always gives
+        it; without it, Date is the time the email was composed for)."""
         self.folder = folder
         self.file_mode = file_mode
+        self.now = now
         self.description = f"outbox {folder}"
 
     def path_for(self, email: OutgoingEmail) -> Path:
@@ -171,7 +176,7 @@ class OutboxMailer:
     def _send_one(self, email: OutgoingEmail) -> SendResult:
         target = self.path_for(email)
         try:
-            msg = build_message(email)
+            msg = build_message(email, self.now() if self.now else None)
             data = msg.as_bytes()
         except (ValueError, TypeError, LookupError) as exc:  # e.g. a header the email library refuses
             return SendResult(email.row_id, error=f"not a valid email: {type(exc).__name__}: {exc}", permanent=True)

@@ -156,7 +156,7 @@ def run_demo(config: Path, folder: Path, start: datetime) -> DemoReport:
         store=sqlite_store(campaign),
         clock=clock,
         secret=DEMO_SECRET,
-        mailer_factory=lambda: outbox_mailer(campaign),
+        mailer_factory=lambda: outbox_mailer(campaign, clock),
     )
     try:
         for sequence, payload in _people(clock.now()):
