@@ -287,3 +287,68 @@ def test_delivery_events_for_one_email_applied_by_many_workers_at_once_all_count
         assert engine.store.emails_by_id([row.id])[row.id].delivery.opens == 100
     finally:
         engine.close()
+
+
+# ---------------------------------------------------------------------------------------------- runners racing
+
+
+def test_two_runners_racing_for_one_expired_batch_on_two_connections_exactly_one_takes_it(schema: str) -> None:
+    """A runner died holding a batch; its lease has ended; two runners try to take it over at the same instant.
+    A third connection holds the batch's row locked until both takeover UPDATEs are waiting on it (seen in
+    pg_locks: two backends, so two connections, both in flight), then lets go: exactly one wins, and the batch is
+    that one's. (Without the lease condition in PostgresRunners.take_batch both would win and send it twice.)"""
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+
+    from xmas_cli.stores.postgres import PostgresStore
+
+    with psycopg.connect(schema, autocommit=True) as conn:
+        migrate(conn)
+    now = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+    query(
+        schema,
+        "INSERT INTO batches (key, row_ids, emails, opened_at, owner, lease_until) VALUES (%s, %s, %s, %s, %s, %s)",
+        "batch-1", "[]", "[]", now - timedelta(minutes=10), "dead-runner", now - timedelta(minutes=1),
+    )  # fmt: skip
+    stores = [PostgresStore(schema, Path(tempfile.gettempdir())) for _ in range(2)]
+    results: dict[str, bool] = {}
+    errors: list[BaseException] = []
+
+    def runner(name: str, store: PostgresStore) -> None:
+        try:
+            results[name] = store.take_batch("batch-1", name, now, now + timedelta(minutes=5))
+        except BaseException as exc:  # reported by the assertion below, not lost in a thread
+            errors.append(exc)
+
+    with psycopg.connect(schema) as holder:  # a transaction: the row stays locked until the commit
+        holder.execute("SELECT key FROM batches WHERE key = 'batch-1' FOR UPDATE")
+        holder_pid = holder.info.backend_pid
+        threads = [threading.Thread(target=runner, args=(f"runner-{n}", s)) for n, s in enumerate(stores)]
+        for thread in threads:
+            thread.start()
+        waiting: list[tuple[Any, ...]] = []
+        for _ in range(500):  # bounded: at most 10 s for both UPDATEs to queue behind the lock
+            waiting = query(
+                schema,
+                "SELECT DISTINCT pid FROM pg_locks WHERE NOT granted AND pid <> %s "
+                "AND pid IN (SELECT pid FROM pg_stat_activity WHERE query LIKE 'UPDATE batches SET owner%%')",
+                holder_pid,
+            )
+            if len(waiting) == 2 or not any(t.is_alive() for t in threads):
+                break
+            threading.Event().wait(0.02)
+        holder.commit()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(waiting) == 2, "both takeovers were in flight at once, on two connections"
+    assert sorted(results.values()) == [False, True]
+    [winner] = [name for name, won in results.items() if won]
+    assert query(schema, "SELECT owner, lease_until FROM batches WHERE key = 'batch-1'") == [
+        (winner, now + timedelta(minutes=5))
+    ]
+    # and a lease that has not ended is never taken, however the race goes
+    assert (
+        stores[0].take_batch("batch-1", "runner-late", now + timedelta(minutes=1), now + timedelta(minutes=9)) is False
+    )
