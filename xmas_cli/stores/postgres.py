@@ -201,7 +201,7 @@ class PostgresStore(PostgresRunners, TemplatesInFolder):
     def report_facts(self, since: datetime | None, funnel: Funnel) -> ReportFacts:
         from . import report_sql  # counted in SQL: report_sql.py, with SQLite's queries
 
-        return report_sql.count(self._all, report_sql.POSTGRES, since, funnel)
+        return report_sql.count(report_sql.streamed(self._tx), report_sql.POSTGRES, since, funnel)
 
     def count_contacts(self, sequences: Collection[str], also: Collection[str] = ()) -> int:
         names, extra = list(sequences), {e.lower() for e in also}

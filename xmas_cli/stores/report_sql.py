@@ -9,7 +9,8 @@ each contact who unsubscribed; each contact's earliest live row per funnel stage
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,6 +68,19 @@ POSTGRES = Dialect(
     one_of=_postgres_in,
     time=lambda value: value,
 )
+
+
+def streamed(transaction: Callable[[], AbstractContextManager[Any]]) -> Run:
+    """PostgreSQL's runner: each query's rows through a server-side cursor, a batch at a time, so the per-contact
+    query of a million rows is never held whole (as SQLite's cursor already streams)."""
+
+    def run(sql: str, params: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+        with transaction() as conn, conn.cursor(name="xmas_report") as cursor:
+            cursor.itersize = 5000
+            cursor.execute(sql, params)
+            yield from cursor
+
+    return run
 
 
 def _sent(d: Dialect, since: datetime | None, params: dict[str, Any], table: str = "") -> str:
