@@ -230,9 +230,14 @@ def test_status_show_and_tick_at_80_columns_keep_addresses_and_dates_whole(xmas:
     assert code == 0
     assert_readable(ticked, 80)
     assert "olivia.longname@example.com" in ticked and "lead-nurture #1" in ticked and "would-send" in ticked
+    code, listed = at_width(80, "templates", "list")
+    assert code == 0
+    assert_readable(listed, 80)
+    assert "│ onboarding_phase1_email_1 │" in listed and "templates/" not in listed  # ids whole; no path column
     # wide enough, the same tables keep every column and ISO 8601 times
     code, wide = at_width(200, "show", "sarah@example.com")
     assert "christmas_email_2" in wide and "2026-12-02T10:30:00Z" in wide and "│ website │" in wide
+    assert "templates/christmas_email_2.html" in at_width(200, "templates", "list")[1]
 
 
 # ------------------------------------------------------------------------------------------------ XMAS_SECRET

@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 
 
 def fits(wide: Table) -> bool:
-    """Whether `wide` fits the console on one line per row, every cell whole."""
+    """Whether `wide` fits the console with no word broken: cells may wrap between words, but every address, id
+    and time stays whole."""
     from rich.measure import Measurement
 
     console = current().out
     unbounded = console.options.update_width(10_000)  # the table's own width, not clamped to the console's
-    return Measurement.get(console, unbounded, wide).maximum <= console.width
+    return Measurement.get(console, unbounded, wide).minimum <= console.width
 
 
 def fitted(wide: Table, narrow: Callable[[], Table]) -> Table:

@@ -11,8 +11,11 @@ import typer
 from ..errors import ExitCode
 from .common import AsJson, Config, Now, add_row, emit, handled, say, table, with_engine
 from .env import current
+from .tables import fitted, keep_whole
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from ..stores.notion import NotionStore
     from ..stores.notion_admin import SyncReport
 
@@ -42,12 +45,18 @@ def templates_list(config: Config = None, as_json: AsJson = False) -> None:
         ]
         emit({"version": JSON_VERSION, "templates": rows})
         return
-    shown = table("template", "used by", "active", "subject", "origin")
-    for t in listed:
-        add_row(
-            shown, t.template_id, ", ".join(t.used_by) or "(unused)", "yes" if t.active else "no", t.subject, t.origin
-        )
-    current().out.print(shown)
+
+    def build(columns: tuple[str, ...]) -> Table:
+        """The templates; narrow, without where each lives (a path as long as the console) and ids kept whole."""
+        shown = table(*columns)
+        for t in listed:
+            cells = [t.template_id, ", ".join(t.used_by) or "(unused)", "yes" if t.active else "no", t.subject]
+            add_row(shown, *cells, *([t.origin] if "origin" in columns else []))
+        keep_whole(shown, "template")
+        return shown
+
+    columns = ("template", "used by", "active", "subject")
+    current().out.print(fitted(build((*columns, "origin")), lambda: build(columns)))
 
 
 @templates_app.command("check")
