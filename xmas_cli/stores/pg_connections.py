@@ -19,6 +19,37 @@ POOL_SIZE = 10  # connections per process at most (the web server's threads); a 
 WAIT_SECONDS = 10  # for a connection, a contact's lock or the claim lock, before giving up with a clear error
 UNREACHABLE_FIX = f"check {DSN_VARIABLE} (host, port, database, user) and that the server answers"
 
+# Every wait on the server is bounded, well under a tick's budget (50 s) and its lease ([store] lease, at least
+# the budget + 10 s): a server or network that goes quiet ends in an error the tick reports, not a tick that hangs
+# while its claims run out. The server ends a statement that runs too long and a session that holds a transaction
+# open without a word (a runner that froze holding row locks); the kernel notices a peer that stopped answering
+# (keepalive probes unanswered, data unacknowledged).
+STATEMENT_SECONDS = 30
+IDLE_IN_TRANSACTION_SECONDS = 30
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}  # ~11 s
+TCP_USER_TIMEOUT_MS = 15_000
+CLOSE_SECONDS = 1.0  # for the pool's threads to end when the process exits (they are daemons: they end with it)
+
+
+def bounded(dsn: str) -> str:
+    """`dsn` with the bounds above added: connect timeout, TCP keepalives and user timeout, and the server-side
+    statement and idle-in-transaction timeouts (in `options`, after whatever options the DSN already has, such as
+    its search_path). A value the DSN sets itself is kept, except that options are merged."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    given = conninfo_to_dict(dsn)
+    limits = (
+        f"-c statement_timeout={STATEMENT_SECONDS * 1000} "
+        f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS * 1000}"
+    )
+    options = f"{given['options']} {limits}" if given.get("options") else limits
+    params: dict[str, Any] = {
+        "connect_timeout": WAIT_SECONDS,
+        **KEEPALIVE,
+        "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+    }
+    return make_conninfo(dsn, **{k: v for k, v in params.items() if k not in given}, options=options)
+
 
 class _Connections:
     """One pool per database per process, opened on first use, closed at exit."""
@@ -41,21 +72,22 @@ class _Connections:
         from psycopg_pool import ConnectionPool
 
         try:  # once per process: a clear error now (and the schema checked) rather than a pool timing out later
-            with psycopg.connect(dsn, connect_timeout=WAIT_SECONDS, autocommit=True) as conn:
+            conninfo = bounded(dsn)
+            with psycopg.connect(conninfo, autocommit=True) as conn:
                 check_version(conn, where)
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot connect to {where}: {first_line(exc)}", UNREACHABLE_FIX) from None
         pool: ConnectionPool[Any] = ConnectionPool(
-            dsn,
+            conninfo,
             min_size=0,
             max_size=POOL_SIZE,
-            kwargs={"row_factory": dict_row, "connect_timeout": WAIT_SECONDS},
+            kwargs={"row_factory": dict_row},
             timeout=WAIT_SECONDS,
             check=ConnectionPool.check_connection,  # a connection the server dropped (a restart) is replaced, not used
             name="xmas",
             open=True,
         )
-        atexit.register(pool.close)
+        atexit.register(pool.close, timeout=CLOSE_SECONDS)  # a worker stuck connecting to a quiet server: not for long
         return pool
 
     @classmethod

@@ -143,12 +143,18 @@ def tick(
         lock = file_lock(engine.campaign.path(engine.campaign.tick.lock), what="tick", mode=engine.campaign.store.mode)
     with lock, stop_on_signals(stop):
         t = _Tick(engine, now, dry_run, stop, monotonic)
+        unreachable = False
         try:
             _run(t, limit, progress)
-        except Abandoned as signal_name:  # a second signal: what was in flight is sent again by the next tick
-            t.report.stopped = str(signal_name)
+        except Abandoned as abandoned:  # a second signal: what was in flight is sent again by the next tick
+            t.report.stopped, unreachable = str(abandoned), abandoned.hung
+        except StoreUnavailable:
+            unreachable = True
+            raise
         finally:
-            if t.claims is not None:  # what this runner holds is free for the next at once
+            # What this runner holds is free for the next at once; unless the store hung or failed (this would
+            # hang or fail too): then its claims end with their lease, as those of a runner that died.
+            if t.claims is not None and not unreachable:
                 t.claims.finish(t.runner)
         return t.report
 
