@@ -119,12 +119,12 @@ def test_an_out_of_office_holds_the_next_emails_and_stops_nothing(
         f"auto-reply from {ADA} (Auto-Submitted: auto-replied): nothing stopped; 2 pending email(s) held for 3d"
     )
     held = "2026-12-04T10:00:00+00:00"
-    note = "held until 2026-12-04T10:00:00Z: auto-reply (Auto-Submitted: auto-replied)"
+    note = "held until 2026-12-04T10:00:00Z: auto-reply (Auto-Submitted: auto-replied): was due "
     assert (
         rows(engine)
         == [
-            (1, "Scheduled", held, note),  # due at enrollment (10:00): held 3 days from now
-            (2, "Scheduled", held, note),  # due on Dec 3
+            (1, "Scheduled", held, note + "2026-12-01T10:00:00Z"),  # due at enrollment: held 3 days from now
+            (2, "Scheduled", held, note + "2026-12-03T10:00:00Z"),
             *before[2:],  # Dec 5 and later: after the hold, unchanged
         ]
     )

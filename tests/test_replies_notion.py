@@ -72,6 +72,8 @@ def test_an_out_of_office_holds_the_next_notion_row(
     steps = {r["Step"]: r for r in notion.rows() if r["Email"] == LENA}
     assert steps[1]["State"] == "Sent"
     assert (steps[2]["State"], steps[2]["Due"]) == ("Scheduled", "2026-12-04T11:30:00Z")
-    assert steps[2]["Note"] == "held until 2026-12-04T11:30:00Z: auto-reply (Auto-Submitted: auto-replied)"
+    assert steps[2]["Note"] == (
+        "held until 2026-12-04T11:30:00Z: auto-reply (Auto-Submitted: auto-replied): was due 2026-12-03T10:30:00Z"
+    )
     assert steps[3]["Due"] == "2026-12-05T10:30:00Z" and not steps[3]["Note"]
     assert " auto-reply " in notion.contact(LENA)["Events"]

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import db, enroll, event, notion, operators, preview, report, send_test, setup, store, templates, tick
+from . import db, enroll, event, notion, operators, plan, preview, report, send_test, setup, store, templates, tick
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}  # every command inherits it from the app's context
 
@@ -54,7 +54,7 @@ def _app(
     """Run the Christmas email campaign: enroll contacts, send due emails from cron, preview templates."""
 
 
-for module in (enroll, event, tick, preview, send_test, templates, operators, report, setup, notion, db, store):
+for module in (enroll, event, tick, preview, send_test, templates, operators, plan, report, setup, notion, db, store):
     module.register(app)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import ExitCode
-from .common import AsJson, Bars, Config, Now, emit, handled, say, with_engine
+from .common import AsJson, Bars, Config, Now, emit, handled, say, warn, with_engine
 from .env import current
 from .tables import outcomes_table
 
@@ -24,6 +24,7 @@ def tick(
     as_json: AsJson = False,
 ) -> None:
     """Send every due email once and record each outcome. Run it from cron every minute."""
+    from ..engine.plan import drift_warning
     from ..tick.run import tick as run_tick
     from ..tick.signals import Abandoned, StopRequest, stop_on_signals
 
@@ -37,10 +38,13 @@ def tick(
     stop = StopRequest()  # a SIGTERM while the store opens is kept for the tick, which then stops before sending
     try:
         with stop_on_signals(stop):
-            report = with_engine(
+            report, drift = with_engine(
                 config,
                 now,
-                lambda e: run_tick(e, dry_run=dry_run, limit=limit, progress=progress, stop=stop),
+                lambda e: (
+                    run_tick(e, dry_run=dry_run, limit=limit, progress=progress, stop=stop),
+                    None if dry_run else drift_warning(e),
+                ),
                 needs_secret=True,
             )
     except Abandoned as signal_name:  # two signals before the tick began
@@ -48,6 +52,8 @@ def tick(
         raise typer.Exit(int(ExitCode.STOPPED)) from None
     finally:
         bars.stop()
+    if drift:
+        warn(drift)
     if as_json:
         emit(report.to_json())
     else:

@@ -100,9 +100,10 @@ def _automatic(
         if hold is not None and config is not None:
             until = now + hold
             targets = campaign.cancelled_by(REPLIED)
-            note = f"held until {iso(until)}: {name} ({facts['reason']})"
+            why = f"held until {iso(until)}: {name} ({facts['reason']})"
             for row in store.emails_for_contact(sender):
                 if row.state is State.SCHEDULED and row.sequence in targets and row.due < until:
+                    note = f"{why}: was due {iso(row.due)}"  # the tick's form for a moved row
                     held.append(store.update_email(row, {"due": until, "note": note}))
     what = f"{name} from {sender} ({facts['reason']}): nothing stopped"
     if hold is None:
