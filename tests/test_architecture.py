@@ -235,6 +235,63 @@ def test_every_folder_opens_with_a_docstring_that_states_its_import_rule() -> No
     assert "May import" in (ast.get_docstring(ast.parse((PACKAGE / "defaults/__init__.py").read_text("utf-8"))) or "")
 
 
+def capability_violations(source: Source) -> list[str]:
+    """A store's ports are chosen once (engine/base.py asks stores/base.py's journal_of and claims_of): nothing
+    reads a capability flag, nothing outside stores/ checks which ports a store has, and no store raises
+    NotImplementedError for part of a port."""
+    out = []
+    for node in ast.walk(ast.parse(source.text)):
+        if isinstance(node, ast.Attribute) and node.attr in ("supports_batches", "many_runners"):
+            out.append((node.lineno, f"reads the capability flag .{node.attr}"))
+        elif isinstance(node, ast.Raise) and node.exc is not None and "NotImplementedError" in ast.unparse(node.exc):
+            out.append((node.lineno, "raises NotImplementedError"))
+        elif (
+            source.layer != "stores"
+            and isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("isinstance", "hasattr", "getattr")
+            and any(word in ast.unparse(node) for word in ("BatchJournal", "RunnerClaims", "_batch", "claim_due"))
+        ):
+            out.append((node.lineno, f"checks which ports a store has: {ast.unparse(node)}"))
+    return [f"{source.path}:{line}: {what}" for line, what in sorted(out)]
+
+
+def test_no_store_raises_not_implemented_and_nothing_tests_a_capability_flag() -> None:
+    assert [v for s in sources() for v in capability_violations(s)] == []
+
+
+def test_each_store_implements_whole_ports_only() -> None:
+    """Store whole for every store; the batch journal where there are transactions; claims for many runners on
+    PostgreSQL only. The ports are runtime-checkable protocols: a method missing is a port not implemented."""
+    from xmas_cli.stores.base import BatchJournal, RunnerClaims, Store
+    from xmas_cli.stores.notion import NotionStore
+    from xmas_cli.stores.postgres import PostgresStore
+    from xmas_cli.stores.sqlite import SqliteStore
+
+    def methods(port: type) -> set[str]:
+        return {n for n, v in vars(port).items() if callable(v) and not n.startswith("_")} | {
+            n for n, v in vars(port).items() if isinstance(v, property)
+        }
+
+    every = methods(Store)
+    assert {"emails_by_id", "due_emails", "summary", "count_contacts"} <= every
+    assert not every & (methods(BatchJournal) | methods(RunnerClaims))  # the ports do not overlap
+    ports = {
+        store: {
+            name
+            for name, port in (("journal", BatchJournal), ("claims", RunnerClaims))
+            if methods(port) <= set(dir(store))
+        }
+        for store in (SqliteStore, PostgresStore, NotionStore)
+    }
+    assert ports == {SqliteStore: {"journal"}, PostgresStore: {"journal", "claims"}, NotionStore: set()}
+    for store in (SqliteStore, PostgresStore, NotionStore):
+        assert every <= set(dir(store)), f"{store.__name__} lacks {sorted(every - set(dir(store)))}"
+        for port in (BatchJournal, RunnerClaims):  # never half a port
+            have = methods(port) & set(dir(store))
+            assert have in (set(), methods(port)), f"{store.__name__} implements part of {port.__name__}: {have}"
+
+
 # ------------------------------------------------------------------------------ the checkers can fail: offenders
 
 OFFENDING_CORE = '''
@@ -305,6 +362,26 @@ def test_the_purity_checker_reports_the_clock_the_disk_and_the_environment() -> 
 def test_the_import_checker_reports_a_layer_that_points_up(path: str, text: str, found: str) -> None:
     assert import_violations(Source(path, text)) == [f"{path}:1: {found}"]
     assert import_violations(Source(path, "from ..core.model import Contact\nfrom ..errors import NotFound\n")) == []
+
+
+def test_the_capability_checker_reports_a_flag_a_port_check_and_not_implemented() -> None:
+    tick = Source(
+        "tick/x.py",
+        "def f(store, journal):\n"
+        "    if store.supports_batches:\n"
+        "        pass\n"
+        "    if isinstance(store, BatchJournal):\n"
+        "        pass\n"
+        "    return store.many_runners\n",
+    )
+    assert capability_violations(tick) == [
+        "tick/x.py:2: reads the capability flag .supports_batches",
+        "tick/x.py:4: checks which ports a store has: isinstance(store, BatchJournal)",
+        "tick/x.py:6: reads the capability flag .many_runners",
+    ]
+    store = Source("stores/x.py", "class S:\n    def open_batch(self, b):\n        raise NotImplementedError('no')\n")
+    assert capability_violations(store) == ["stores/x.py:3: raises NotImplementedError"]
+    assert capability_violations(Source("stores/base.py", "x = isinstance(s, BatchJournal)\n")) == []
 
 
 def test_the_other_checkers_report_an_offender() -> None:

@@ -24,6 +24,7 @@ from xmas_cli.commands.operators import in_flight_line
 from xmas_cli.core.model import State
 from xmas_cli.core.outgoing import OutgoingEmail, SendResult
 from xmas_cli.engine import Engine, status, unsubscribe
+from xmas_cli.stores.base import BatchJournal
 from xmas_cli.tick.run import tick
 from xmas_cli.tick.signals import StopRequest
 
@@ -44,9 +45,15 @@ def resend_engine(project: Path) -> tuple[Engine, FixedClock]:
     return engine, clock
 
 
+def journal(engine: Engine) -> BatchJournal:
+    """The store's batch journal (SQLite and PostgreSQL keep one)."""
+    assert engine.journal is not None
+    return engine.journal
+
+
 def die_on_close(engine: Engine, times: int = 1) -> list[str]:
     """Make the store die inside close_batch, before anything of it is written, `times` times."""
-    real = engine.store.close_batch
+    real = journal(engine).close_batch
     died: list[str] = []
 
     def dying(key: str, outcomes: Any) -> None:
@@ -55,7 +62,7 @@ def die_on_close(engine: Engine, times: int = 1) -> list[str]:
             raise Died(key)
         real(key, outcomes)
 
-    engine.store.close_batch = dying  # type: ignore[method-assign]
+    journal(engine).close_batch = dying  # type: ignore[method-assign]
     return died
 
 
@@ -95,7 +102,7 @@ def test_a_batch_killed_while_recording_is_sent_again_whole_under_its_key_and_de
     firsts = {r.email: r for r in engine.store.all_emails() if r.step == 1}
     assert all(firsts[p].state is State.SENT and firsts[p].message_id for p in PEOPLE)
     assert "recorded before it was set Cancelled" in (firsts[PEOPLE[0]].note or "")
-    assert report.count("sent") == 6 and engine.store.open_batches() == []
+    assert report.count("sent") == 6 and journal(engine).open_batches() == []
 
 
 def test_a_batch_whose_key_has_expired_is_not_sent_blind(project: Path, resend_api: ResendEmulator) -> None:
@@ -111,7 +118,7 @@ def test_a_batch_whose_key_has_expired_is_not_sent_blind(project: Path, resend_a
     rows = [r for r in engine.store.all_emails() if r.step == 1]
     assert {r.state for r in rows} == {State.FAILED}
     assert all("delivery unknown" in (r.last_error or "") for r in rows) and not report.ok
-    assert engine.store.open_batches() == []
+    assert journal(engine).open_batches() == []
 
 
 def test_a_batch_with_no_verdict_stays_open_and_goes_again_as_recorded(project: Path) -> None:
@@ -120,7 +127,7 @@ def test_a_batch_with_no_verdict_stays_open_and_goes_again_as_recorded(project: 
     for who in PEOPLE[:3]:
         enroll_postcall(engine, who)
     tick(engine)
-    [batch] = engine.store.open_batches()
+    [batch] = journal(engine).open_batches()
     assert batch.attempts == 1 and batch.retry_at == T0 + timedelta(minutes=1)
     enroll_postcall(engine, "late@example.com")  # due at the retry: never joins the open batch
     clock.set(T0 + timedelta(minutes=1))
@@ -160,7 +167,7 @@ def test_sigterm_finishes_the_send_in_flight_records_it_and_stops(project: Path)
     report = tick(engine, stop=StopRequest())
     assert signal.getsignal(signal.SIGTERM) == previous  # the tick's handler is gone again
     assert report.stopped == "SIGTERM" and report.count("sent") == 1 and report.left_over == 2
-    assert len(mailer.calls) == 1 and engine.store.open_batches() == []
+    assert len(mailer.calls) == 1 and journal(engine).open_batches() == []
     assert "2 left for the next tick (stopped by SIGTERM)" in report.summary()
     states = Counter(r.state for r in engine.store.all_emails() if r.step == 1)
     assert states == Counter({State.SENT: 1, State.SCHEDULED: 2})
@@ -172,13 +179,13 @@ def test_a_second_signal_abandons_the_request_and_the_next_tick_sends_it_under_t
     enroll_postcall(engine, PEOPLE[0])
     report = tick(engine)
     assert report.stopped == "SIGTERM" and mailer.calls == []  # abandoned before the request was made
-    [batch] = engine.store.open_batches()
+    [batch] = journal(engine).open_batches()
     [flight] = status(engine).in_flight  # what `xmas status` shows of it
     assert flight.key == batch.key and flight.owner is None  # a stopped runner gave its lease back (PostgreSQL)
     assert in_flight_line(flight, engine.clock.now()).endswith("the next tick sends it again under its key")
     report = tick(engine)
     assert [ids for ids, _ in mailer.calls] == [batch.row_ids] and report.count("sent") == 1
-    assert engine.store.open_batches() == [] and status(engine).in_flight == []
+    assert journal(engine).open_batches() == [] and status(engine).in_flight == []
 
 
 def test_xmas_tick_exits_6_when_stopped_by_a_signal(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -202,6 +202,18 @@ def test_a_row_round_trips_with_data_longer_than_one_text_piece(world: World) ->
     store.close()
 
 
+def test_rows_are_read_by_id_one_query_each_so_preview_row_works_on_notion(world: World) -> None:
+    """emails_by_id is part of every store's port (preview --row reads a row by id): Notion answers it by Row ID,
+    where it used to raise NotImplementedError."""
+    store = world.store()
+    first, second = store.add_email(a_row(1)), store.add_email(a_row(2))
+    world.emu.reset_requests()
+    found = store.emails_by_id([second.id, "lead-nurture:nobody@example.com#1", first.id, second.id])
+    assert found == {second.id: second, first.id: first}
+    assert world.emu.count() == 3  # one query per distinct id
+    store.close()
+
+
 def test_add_email_is_idempotent_and_uses_the_first_of_duplicates(world: World, caplog: Any) -> None:
     store = world.store()
     first = store.add_email(a_row())

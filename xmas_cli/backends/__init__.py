@@ -18,7 +18,7 @@ from ..core.campaign import Campaign
 from ..engine import Engine
 from ..mailers.base import Mailer
 from ..mailers.outbox import OutboxMailer
-from ..stores.base import Store
+from ..stores.base import Store, journal_of
 from ..stores.sqlite import SqliteStore
 
 DEFAULT_CONFIG = "campaign.toml"
@@ -64,7 +64,7 @@ def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store, clock:
         # atomically before it is sent (SQLite, PostgreSQL); with Notion each email is its own request and key.
         return from_env(
             env,
-            batch=store.supports_batches,
+            batch=journal_of(store) is not None,
             rate_limit=campaign.mailer.requests_per_second,
             max_retries=campaign.mailer.max_retries,
             backoff_seconds=campaign.mailer.retry_backoff_seconds,

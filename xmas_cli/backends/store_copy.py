@@ -11,7 +11,7 @@ from typing import Protocol
 from ..core.campaign import Campaign
 from ..core.model import Contact, Event, ScheduledEmail, Template
 from ..errors import Busy, ConfigError
-from ..stores.base import Changes
+from ..stores.base import Changes, journal_of
 from ..stores.copy import CopyReport, Progress, Target, copy_store, plan_copy
 from ..stores.files import FileTemplates
 
@@ -110,7 +110,7 @@ def copy_between(
             locks = {c.path(c.tick.lock).resolve(): c.store.mode for c in (source_campaign, target_campaign)}
             for path, mode in locks.items():
                 stack.enter_context(file_lock(path, what="tick", mode=mode))
-        if source.supports_batches and source.open_batches():
+        if (journal := journal_of(source)) is not None and journal.open_batches():
             raise Busy(
                 f"{source.description} has a batch of emails in flight (sent, outcome not yet recorded): "
                 "nothing was copied",

@@ -14,7 +14,7 @@ from ..core.consent import on_file
 from ..core.model import Contact, Event, ScheduledEmail
 from ..core.variables import Counts
 from ..mailers.base import Mailer
-from ..stores.base import Store
+from ..stores.base import BatchJournal, RunnerClaims, Store, claims_of, journal_of
 
 
 @dataclass
@@ -25,6 +25,14 @@ class Engine:
     secret: str | None = None
     mailer_factory: Callable[[], Mailer] | None = None
     _mailer: Mailer | None = field(default=None, repr=False)
+    # The ports the store implements beside Store, asked once here (stores/base.py): its batch journal (SQLite,
+    # PostgreSQL) and its claims for many runners (PostgreSQL); None where it has none.
+    journal: BatchJournal | None = field(init=False, repr=False)
+    claims: RunnerClaims | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.journal = journal_of(self.store)
+        self.claims = claims_of(self.store)
 
     @property
     def mailer(self) -> Mailer:

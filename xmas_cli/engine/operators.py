@@ -155,5 +155,5 @@ def status(engine: Engine) -> Status:
     summary = store.summary(now)
     counts: dict[str, dict[str, int]] = {name: {} for name in engine.campaign.sequences}
     counts.update(summary.counts)
-    in_flight = store.open_batches() if store.supports_batches else []
+    in_flight = engine.journal.open_batches() if engine.journal is not None else []
     return Status(store.description, now, counts, summary.next_due, summary.overdue, summary.problems, in_flight)

@@ -1,13 +1,18 @@
-"""The Store protocol the engine is given.
+"""The store's ports: what the engine is given (Store, which every store implements whole), and two more that a
+store implements or does not (never half, never raising NotImplementedError):
 
-Outside the batch journal every write touches one row, and nothing relies on a transaction or a
-compare-and-swap: Notion offers neither. Row ids are deterministic (enrollment key + step), so a
-retried write finds what the first one wrote instead of writing it twice.
+- **Store.** Outside the batch journal every write touches one row, and nothing relies on a transaction or a
+  compare-and-swap: Notion offers neither. Row ids are deterministic (enrollment key + step), so a retried write
+  finds what the first one wrote instead of writing it twice.
+- **BatchJournal** (SQLite, PostgreSQL: stores with transactions). Before a batch is sent, its members and the
+  exact request (the rendered emails) are recorded in one transaction; after it was sent, every member's outcome
+  is recorded and the entry removed in one transaction. An entry still open when a tick starts is a batch whose
+  outcome is unknown: it is sent again, as recorded. Without a journal (Notion) the tick sends each email under
+  its own row key.
+- **RunnerClaims** (PostgreSQL): any number of ticks at once, on many machines, sharing the due rows by claims and
+  the journal's batches by leases. Without it (SQLite, Notion) one tick at a time runs, behind its file lock.
 
-A store with `supports_batches` also keeps a **batch journal** (see tick.py): before a batch is sent,
-its members and the exact request (the rendered emails) are recorded in one transaction; after it
-was sent, every member's outcome is recorded and the entry removed in one transaction. An entry
-still open when a tick starts is a batch whose outcome is unknown: it is sent again, as recorded.
+`journal_of` and `claims_of` say which a store implements; the engine asks once, when it is built.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State, Template
 from ..core.report_facts import Funnel, ReportFacts
@@ -88,12 +93,6 @@ def summarize(rows: Iterable[ScheduledEmail], now: datetime) -> Summary:
 
 class Store(Protocol):
     description: str  # e.g. "SQLite .xmas/xmas.db", for messages
-    # True when the store keeps the batch journal (open_batch ... close_batch, each one transaction), so
-    # the tick may send up to 100 emails under one idempotency key (see tick.py). Notion: False.
-    supports_batches: bool
-    # True when any number of ticks may run at once, on many machines, sharing the due rows by claims and leases
-    # (ClaimingStore below: PostgreSQL); False when the tick takes its file lock (SQLite, Notion).
-    many_runners: bool
 
     @property
     def request_rate(self) -> float | None:
@@ -141,27 +140,8 @@ class Store(Protocol):
         """Rows in state Cancelled that were due in (since, now]: what a rule stopped (for `tick --dry-run`)."""
         ...
 
-    # The batch journal: only when supports_batches.
-    def open_batch(self, batch: Batch) -> list[str]:
-        """In one transaction: record the entry and mark its rows. Rows that are no longer Scheduled, or are
-        in another open batch, are returned and nothing is written; an empty list means it is recorded."""
-        ...
-
     def emails_by_id(self, ids: Collection[str]) -> dict[str, ScheduledEmail]:
         """The rows with these ids, as they are now."""
-        ...
-
-    def open_batches(self) -> list[Batch]:
-        """Every open entry, oldest first."""
-        ...
-
-    def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
-        """In one transaction: record every member's outcome and remove the entry."""
-        ...
-
-    def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
-        """In one transaction: keep the entry open with batch.attempts, retry_at and last_error, and update its rows
-        (their error and next attempt, for people to see)."""
         ...
 
     def all_emails(self) -> Iterator[ScheduledEmail]: ...
@@ -212,8 +192,32 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-class ClaimingStore(Store, Protocol):
-    """A store many tick runners share (many_runners): each claims its rows, and batches carry leases."""
+@runtime_checkable
+class BatchJournal(Protocol):
+    """The batch journal (see the module's docstring): a store with transactions keeps it."""
+
+    def open_batch(self, batch: Batch) -> list[str]:
+        """In one transaction: record the entry and mark its rows. Rows that are no longer Scheduled, or are
+        in another open batch, are returned and nothing is written; an empty list means it is recorded."""
+        ...
+
+    def open_batches(self) -> list[Batch]:
+        """Every open entry, oldest first."""
+        ...
+
+    def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        """In one transaction: record every member's outcome and remove the entry."""
+        ...
+
+    def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
+        """In one transaction: keep the entry open with batch.attempts, retry_at and last_error, and update its rows
+        (their error and next attempt, for people to see)."""
+        ...
+
+
+@runtime_checkable
+class RunnerClaims(Protocol):
+    """A store many tick runners share: each claims its rows, and the journal's batches carry leases."""
 
     def claim_due(self, now: datetime, limit: int, runner: str, until: datetime) -> list[ScheduledEmail]:
         """Claim up to `limit` due rows nobody works on, and the other due rows of their contacts, for `runner`
@@ -235,3 +239,13 @@ class ClaimingStore(Store, Protocol):
     def take_batch(self, key: str, runner: str, now: datetime, until: datetime) -> bool:
         """Take over an open batch whose lease has ended; False when another runner holds it or took it first."""
         ...
+
+
+def journal_of(store: Store) -> BatchJournal | None:
+    """The store's batch journal, or None where it keeps none (Notion)."""
+    return store if isinstance(store, BatchJournal) else None
+
+
+def claims_of(store: Store) -> RunnerClaims | None:
+    """The store's claims for many runners, or None where one tick at a time runs (SQLite, Notion)."""
+    return store if isinstance(store, RunnerClaims) and journal_of(store) is not None else None

@@ -10,7 +10,7 @@ from typing import Any, Protocol, cast
 from ..clock import iso
 from ..core.deliveries import to_json
 from ..core.model import Contact, Event, ScheduledEmail, Template
-from .base import Batch, Changes
+from .base import Changes
 
 KINDS = ("contacts", "templates", "emails", "events")
 # The fields of a row that a store's update_email writes (Changes, without the batch).
@@ -22,13 +22,11 @@ class Source(Protocol):
     """What is read from the store copied from (any Store)."""
 
     description: str
-    supports_batches: bool
 
     def all_contacts(self) -> Iterator[Contact]: ...
     def all_emails(self) -> Iterator[ScheduledEmail]: ...
     def events_for_contact(self, email: str) -> list[Event]: ...
     def list_templates(self) -> list[Template]: ...
-    def open_batches(self) -> list[Batch]: ...
 
 
 class Target(Protocol):

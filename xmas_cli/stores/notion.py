@@ -2,8 +2,8 @@
 
 Notion holds all the state, and the business reads and edits it there: a person who sets a row's State to Paused
 or Cancelled stops it, a person who ticks a contact's Unsubscribed suppresses it, and the visible columns win over
-the Data JSON. Every write touches one page; there are no transactions, so `supports_batches` is False and the
-tick sends each email under its own idempotency key.
+the Data JSON. Every write touches one page; there are no transactions, so it keeps no batch journal (it does not
+implement stores/base.py's BatchJournal) and the tick sends each email under its own idempotency key.
 
 Request costs (what `xmas tick` and `xmas enroll` pay, with the schema check cached, see notion_schema.py):
 due query 1 per 100 due rows; `get_contacts` 1 per 100 addresses; `count_contacts` 1 per 100 live (not Cancelled,
@@ -23,7 +23,7 @@ from ..core.campaign import Campaign
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State
 from ..core.report_facts import Funnel, ReportFacts, facts_from_rows
 from ..errors import NotFound
-from .base import Batch, Changes, Summary, summarize
+from .base import Changes, Summary, summarize
 from .notion_base import (
     BY_CREATION,
     TOKEN_FIX,
@@ -51,9 +51,6 @@ def open_notion_store(campaign: Campaign, env: Mapping[str, str]) -> NotionStore
 
 class NotionStore(NotionTemplates):
     """The Store protocol (stores/base.py) on three Notion databases."""
-
-    supports_batches = False  # no transactions: the tick sends each email under its own row key
-    many_runners = False  # one tick at a time, behind the tick's file lock
 
     # ------------------------------------------------------------------------------------- contacts
 
@@ -264,22 +261,10 @@ class NotionStore(NotionTemplates):
         }
         return [self.records.row(p) for p in self._query("tracker", body, "query the rows stopped lately")]
 
-    # The batch journal needs transactions, which Notion does not have: supports_batches is False, so the tick
-    # sends every email under its own row key and never calls these.
-    def open_batch(self, batch: Batch) -> list[str]:
-        raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
-
     def emails_by_id(self, ids: Collection[str]) -> dict[str, ScheduledEmail]:
-        raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
-
-    def open_batches(self) -> list[Batch]:
-        return []
-
-    def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
-        raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
-
-    def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
-        raise NotImplementedError("Notion keeps no batch journal (supports_batches is False)")
+        """One query per id (its Row ID): for a few rows at a time (`preview --row`)."""
+        found = {row_id: self._find_row(row_id) for row_id in dict.fromkeys(ids)}
+        return {row_id: self.records.row(page) for row_id, page in found.items() if page is not None}
 
     def summary(self, now: datetime) -> Summary:
         """Notion cannot count: every tracker row is read (paged, at the pacer's rate) and counted here."""

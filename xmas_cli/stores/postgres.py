@@ -36,8 +36,8 @@ from .records import read_contact, read_event, read_row, read_time
 
 
 class PostgresStore(PostgresRunners, TemplatesInFolder):
-    supports_batches = True
-    many_runners = True  # the tick takes no file lock: runners share the due rows by claims and leases
+    """The Store, the BatchJournal and RunnerClaims (stores/base.py): the tick takes no file lock, its runners
+    share the due rows by claims and leases."""
 
     # ------------------------------------------------------------------------------ contacts
 

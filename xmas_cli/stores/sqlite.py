@@ -30,11 +30,9 @@ _COLUMNS = (
 
 
 class SqliteStore(SqliteJournal, TemplatesInFolder):
-    """Contacts, scheduled emails and events in the file; the journal (SqliteJournal) and the connection
-    (SqliteBase) beneath."""
-
-    supports_batches = True
-    many_runners = False  # one tick at a time, behind the tick's file lock
+    """The Store and the BatchJournal (stores/base.py), not RunnerClaims: one tick at a time, behind its file lock.
+    Contacts, scheduled emails and events here; the journal (SqliteJournal) and the connection (SqliteBase)
+    beneath."""
 
     # contacts
     def contact_lock(self, email: str) -> None:

@@ -139,7 +139,7 @@ def tick(
     now = engine.clock.now()
     stop = stop if stop is not None else StopRequest()
     lock: AbstractContextManager[object] = nullcontext()
-    if not engine.store.many_runners:  # one tick at a time; PostgreSQL's runners share the rows by claims instead
+    if engine.claims is None:  # one tick at a time; PostgreSQL's runners share the rows by claims instead
         lock = file_lock(engine.campaign.path(engine.campaign.tick.lock), what="tick", mode=engine.campaign.store.mode)
     with lock, stop_on_signals(stop):
         t = _Tick(engine, now, dry_run, stop, monotonic)
@@ -172,11 +172,11 @@ def _stopped(t: _Tick) -> None:
 def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
     if t.dry_run:
         _stopped(t)
-    if t.store.supports_batches:
-        for batch in t.store.open_batches():
+    if t.journal is not None:
+        for batch in t.journal.open_batches():
             if t.must_stop():
                 return
-            replay(t, batch)
+            replay(t, t.journal, batch)
     if not t.dry_run:
         _record_deliveries(t)
     secret: str | None = None

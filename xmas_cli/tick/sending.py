@@ -9,7 +9,7 @@ from ..core import journal
 from ..core.model import ScheduledEmail, State
 from ..core.outgoing import OutgoingEmail, SendResult, batch_key
 from ..core.variants import variant_of
-from ..stores.base import Batch, Changes
+from ..stores.base import Batch, BatchJournal, Changes
 from .report import Outcome
 from .state import KEY_MARGIN, TickState, backoff
 
@@ -65,7 +65,9 @@ def outcome(t: TickState, row: ScheduledEmail, result: SendResult) -> None:
 # ------------------------------------------------------------------------------ the journal
 
 
-def send_journaled(t: TickState, batch: Batch, emails: list[OutgoingEmail], rows: dict[str, ScheduledEmail]) -> None:
+def send_journaled(
+    t: TickState, batches: BatchJournal, batch: Batch, emails: list[OutgoingEmail], rows: dict[str, ScheduledEmail]
+) -> None:
     """Send a recorded batch under its key and record the outcome: all members at once (close), or, when the
     request failed as a whole, keep it open for a later tick with its attempts counted (defer)."""
     key = batch.key if len(emails) > 1 else None
@@ -82,7 +84,7 @@ def send_journaled(t: TickState, batch: Batch, emails: list[OutgoingEmail], rows
         updates: list[tuple[ScheduledEmail, Changes]] = [
             (row, {"attempts": attempts, "last_error": why, "due": retry_at}) for row, _ in members if row
         ]
-        t.store.defer_batch(deferred, updates)
+        batches.defer_batch(deferred, updates)
         for row, _ in members:
             if row:
                 t.report.outcomes.append(Outcome(row, "retry", f"{why}; batch sent again at {iso(retry_at)}"))
@@ -94,14 +96,14 @@ def send_journaled(t: TickState, batch: Batch, emails: list[OutgoingEmail], rows
         action, detail, changes = row_changes(t, row, result, attempts, final=True)
         outcomes.append((row, changes))
         t.report.outcomes.append(Outcome(row, action, detail))
-    t.store.close_batch(batch.key, outcomes)
+    batches.close_batch(batch.key, outcomes)
 
 
-def replay(t: TickState, batch: Batch) -> None:
+def replay(t: TickState, batches: BatchJournal, batch: Batch) -> None:
     """A batch an earlier tick recorded but did not finish: send exactly it again under its key."""
     if batch.retry_at is not None and batch.retry_at > t.now:
         return
-    if t.store.many_runners:  # another runner's: only once its lease has ended, and only if we win it
+    if t.engine.claims is not None:  # another runner's: only once its lease has ended, and only if we win it
         if batch.lease_until is not None and batch.lease_until > t.now:
             return
         if t.claims is not None and not t.claims.take_batch(batch.key, t.runner, t.now, t.lease_until):
@@ -114,11 +116,12 @@ def replay(t: TickState, batch: Batch) -> None:
     try:
         emails = journal.decode(batch.emails)
     except ValueError as exc:
-        give_up(t, batch, members, f"its batch cannot be sent again: {exc}")
+        give_up(t, batches, batch, members, f"its batch cannot be sent again: {exc}")
         return
     if expired:
         give_up(
             t,
+            batches,
             batch,
             members,
             f"delivery unknown: its batch was recorded at {iso(batch.opened_at)}, the tick sending it stopped "
@@ -129,28 +132,28 @@ def replay(t: TickState, batch: Batch) -> None:
         detail = f"batch recorded at {iso(batch.opened_at)}, outcome unknown: sent again under its key"
         t.report.outcomes.extend(Outcome(row, "would-replay", detail) for row in members)
     else:
-        send_journaled(t, batch, emails, rows)
+        send_journaled(t, batches, batch, emails, rows)
 
 
-def give_up(t: TickState, batch: Batch, members: list[ScheduledEmail], why: str) -> None:
+def give_up(t: TickState, batches: BatchJournal, batch: Batch, members: list[ScheduledEmail], why: str) -> None:
     if t.dry_run:
         t.report.outcomes.extend(Outcome(row, "would-fail", why) for row in members)
         return
-    t.store.close_batch(batch.key, [(row, {"state": State.FAILED, "last_error": why}) for row in members])
+    batches.close_batch(batch.key, [(row, {"state": State.FAILED, "last_error": why}) for row in members])
     t.report.outcomes.extend(Outcome(row, "failed", why) for row in members)
 
 
 def send_group(t: TickState, group: Ready) -> None:
     """Send up to max_batch ready emails: through the journal where the store keeps one, else row by row."""
-    if t.store.supports_batches:
+    if (batches := t.journal) is not None:
         while group:
             ids = [row.id for row, _ in group]
             emails = [email for _, email in group]
             key = batch_key(t.campaign.campaign.name, ids)
             batch = Batch(key, ids, journal.encode(emails), t.now, owner=t.runner, lease_until=t.lease_until)
-            taken = set(t.store.open_batch(batch))
+            taken = set(batches.open_batch(batch))
             if not taken:
-                send_journaled(t, batch, emails, {row.id: row for row, _ in group})
+                send_journaled(t, batches, batch, emails, {row.id: row for row, _ in group})
                 return
             group = [item for item in group if item[0].id not in taken]  # changed meanwhile: left alone
         return

@@ -8,13 +8,12 @@ import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import cast
 
 from ..core.model import ScheduledEmail, State, Template
 from ..core.variables import Counts
 from ..engine import Engine, campaign_counts
 from ..errors import Busy, ConfigError, MailerUnavailable, StoreUnavailable
-from ..stores.base import Changes, ClaimingStore
+from ..stores.base import Changes
 from .report import DRY_RUN, Outcome, TickReport
 from .signals import StopRequest
 
@@ -72,7 +71,9 @@ class TickState:
         # Many runners (PostgreSQL): this tick's name on its claims and batches, and when they lapse (tick's clock)
         self.runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_until = now + self.campaign.lease
-        self.claims = cast(ClaimingStore, self.store) if self.store.many_runners and not dry_run else None
+        self.journal = engine.journal  # None (Notion): each email is sent under its own row key
+        # this tick's claims (None on a dry run, or where one tick at a time runs behind its file lock)
+        self.claims = engine.claims if not dry_run else None
 
     # ------------------------------------------------------------------------------ bookkeeping
 
