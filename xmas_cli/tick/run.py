@@ -25,6 +25,7 @@ from ..core.outgoing import OutgoingEmail
 from ..core.tokens import check_secret
 from ..core.windows import next_opening
 from ..engine import Engine
+from ..errors import StoreUnavailable
 from ..lock import file_lock
 from .report import Outcome, TickReport
 from .sending import Ready, replay, send_group
