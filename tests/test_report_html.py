@@ -5,6 +5,7 @@ owner only. Everything here is read from the markup: no browser needed."""
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 import xml.etree.ElementTree as ET
@@ -350,3 +351,29 @@ def test_report_html_writes_a_private_page_and_says_one_line(xmas: Cli, project:
         "xmas: error: --html: folder nowhere does not exist — create it, or name a file in another\n"
     )
     assert not (project / "nowhere").exists()
+
+
+def test_with_the_outbox_mailer_rates_are_a_dash_and_say_why(xmas: Cli, project: Path) -> None:
+    """The shipped campaign sends through the outbox, which nothing reports on: no 0 % anywhere, and the reason
+    once per table in the terminal, once on the page, and in the JSON."""
+    for n in range(3):
+        payload = {"email": f"lead{n}@example.com", "first_name": f"Lead{n}", "business_name": "Shop"}
+        xmas("enroll", "lead-nurture", "--payload", "-", "--now", "2026-12-01T10:00:00Z", input=json.dumps(payload))
+    xmas("tick", "--now", "2026-12-01T10:00:00Z")
+    doc = xmas.json("report", "--now", "2026-12-02T10:00:00Z")
+    assert doc["rates_note"] == NO_RATES
+    first = next(s for s in doc["sequences"] if s["sequence"] == "lead-nurture")["steps"][0]
+    assert (first["sent"], first["delivered"], first["opened"]) == (3, 0, 0)
+    shown = xmas("report", "--now", "2026-12-02T10:00:00Z").stdout
+    assert shown.count(f"  opened, clicked: {NO_RATES}\n") == 5, shown  # under each sequence's table
+    steps = shown[: shown.index("funnel")]
+    assert "%" not in steps and "signup" not in steps  # no rate, and no empty table for a sequence xmas never sends
+    [nurture_row] = [line for line in steps.splitlines() if "lead_nurture_email_1" in line]
+    cells = [cell.strip() for cell in nurture_row.split("│")[1:-1]]
+    assert cells == ["1", "lead_nurture_email_1", "3", "0", "—", "—", "0", "0", "0"]
+    xmas("report", "--now", "2026-12-02T10:00:00Z", "--html", "r.html")
+    page = (project / "r.html").read_text(encoding="utf-8")
+    assert page.count(NO_RATES) == 1 and RATES not in charts(page)
+    rows = tables(page)[1]["rows"][1:]
+    assert rows[0][:5] == ["lead-nurture #1lead_nurture_email_1", "3", "0", "—", "—"]
+    assert {(row[3], row[4]) for row in rows} == {("—", "—")}
