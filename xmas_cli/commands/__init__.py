@@ -51,7 +51,7 @@ def _app(
         typer.Option("--version", help="Print xmas's version and exit.", callback=_print_version, is_eager=True),
     ] = False,
 ) -> None:
-    """Run the Christmas email campaign: enroll contacts, send due emails from cron, preview templates."""
+    """xmas's own options (the app's help is the Typer's, above)."""
 
 
 for module in (enroll, event, tick, preview, send_test, templates, operators, plan, report, setup, notion, db, store):
