@@ -165,3 +165,27 @@ def test_a_backlog_drains_a_bounded_amount_per_tick_and_every_tick_progresses(pr
     assert sorted(i for ids, _ in mailer.calls for i in ids) == sorted(
         f"lead-nurture:b{n}@example.com#1" for n in range(350)
     )  # each row sent once
+
+
+def test_planning_stops_at_the_budget_when_every_row_is_held(project: Path) -> None:
+    """A catch-up where every due row waits for the send window: each hold is a store write (on Notion, 1/3 s and
+    more under 5xx retries), so the budget is checked between the rows planned, not only between sends. The rows
+    not reached stay due as they were, for the next tick."""
+    config = project / "campaign.toml"
+    config.write_text(config.read_text().replace('# send_window = "08:00-20:00"', 'send_window = "08:00-09:00"', 1))
+    mailer = ScriptedMailer([])
+    engine, _ = make_engine(project, mailer)
+    for n in range(6):
+        enroll_postcall(engine, f"p{n}@example.com")  # E1 due 10:30, outside the window: held until tomorrow
+
+    def held() -> int:
+        return sum(1 for r in engine.store.all_emails() if r.note and r.note.startswith("window opens"))
+
+    report = tick(engine, monotonic=lambda: 20.0 * held())  # each hold takes 20 s of a fake clock (budget 50 s)
+
+    assert [o.action for o in report.outcomes] == ["held"] * 3 and mailer.calls == []
+    assert report.left_over == 3 and "3 left for the next tick (time budget)" in report.summary()
+    firsts = sorted((r.email, r.due.isoformat()) for r in engine.store.all_emails() if r.step == 1)
+    assert [due for _, due in firsts].count("2026-12-01T10:30:00+00:00") == 3  # untouched: still due
+    report = tick(engine, monotonic=lambda: 20.0 * (held() - 3))
+    assert [o.action for o in report.outcomes] == ["held"] * 3 and report.left_over == 0

@@ -3,11 +3,12 @@
 lock → replay the batches an earlier tick left open → then, slice by slice: read due rows (the store filters
 and sorts) → skip the suppressed and those without consent → hold what is outside the recipient's send window →
 catch-up → hold what exceeds the frequency cap → render → record the batch → send → record the outcomes.
-The time budget is checked between sends, and at least one send goes out per tick, so any backlog drains
-at the mailer's pace. A row can only fail itself: whatever goes wrong while one row is planned or rendered
-marks that row Failed with the reason, and the tick moves on. Why each point a process can die at is safe:
-README, "Reliability". Where many runners share the store (PostgreSQL) there is no lock: each slice is claimed
-for this runner with a lease, and only batches whose lease has ended are replayed (README, "PostgreSQL").
+The time budget is checked between sends and between the rows it plans, and at least one row is sent or recorded
+per tick, so any backlog drains at the mailer's (or the store's) pace. A row can only fail itself: whatever goes
+wrong while one row is planned or rendered marks that row Failed with the reason, and the tick moves on. Why each
+point a process can die at is safe: README, "Reliability". Where many runners share the store (PostgreSQL) there is
+no lock: each slice is claimed for this runner with a lease, and only batches whose lease has ended are replayed
+(README, "PostgreSQL").
 """
 
 from __future__ import annotations
@@ -193,22 +194,29 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
         contacts = t.store.get_contacts({r.email for r in rows if r.email})
         t.load_recent({r.email for r in rows if r.email})
         ready: Ready = []
-        for row in rows:
+        unplanned: list[ScheduledEmail] = []  # not reached: the budget ran out while planning
+        for index, row in enumerate(rows):
+            if t.planning_over():
+                unplanned = rows[index:]
+                break
             email = t.handle(row, contacts.get(row.email), deferred_in, secret)
             if email is not None:
                 ready.append((row, email))
         if t.dry_run:
             t.report.outcomes.extend(Outcome(r, "would-send", f"to {e.to}: {e.subject}") for r, e in ready)
-            continue
-        group_size = t.engine.mailer.max_batch
-        for start in range(0, len(ready), group_size):
-            if t.must_stop():
-                _leave(t, [row for row, _ in ready[start:]], due)
-                return
-            send_group(t, ready[start : start + group_size])
-            handled += len(ready[start : start + group_size])
-            if progress:
-                progress(handled, t.report.due)
+        else:
+            group_size = t.engine.mailer.max_batch
+            for start in range(0, len(ready), group_size):
+                if t.must_stop():
+                    _leave(t, [row for row, _ in ready[start:]] + unplanned, due)
+                    return
+                send_group(t, ready[start : start + group_size])
+                handled += len(ready[start : start + group_size])
+                if progress:
+                    progress(handled, t.report.due)
+        if unplanned:
+            _leave(t, unplanned, due)
+            return
 
 
 DELIVERY_SHARE = 0.25  # of the tick's budget, at most, for recording queued delivery events before sending

@@ -84,6 +84,17 @@ class TickState:
             return True
         return self.sends > 0 and self._monotonic() - self._started > self.campaign.tick.budget_seconds
 
+    def planning_over(self) -> bool:
+        """Stop planning before the slice's next row? On a signal at once; on the budget once this tick has done
+        something (a row recorded or a send made): holding, deferring or skipping a row is a store write each, and
+        a catch-up of rows held by a window, under a slow store (Notion at 3 requests/s, retrying 5xx), is no
+        reason to run past the budget. The rows not reached stay as they are, due, for the next tick."""
+        if self.stop.requested:
+            self.report.stopped = self.stop.signal
+            return True
+        done = self.sends > 0 or bool(self.report.outcomes)
+        return done and self._monotonic() - self._started > self.campaign.tick.budget_seconds
+
     def slice_size(self) -> int:
         """The next slice: [tick] slice rows, or fewer where the store is rate-limited (Notion): no more than the
         time left can record, one request per email, so a tick does not read rows and contacts it cannot send."""
