@@ -13,7 +13,22 @@ from typing import Annotated
 
 import typer
 
-from . import db, enroll, event, notion, operators, plan, preview, report, send_test, setup, store, templates, tick
+from . import (
+    db,
+    enroll,
+    event,
+    imports,
+    notion,
+    operators,
+    plan,
+    preview,
+    report,
+    send_test,
+    setup,
+    store,
+    templates,
+    tick,
+)
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}  # every command inherits it from the app's context
 
@@ -54,7 +69,22 @@ def _app(
     """xmas's own options (the app's help is the Typer's, above)."""
 
 
-for module in (enroll, event, tick, preview, send_test, templates, operators, plan, report, setup, notion, db, store):
+for module in (
+    enroll,
+    event,
+    imports,
+    tick,
+    preview,
+    send_test,
+    templates,
+    operators,
+    plan,
+    report,
+    setup,
+    notion,
+    db,
+    store,
+):
     module.register(app)
 
 
