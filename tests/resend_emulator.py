@@ -23,7 +23,9 @@ Wire format (what the emulator answers)
 * Every error is ``{"statusCode": <status>, "message": "...", "name": "<error name>"}`` with
   ``content-type: application/json``.
 * Every reply carries ``ratelimit-limit``, ``ratelimit-remaining`` and ``ratelimit-reset``
-  (omitted when ``rate_limit`` is None); a 429 also carries ``retry-after``.
+  (omitted when ``rate_limit`` is None); a 429 also carries ``retry-after``. The limit is a token
+  bucket (``rate_limit``, ``burst``), or, after :meth:`ResendEmulator.limit_window`, Resend's
+  documented fixed window: at most N requests in each window (1 s, or shorter for quick tests).
 * All response header names are lower case (as the real API, served over HTTP/2, sends them),
   so ``exc.headers["retry-after"]`` works on the plain ``dict`` the SDK builds.
 
@@ -501,6 +503,10 @@ class ResendEmulator(LocalServer):
         self._hold: threading.Event | None = None
         self._in_flight = 0
         self._inbound: list[dict[str, Any]] = []  # received (inbound) emails, oldest first: see add_received
+        self._window: tuple[int, float] | None = None  # (limit, seconds): see limit_window
+        self._window_index = 0
+        self._window_used = 0
+        self._window_log: list[tuple[float, bool]] = []
         super().__init__()
         self.rate_limit = rate_limit
 
@@ -569,6 +575,8 @@ class ResendEmulator(LocalServer):
         self._refilled_at = now
 
     def _take_token(self) -> bool:
+        if self._window is not None:
+            return self._take_window_slot()
         if self._rate_limit is None:
             return True
         self._refill()
@@ -578,6 +586,8 @@ class ResendEmulator(LocalServer):
         return False
 
     def _ratelimit_headers(self) -> dict[str, str]:
+        if self._window is not None:
+            return self._window_headers()
         rate = self._rate_limit
         if rate is None:
             return {}
@@ -588,6 +598,79 @@ class ResendEmulator(LocalServer):
             "ratelimit-remaining": str(max(0, math.floor(self._tokens))),
             "ratelimit-reset": str(max(0, math.ceil((capacity - self._tokens) / rate))),
         }
+
+    # ----------------------------------------------------------------- fixed window (Resend's documented limit)
+
+    def limit_window(self, limit: int | None, window: float = 1.0) -> None:
+        """Count requests in fixed windows of ``window`` seconds of :meth:`now` (aligned to its epoch), at most
+        ``limit`` in each, as Resend documents its limit (N requests per second per team); ``None`` goes back to
+        the token bucket of :attr:`rate_limit`. A refused request does not count. Every reply then carries
+        ``ratelimit-limit`` (``limit``), ``ratelimit-remaining`` (left in this window) and ``ratelimit-reset``
+        (seconds until the next window), and a 429 ``retry-after`` the same seconds: whole seconds rounded up
+        for a window of whole seconds, as Resend sends them; with milliseconds for a shorter window (tests)."""
+        if limit is not None and (limit < 1 or not window > 0):
+            raise ValueError("limit must be >= 1 and window > 0")
+        with self._lock:
+            self._window = None if limit is None else (limit, window)
+            self._window_index = -1
+            self._window_used = 0
+            self._window_log.clear()
+
+    @property
+    def window_log(self) -> list[tuple[float, bool]]:
+        """In window mode, every request the limit judged: (emulator time, admitted), oldest first."""
+        with self._lock:
+            return list(self._window_log)
+
+    def most_in_one_window(self) -> int:
+        """The most requests admitted in one window (never above the limit, unless the limiter is broken)."""
+        if self._window is None:
+            raise ValueError("not in window mode: call limit_window first")
+        length = self._window[1]
+        counts = Counter(math.floor(at / length) for at, admitted in self.window_log if admitted)
+        return max(counts.values(), default=0)
+
+    def _current_window(self) -> tuple[int, float]:
+        """This window's (limit, seconds until it ends), moving to a new window when one began."""
+        assert self._window is not None
+        limit, length = self._window
+        now = self.now()
+        index = math.floor(now / length)
+        if index != self._window_index:
+            self._window_index, self._window_used = index, 0
+        return limit, (index + 1) * length - now
+
+    def _take_window_slot(self) -> bool:
+        limit, _ = self._current_window()
+        admitted = self._window_used < limit
+        if admitted:
+            self._window_used += 1
+        self._window_log.append((self.now(), admitted))
+        return admitted
+
+    def _window_seconds(self, seconds: float) -> str:
+        assert self._window is not None
+        if float(self._window[1]).is_integer():
+            return str(max(0, math.ceil(seconds)))
+        return f"{max(0.0, seconds):.3f}"
+
+    def _window_headers(self) -> dict[str, str]:
+        limit, left = self._current_window()
+        return {
+            "ratelimit-limit": str(limit),
+            "ratelimit-remaining": str(max(0, limit - self._window_used)),
+            "ratelimit-reset": self._window_seconds(left),
+        }
+
+    def _rate_limited(self) -> _Reply:
+        """The 429 of the limit itself: retry-after is the end of the window in window mode."""
+        with self._lock:
+            if self._window is not None:
+                limit, left = self._current_window()
+                message = _RATE_LIMIT_MESSAGE.format(limit=limit)
+                return _Reply.error(429, "rate_limit_exceeded", message, {"retry-after": self._window_seconds(left)})
+        message = _RATE_LIMIT_MESSAGE.format(limit=f"{self._rate_limit:g}")
+        return _Reply.error(429, "rate_limit_exceeded", message, {"retry-after": str(self.retry_after)})
 
     # ----------------------------------------------------------------- faults
 
@@ -765,6 +848,8 @@ class ResendEmulator(LocalServer):
             self._inbound.clear()
             self._tokens = float(self._capacity())
             self._refilled_at = self.now()
+            self._window_index, self._window_used = -1, 0
+            self._window_log.clear()
 
     # ----------------------------------------------------------------- request handling
 
@@ -817,11 +902,7 @@ class ResendEmulator(LocalServer):
         with self._lock:
             allowed = self._take_token()
         if not allowed:
-            message = _RATE_LIMIT_MESSAGE.format(limit=f"{self._rate_limit:g}")
-            return (
-                _Reply.error(429, "rate_limit_exceeded", message, {"retry-after": str(self.retry_after)}),
-                False,
-            )
+            return self._rate_limited(), False
         if path == _RECEIVING_PATH or path.startswith(_RECEIVING_PATH + "/"):
             return self._serve_received(method, path, query), False
         if path not in (_EMAILS_PATH, _BATCH_PATH):

@@ -285,6 +285,30 @@ def test_rate_limit_429_with_retry_after(emu: ResendEmulator) -> None:
     assert len(emu.sent) == 2
 
 
+def test_fixed_window_counts_and_answers_as_resend_documents(emu: ResendEmulator) -> None:
+    at = [5000.3]
+    emu.now = lambda: at[0]  # type: ignore[method-assign]
+    emu.limit_window(2)
+
+    replies = [resend.Emails.send(email())["http_headers"] for _ in range(2)]
+    assert [(h["ratelimit-limit"], h["ratelimit-remaining"], h["ratelimit-reset"]) for h in replies] == [
+        ("2", "1", "1"),
+        ("2", "0", "1"),
+    ]
+    with pytest.raises(RateLimitError) as exc:
+        resend.Emails.send(email())
+    assert exc.value.headers["retry-after"] == "1" and exc.value.headers["ratelimit-remaining"] == "0"
+    assert "You can only make 2 requests per second" in str(exc.value.message)
+    at[0] = 5001.0  # the next window
+    assert resend.Emails.send(email())["http_headers"]["ratelimit-remaining"] == "1"
+    assert len(emu.sent) == 3 and emu.most_in_one_window() == 2
+    assert [admitted for _, admitted in emu.window_log] == [True, True, False, True]
+
+    emu.limit_window(3, window=0.25)  # shortened for quick tests: seconds with milliseconds
+    at[0] = 5001.1
+    assert resend.Emails.send(email())["http_headers"]["ratelimit-reset"] == "0.150"
+
+
 def test_injected_500_then_recovery(emu: ResendEmulator) -> None:
     emu.inject_fault(500, "application_error")
     with pytest.raises(ApplicationError) as exc:
