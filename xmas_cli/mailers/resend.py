@@ -1,5 +1,8 @@
 """The Resend mailer: emails leave through the real `resend` SDK, paced, retried and idempotent.
 
+Paced by pacer.Pacer: to the limit Resend's answers state, under the configured rate, in a budget that every runner
+of the campaign shares where the store provides one (PostgreSQL; backends.py wires it).
+
 Every request carries an idempotency key derived from the scheduled email (or, for a batch, from its
 membership), and a retry always repeats the same key with the same payload: Resend then answers with
 the first reply instead of sending twice. What each SDK exception means is decided in one place,
@@ -8,7 +11,6 @@ the first reply instead of sending twice. What each SDK exception means is decid
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ from resend.exceptions import ResendError
 from ..core.outgoing import OutgoingEmail, SendResult, plain_headers
 from ..errors import ConfigError, MailerUnavailable
 from .base import ascii_address
+from .pacer import WINDOW, Budget, Pacer
 
 MAX_BATCH = 100  # Resend's limit for POST /emails/batch
 KEY_TTL = timedelta(hours=24)  # Resend remembers an idempotency key for 24 hours
@@ -82,16 +85,6 @@ def classify(exc: ResendError, api_key: str = "") -> Verdict:
     return Verdict(False, False, what)  # another 4xx: not retried now, the engine tries a later tick
 
 
-def retry_after(exc: ResendError) -> float | None:
-    """Seconds from a `retry-after` header (a number; an HTTP date is not honoured), else None."""
-    headers = {str(k).lower(): v for k, v in (exc.headers or {}).items()}
-    try:
-        value = float(headers["retry-after"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return max(0.0, value) if math.isfinite(value) else None
-
-
 def email_params(email: OutgoingEmail) -> resend.Emails.SendParams:
     """The API payload of one email. URL-bearing headers go as plain ASCII (base.plain_headers: Resend writes them
     into the message as given); ValueError when one cannot be (a line break, non-ASCII outside a <URL>)."""
@@ -148,7 +141,9 @@ def invalid(email: OutgoingEmail, exc: ValueError) -> SendResult:
 class ResendMailer:
     """Sends through Resend. `batch=True` allows up to 100 emails per call, sent as one request when the
     caller gives a `batch_key`; otherwise every email is its own request under its own key.
-    `rate_limit` is requests per second for this instance (`math.inf`: unpaced); `sleep` and
+    `rate_limit` is the configured requests per second, a ceiling (`math.inf`: unpaced until an answer states
+    Resend's limit); `budget` the slots shared with other runners (default: this instance's own); `window` the
+    seconds Resend's `ratelimit-limit` counts in (one; shorter only against a test emulator). `sleep` and
     `monotonic` are injectable so tests never wait."""
 
     def __init__(
@@ -163,6 +158,8 @@ class ResendMailer:
         max_wait_seconds: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        budget: Budget | None = None,
+        window: float = WINDOW,
     ) -> None:
         if not rate_limit > 0:
             raise ValueError("rate_limit must be a positive number of requests per second")
@@ -179,8 +176,7 @@ class ResendMailer:
         self.backoff_seconds = backoff_seconds
         self.max_wait_seconds = max_wait_seconds
         self._sleep = sleep
-        self._monotonic = monotonic
-        self._next_request_at: float | None = None
+        self.pacer = Pacer(rate_limit, budget, window=window, sleep=sleep, monotonic=monotonic)
 
     def __repr__(self) -> str:
         return f"ResendMailer({self.description!r}, batch={self.batch})"
@@ -203,7 +199,8 @@ class ResendMailer:
         return results
 
     def close(self) -> None:
-        """Nothing to release: the SDK opens a connection per request."""
+        """The SDK opens a connection per request; the budget may hold one (PostgreSQL)."""
+        self.pacer.close()
 
     # ------------------------------------------------------------------ one request each
 
@@ -255,31 +252,27 @@ class ResendMailer:
         """Run one request, retrying what `classify` calls retryable; the caller reuses key and payload."""
         attempt = 0
         while True:
-            self._pace()
+            self.pacer.wait_turn()
             try:
                 with self._sdk_settings():
-                    return request(), None
+                    response = request()
             except ResendError as exc:
                 verdict = classify(exc, self._api_key)
                 if not verdict.retryable:
+                    self.pacer.answered(exc.headers)
                     return None, verdict
                 if attempt >= self.max_retries:
+                    self.pacer.answered(exc.headers)
                     return None, verdict._replace(message=f"{verdict.message} (tried {attempt + 1} times)")
-                self._sleep(self._wait(exc, attempt))
+                if status_of(exc) == 429:  # every runner holds off; this one's next turn comes after it
+                    self.pacer.throttled(exc.headers, self.max_wait_seconds)
+                else:
+                    self.pacer.answered(exc.headers)
+                    self._sleep(min(self.backoff_seconds * 2**attempt, self.max_wait_seconds))
                 attempt += 1
-
-    def _wait(self, exc: ResendError, attempt: int) -> float:
-        after = retry_after(exc) if status_of(exc) == 429 else None
-        wait = after if after is not None else self.backoff_seconds * 2**attempt
-        return min(wait, self.max_wait_seconds)
-
-    def _pace(self) -> None:
-        """At most `rate_limit` requests a second from this mailer: a minimum interval between starts."""
-        now = self._monotonic()
-        if self._next_request_at is not None and now < self._next_request_at:
-            self._sleep(self._next_request_at - now)
-            now = max(self._monotonic(), self._next_request_at)
-        self._next_request_at = now + 1.0 / self.rate_limit
+            else:
+                self.pacer.answered(response.get("http_headers") if isinstance(response, Mapping) else None)
+                return response, None
 
     @contextmanager
     def _sdk_settings(self) -> Iterator[None]:
@@ -304,6 +297,7 @@ def from_env(
     max_wait_seconds: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    budget: Budget | None = None,
 ) -> ResendMailer:
     """The mailer for `[mailer] backend = "resend"`: the key from RESEND_API_KEY, the URL from RESEND_API_URL."""
     api_key = (env.get("RESEND_API_KEY") or "").strip()
@@ -322,4 +316,5 @@ def from_env(
         max_wait_seconds=max_wait_seconds,
         sleep=sleep,
         monotonic=monotonic,
+        budget=budget,
     )
