@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, clock_from
 from ..config import load_campaign
@@ -20,6 +20,9 @@ from ..mailers.base import Mailer
 from ..mailers.outbox import OutboxMailer
 from ..stores.base import Store, journal_of
 from ..stores.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from ..mailers.pacer import Budget
 
 DEFAULT_CONFIG = "campaign.toml"
 
@@ -68,6 +71,7 @@ def open_mailer(campaign: Campaign, env: Mapping[str, str], store: Store, clock:
             rate_limit=campaign.mailer.requests_per_second,
             max_retries=campaign.mailer.max_retries,
             backoff_seconds=campaign.mailer.retry_backoff_seconds,
+            budget=shared_budget(campaign, env),
         )
     return outbox_mailer(campaign, clock)
 
@@ -77,6 +81,17 @@ def received_reader(env: Mapping[str, str]) -> Callable[[str], Mapping[str, Any]
     from ..mailers.resend_inbox import received_reader as reader
 
     return reader(env)
+
+
+def shared_budget(campaign: Campaign, env: Mapping[str, str]) -> Budget | None:
+    """Where many runners send at once (PostgreSQL), they pace in one budget kept in the database, so together they
+    stay under Resend's team limit; elsewhere one runner holds the tick lock and paces alone (None)."""
+    if campaign.store.backend != "postgres":
+        return None
+    from ..stores.pg_budget import PgSendBudget
+    from ..stores.pg_connections import database_url
+
+    return PgSendBudget(database_url(env))
 
 
 def build_engine(campaign: Campaign, now: str | None = None, env: Mapping[str, str] | None = None) -> Engine:
