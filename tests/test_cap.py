@@ -46,7 +46,8 @@ def test_two_sequences_at_once_send_one_email_a_day(xmas: Cli, project: Path) ->
     assert "frequency cap (1/24h) until 2026-12-02T15:00:00Z" in dry.stdout
     report = xmas.json("tick", "--now", T)
     actions = sorted((o["action"], o["detail"]) for o in report["outcomes"])
-    assert [a for a, _ in actions] == ["held", "sent"]  # both due at 15:00: the earlier row (by id) goes
+    assert [a for a, _ in actions] == ["held", "sent"]  # both due: the one planned first (the no-show's) goes
+    assert [o["sequence"] for o in report["outcomes"] if o["action"] == "sent"] == ["noshow"]
     assert actions[0][1] == "frequency cap (1/24h) until 2026-12-02T15:00:00Z"
     [held] = [r for r in xmas.json("show", "nina@example.com")["emails"] if r["note"] and "frequency" in r["note"]]
     assert (held["state"], held["due"]) == ("Scheduled", "2026-12-02T15:00:00Z")
@@ -92,11 +93,11 @@ def test_the_cap_on_notion(xmas: Cli, notion: Notion, project: Path) -> None:  #
 
 def test_an_email_that_fails_to_render_does_not_use_up_the_cap(xmas: Cli, project: Path) -> None:
     capped(project)
-    template = project / "templates" / "lead_nurture_email_1.html"
+    template = project / "templates" / "noshow_recovery_email_1.html"  # the one served first (planned 14:55)
     template.write_text(template.read_text().replace("{{ first_name }}", "{{ no_such_variable }}", 1))
     two_sequences(xmas)
     report = xmas.json("tick", "--now", T, code=1)
     assert sorted((o["sequence"], o["action"]) for o in report["outcomes"]) == [
-        ("lead-nurture", "failed"),
-        ("noshow", "sent"),
+        ("lead-nurture", "sent"),
+        ("noshow", "failed"),
     ]

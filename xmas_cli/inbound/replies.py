@@ -26,6 +26,7 @@ from typing import Any
 from ..clock import iso, parse_instant
 from ..core.durations import parse_duration
 from ..core.model import Event, ScheduledEmail, State
+from ..core.plan import planned_due
 from ..core.replies import BOUNCE, bare_address, classify, header_map
 from ..engine import Engine, contact_lock
 from ..errors import InvalidInput
@@ -103,7 +104,7 @@ def _automatic(
             why = f"held until {iso(until)}: {name} ({facts['reason']})"
             for row in store.emails_for_contact(sender):
                 if row.state is State.SCHEDULED and row.sequence in targets and row.due < until:
-                    note = f"{why}: was due {iso(row.due)}"  # the tick's form for a moved row
+                    note = f"{why}: was due {iso(planned_due(row))}"  # the tick's form for a moved row
                     held.append(store.update_email(row, {"due": until, "note": note}))
     what = f"{name} from {sender} ({facts['reason']}): nothing stopped"
     if hold is None:

@@ -23,6 +23,7 @@ from ..clock import iso
 from ..core.consent import refusal
 from ..core.model import Contact, ScheduledEmail, State
 from ..core.outgoing import OutgoingEmail
+from ..core.plan import planned_due
 from ..core.tokens import check_secret
 from ..core.windows import next_opening
 from ..engine import Engine
@@ -83,8 +84,9 @@ class _Tick(TickState):
             return None
 
     def move(self, row: ScheduledEmail, action: str, until: datetime, why: str, detail: str) -> None:
-        """Hold or defer a row: its due time moves in the store (so Notion shows when it goes), why in its note."""
-        self.record(row, action, detail, {"due": until, "note": f"{why}: was due {iso(row.due)}"})
+        """Hold or defer a row: its due time moves in the store (so Notion shows when it goes), why in its note,
+        with the time the campaign planned it, kept however often it is moved (the order it is served in)."""
+        self.record(row, action, detail, {"due": until, "note": f"{why}: was due {iso(planned_due(row))}"})
 
     def load_recent(self, emails: set[str]) -> None:
         """The marketing sends of these contacts inside the cap's span (1 query per slice), once per contact."""
@@ -193,6 +195,7 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
         secret = secret or check_secret(t.engine.secret)
         contacts = t.store.get_contacts({r.email for r in rows if r.email})
         t.load_recent({r.email for r in rows if r.email})
+        rows = sorted(rows, key=serving_order)
         ready: Ready = []
         unplanned: list[ScheduledEmail] = []  # not reached: the budget ran out while planning
         for index, row in enumerate(rows):
@@ -244,6 +247,13 @@ def _record_deliveries(t: _Tick) -> None:
 
 
 Slices = Callable[[int], list[ScheduledEmail]]
+
+
+def serving_order(row: ScheduledEmail) -> tuple[datetime, int, str]:
+    """The order a slice's rows are served in: by the time the campaign planned them, not the time a window or the
+    cap moved them to (rows held to one opening all have that due). So what waited longest goes first, whatever
+    its sequence, and an enrollment's steps go in step order (their offsets are in order: campaign.toml checks)."""
+    return (planned_due(row), row.step, row.id)
 
 
 def _due(t: _Tick, limit: int | None) -> Slices:
