@@ -174,8 +174,9 @@ def fill_postgres(dsn: str, total: int) -> None:
         conn.execute("ANALYZE")
 
 
-def run_report(config: Path, env: dict[str, str]) -> tuple[float, float, dict[str, Any]]:
-    """(seconds, peak RSS in MB, the report) of one `xmas report --json` in a process of its own."""
+def run_report(config: Path, env: dict[str, str]) -> tuple[float, float, float, dict[str, Any]]:
+    """(wall seconds, CPU seconds, peak RSS in MB, the report) of one `xmas report --json` in a process of its own
+    (CPU: the child's user + system time, which a busy machine does not inflate as it does the wall time)."""
     out = config.parent / "report.json"
     xmas = shutil.which("xmas", path=str(Path(sys.executable).parent)) or "xmas"
     args = [xmas, "report", "--config", str(config), "--now", NOW, "--json"]
@@ -196,22 +197,26 @@ def run_report(config: Path, env: dict[str, str]) -> tuple[float, float, dict[st
     if child.returncode != 0:
         stderr = child.stderr.read().decode() if child.stderr else ""
         raise SystemExit(f"xmas report exited {child.returncode}: {stderr[-2000:]}")
-    return took, usage.ru_maxrss / 1024, json.loads(out.read_text())
+    cpu = usage.ru_utime + usage.ru_stime
+    return took, cpu, usage.ru_maxrss / 1024, json.loads(out.read_text())
 
 
 def measure(store: str, config: Path, env: dict[str, str], runs: int) -> dict[str, Any]:
-    seconds, rss = [], []
+    seconds, cpus, rss = [], [], []
     doc: dict[str, Any] = {}
     for n in range(runs):
-        took, peak, doc = run_report(config, env)
+        took, cpu, peak, doc = run_report(config, env)
         seconds.append(took)
+        cpus.append(cpu)
         rss.append(peak)
-        print(f"{store}: run {n + 1}: {took:.2f} s, peak RSS {peak:.0f} MB", flush=True)
+        print(f"{store}: run {n + 1}: {took:.2f} s ({cpu:.2f} s CPU), peak RSS {peak:.0f} MB", flush=True)
     sent = sum(s["sent"] for seq in doc["sequences"] for s in seq["steps"])
     return {
         "store": store,
         "seconds_median": round(statistics.median(seconds), 2),
         "seconds": [round(s, 2) for s in seconds],
+        "cpu_seconds_median": round(statistics.median(cpus), 2),
+        "load_average": os.getloadavg()[0],
         "peak_rss_mb_max": round(max(rss)),
         "sent_rows_counted": sent,
         "funnel": [f["contacts"] for f in doc["funnel"]],
