@@ -17,7 +17,7 @@ from xmas_cli.core.model import State
 from xmas_cli.engine import Engine, enroll
 from xmas_cli.tick.run import tick
 
-ASSESSMENT_FIELDS = {
+ASSESSMENT_FIELDS: dict[str, object] = {
     **{k: v for k, v in ASSESSMENT.items() if k not in ("email", "first_name")},
     "email_1_sent_at": "2026-12-01T09:00:00Z",
 }
@@ -56,7 +56,7 @@ T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 NINA = {"email": "nina@example.com", "first_name": "Nina"}
 # One contact in four marketing sequences at once, enrolled in the order that leaves all four running (each
 # enrollment cancels only the sequences already running that it names)
-FOUR = [
+FOUR: list[tuple[str, dict[str, object]]] = [
     ("postcall", {"call_date": "2026-12-01T09:00:00Z", "business_name": "Nina Nails"}),
     ("noshow", {"calendly_event_id": "evt_1", "scheduled_time": "2026-12-01T09:30:00Z"}),
     ("assessment", ASSESSMENT_FIELDS),
