@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Collection, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -93,6 +94,21 @@ def update_sql(row: ScheduledEmail, changes: Changes) -> tuple[str, list[Any]]:
     return f"UPDATE emails SET {sets} WHERE id = ?", [*(db_value(k, v) for k, v in changes.items()), row.id]
 
 
+def _wal(db: sqlite3.Connection, wait: float = 10.0) -> None:
+    """Switch the file to WAL. On a new file that takes an exclusive lock, and when other connections are opening
+    the same new file (the website's first requests at once) SQLite answers "database is locked" at once, without
+    its busy handler (to avoid a deadlock): try again for as long as any other lock wait (`wait` seconds)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteBase:
     """The open file, and how every query of the store runs."""
 
@@ -104,7 +120,7 @@ class SqliteBase:
             private_file(path, file_mode)  # names, emails and business data: not for every user of the machine
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
+            _wal(self.db)
             self.db.execute("PRAGMA busy_timeout=10000")
             self.db.executescript(SCHEMA)
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(contacts)")}
