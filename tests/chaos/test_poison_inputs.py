@@ -9,7 +9,6 @@ sockets. The last test sends all of it into one project, then enrolls a good con
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import sqlite3
@@ -415,18 +414,19 @@ def quoted(sequence: str) -> str:
 
 
 def post(server: RunningServer, sequence: str, body: bytes, headers: dict[str, str] | None = None) -> Reply:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.request(
-            "POST",
-            f"/enroll/{quoted(sequence)}",
-            body=body,
-            headers={"Content-Type": JSON_TYPE, "Authorization": f"Bearer {API_TOKEN}", **(headers or {})},
-        )
-        resp = conn.getresponse()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
+    """POST /enroll/SEQUENCE, read until the server closes the connection. The server logs a request after it sent
+    the answer, to whatever sys.stderr is then: read only to the answer, the next in-process command (CliRunner
+    swaps sys.stderr) could find that log line at the top of its own stderr."""
+    fields = {
+        "Host": "127.0.0.1",
+        "Content-Type": JSON_TYPE,
+        "Authorization": f"Bearer {API_TOKEN}",
+        "Content-Length": str(len(body)),
+        "Connection": "close",
+        **(headers or {}),
+    }
+    head = "".join(f"{name}: {value}\n" for name, value in fields.items())
+    return raw(server, f"POST /enroll/{quoted(sequence)} HTTP/1.1\n{head}", body)
 
 
 def raw(server: RunningServer, head: str, body: bytes = b"", *, close_write: bool = False) -> Reply:
@@ -607,18 +607,9 @@ def test_malformed_framing_is_refused_and_nothing_is_written(
 def test_a_body_that_is_not_declared_json_is_415_and_nothing_is_written(
     content_type: str | None, project: Path, server: RunningServer, seeded: tuple[list[Any], list[Any]]
 ) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.putrequest("POST", "/enroll/lead-nurture", skip_accept_encoding=True)
-        conn.putheader("Authorization", f"Bearer {API_TOKEN}")
-        if content_type is not None:
-            conn.putheader("Content-Type", content_type)
-        conn.putheader("Content-Length", str(len(BODY_OK)))
-        conn.endheaders(BODY_OK)
-        resp = conn.getresponse()
-        reply = Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
+    declared = f"Content-Type: {content_type}\n" if content_type is not None else ""
+    head = f"POST /enroll/lead-nurture HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer {API_TOKEN}\n{declared}"
+    reply = raw(server, f"{head}Content-Length: {len(BODY_OK)}\nConnection: close\n", BODY_OK)
     assert reply.status == 415 and reply.error()["message"] == "the request body must be JSON"
     assert snapshot(project) == seeded
 
