@@ -256,6 +256,30 @@ def capability_violations(source: Source) -> list[str]:
     return [f"{source.path}:{line}: {what}" for line, what in sorted(out)]
 
 
+def rule_copies(source: Source) -> list[str]:
+    """The row rules are defined once, in core/rows.py: no other module spells out the dead states (a collection
+    holding both Cancelled and Skipped) or the problem test (Failed, or Scheduled with an error) again."""
+    if source.path == "core/rows.py":
+        return []
+    out = []
+    for node in ast.walk(ast.parse(source.text)):
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            named = {ast.unparse(e) for e in node.elts}
+            if {"State.CANCELLED", "State.SKIPPED"} <= named or {
+                "State.CANCELLED.value",
+                "State.SKIPPED.value",
+            } <= named:
+                out.append(f"{source.path}:{node.lineno}: spells out the dead states (use core/rows.py's DEAD)")
+    return out
+
+
+def test_the_row_rules_are_written_once() -> None:
+    assert [v for s in sources() for v in rule_copies(s)] == []
+    copy = Source("stores/x.py", "dead = [State.CANCELLED.value, State.SKIPPED.value]\n")
+    assert rule_copies(copy) == ["stores/x.py:1: spells out the dead states (use core/rows.py's DEAD)"]
+    assert rule_copies(Source("core/rows.py", "DEAD = (State.CANCELLED, State.SKIPPED)\n")) == []
+
+
 def test_no_store_raises_not_implemented_and_nothing_tests_a_capability_flag() -> None:
     assert [v for s in sources() for v in capability_violations(s)] == []
 

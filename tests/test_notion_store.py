@@ -276,16 +276,28 @@ def test_due_emails_one_query_per_100_rows_sorted_and_fetched_lazily(world: Worl
     store.close()
 
 
-def test_a_due_row_xmas_cannot_send_is_left_alone_with_a_warning(world: World, caplog: Any) -> None:
+def test_a_due_row_xmas_cannot_send_is_read_as_due_and_a_damaged_one_says_why(world: World) -> None:
+    """As on every store (core/rows.py, tests/test_row_rules.py): the due query drops nothing with only a log line;
+    the tick makes a row with an unknown sequence wait, and fails a damaged one, visibly. What Notion lets a person
+    leave empty or unknown is named in the row's defect instead of being replaced silently."""
     store = world.store()
     store.add_email(a_row())
     odd = store.add_email(a_row(email="odd@example.com"))
     assert odd.ref is not None
     world.person().pages.update(page_id=odd.ref, properties={"Sequence": {"select": {"name": "Black Friday"}}})
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
-        assert [r.email for r in store.due_emails(T0)] == ["ada@example.com"]
-    assert (
-        "row lead-nurture:odd@example.com#1 is due but not sent: its Sequence 'Black Friday' is not in" in caplog.text
+    assert [(r.email, r.sequence) for r in store.due_emails(T0)] == [
+        ("ada@example.com", "lead-nurture"),
+        ("odd@example.com", "Black Friday"),
+    ]
+    world.person().pages.update(
+        page_id=odd.ref,
+        properties={"State": {"select": {"name": "Someday"}}, "Sent By": {"select": {"name": "a robot"}}},
+    )
+    [damaged] = store.emails_by_id([odd.id]).values()
+    assert damaged.state is State.PAUSED
+    assert damaged.defect == (
+        "stored row is damaged: State 'Someday' is not one xmas knows (read as Paused); "
+        "Sent By 'a robot' is not one xmas knows"
     )
     store.close()
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import median
 
+from . import rows
 from .model import Contact, ScheduledEmail, Sender, State
 
 COUNTS = ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
 DELIVERY_COUNTS = ("delivered", "opened", "clicked", "bounced", "complained")  # what only the provider reports
 StepKey = tuple[str, int, int]  # (sequence, step, subject variant: 0 for the template's own subject)
 DayKey = tuple[str, str]  # (day "2026-12-01" in UTC, sequence)
-DEAD = (State.CANCELLED, State.SKIPPED)
+DEAD = rows.DEAD  # core/rows.py: the one definition of a dead row
 UNSUBSCRIBED = "unsubscribed"  # how the reason of a suppression by unsubscribe begins (engine.unsubscribe)
 
 

@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State, Template
 from ..core.report_facts import Funnel, ReportFacts
+from ..core.rows import DUE_STATE, is_due, is_problem
 
 
 class Changes(TypedDict, total=False):
@@ -65,11 +66,7 @@ class Summary:
     counts: dict[str, dict[str, int]]  # sequence → state → rows
     next_due: ScheduledEmail | None  # the earliest Scheduled row due after now
     overdue: int  # Scheduled rows due now or earlier
-    problems: list[ScheduledEmail]  # Failed rows, Scheduled rows that carry an error, damaged rows
-
-
-def is_problem(row: ScheduledEmail) -> bool:
-    return bool(row.defect) or row.state is State.FAILED or (row.state is State.SCHEDULED and bool(row.last_error))
+    problems: list[ScheduledEmail]  # core/rows.py's is_problem: Failed, waiting with an error, damaged
 
 
 def summarize(rows: Iterable[ScheduledEmail], now: datetime) -> Summary:
@@ -83,11 +80,10 @@ def summarize(rows: Iterable[ScheduledEmail], now: datetime) -> Summary:
         per[row.state.value] = per.get(row.state.value, 0) + 1
         if is_problem(row):
             problems.append(row)
-        if row.state is State.SCHEDULED:
-            if row.due <= now:
-                overdue += 1
-            elif next_due is None or row.due < next_due.due:
-                next_due = row
+        if is_due(row, now):
+            overdue += 1
+        elif row.state is DUE_STATE and (next_due is None or row.due < next_due.due):
+            next_due = row
     return Summary(counts, next_due, overdue, problems)
 
 

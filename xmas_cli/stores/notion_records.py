@@ -1,9 +1,6 @@
-"""How xmas's records are laid out in Notion: property values (text split and joined, dates, selects) and the
-mapping between Contact / ScheduledEmail / Template and the properties named in `[notion.properties.*]`.
-
-Text: one rich-text piece holds at most 2000 UTF-16 units and a property at most 100 pieces. Long values are
-split on write (never inside a surrogate pair) and every piece is joined on read. The visible columns a person
-can edit in Notion win over the Data JSON.
+"""How xmas's records are laid out in Notion: the mapping between Contact / ScheduledEmail / Template and the
+properties named in `[notion.properties.*]` (their values: notion_values.py, re-exported here). The visible
+columns a person can edit in Notion win over the Data JSON.
 """
 
 from __future__ import annotations
@@ -13,134 +10,31 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..clock import iso
 from ..core.campaign import NotionProperties
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template, parse_consent
-from ..errors import InvalidInput
+from ..core.rows import damage
 from .base import Changes
-
-MAX_TEXT = 2000  # UTF-16 units in one rich-text piece
-MAX_PIECES = 100  # pieces in one rich-text array
-JSON = dict[str, Any]
-Props = dict[str, Any]
-
-
-# ------------------------------------------------------------------------------------------- text
-
-
-def utf16_len(text: str) -> int:
-    """Length as Notion counts it (JavaScript's `length`): an emoji counts 2."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Pieces of at most `limit` UTF-16 units each, never cutting a surrogate pair; "" gives []."""
-    if not text:
-        return []
-    if utf16_len(text) == len(text):  # no character outside the BMP: one unit each
-        return [text[i : i + limit] for i in range(0, len(text), limit)]
-    pieces: list[str] = []
-    start = units = 0
-    for i, char in enumerate(text):
-        width = 2 if ord(char) > 0xFFFF else 1
-        if units + width > limit:
-            pieces.append(text[start:i])
-            start, units = i, 0
-        units += width
-    pieces.append(text[start:])
-    return pieces
-
-
-def rich_text(text: str, what: str) -> list[JSON]:
-    pieces = split_text(text)
-    if len(pieces) > MAX_PIECES:
-        raise InvalidInput(
-            f"{what} is too long for Notion: {utf16_len(text)} characters, at most {MAX_PIECES * MAX_TEXT}",
-            "shorten it; nothing was written for this value",
-        )
-    return [{"type": "text", "text": {"content": piece}} for piece in pieces]
-
-
-# --------------------------------------------------------------------------- property values (write)
-
-
-def title_value(text: str, what: str) -> JSON:
-    return {"title": rich_text(text, what)}
-
-
-def text_value(text: str | None, what: str) -> JSON:
-    return {"rich_text": rich_text(text or "", what)}
-
-
-def email_value(address: str | None) -> JSON:
-    return {"email": address or None}
-
-
-def select_value(name: str | None) -> JSON:
-    return {"select": {"name": name} if name else None}
-
-
-def number_value(number: float | None) -> JSON:
-    return {"number": number}
-
-
-def checkbox_value(flag: bool) -> JSON:
-    return {"checkbox": bool(flag)}
-
-
-def date_value(moment: datetime | None) -> JSON:
-    return {"date": {"start": iso(moment)} if moment is not None else None}
-
-
-# ---------------------------------------------------------------------------- property values (read)
-
-
-def _piece(item: JSON) -> str:
-    if "plain_text" in item:
-        return str(item["plain_text"] or "")
-    return str((item.get("text") or {}).get("content") or "")
-
-
-def parse_date(value: Any) -> datetime | None:
-    if not isinstance(value, dict) or not value.get("start"):
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value["start"]))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        zone: Any = UTC
-        if value.get("time_zone"):
-            try:
-                zone = ZoneInfo(str(value["time_zone"]))
-            except (ZoneInfoNotFoundError, ValueError):
-                zone = UTC
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
-
-
-def read_value(prop: Any) -> Any:
-    """A property value as Python, from a page (read shape) or from a request body (write shape):
-    text → str (every piece joined), select/status → option name, date → aware UTC datetime, others as is."""
-    if not isinstance(prop, dict):
-        return None
-    kind = prop.get("type") or next((k for k in prop if k not in ("id", "type")), None)
-    if kind is None:
-        return None
-    value = prop.get(kind)
-    if kind in ("title", "rich_text"):
-        return "".join(_piece(item) for item in value or [] if isinstance(item, dict))
-    if kind in ("select", "status"):
-        return value.get("name") if isinstance(value, dict) else None
-    if kind == "date":
-        return parse_date(value)
-    return value
-
-
-def prop(page: JSON, name: str) -> Any:
-    return read_value((page.get("properties") or {}).get(name))
+from .notion_values import (
+    JSON,
+    MAX_PIECES,
+    MAX_TEXT,
+    Props,
+    checkbox_value,
+    date_value,
+    email_value,
+    number_value,
+    parse_date,
+    prop,
+    read_value,
+    rich_text,
+    select_value,
+    split_text,
+    text_value,
+    title_value,
+    utf16_len,
+)
 
 
 def _json_field(raw: Any, what: str, logger: logging.Logger) -> dict[str, Any]:
@@ -153,6 +47,21 @@ def _json_field(raw: Any, what: str, logger: logging.Logger) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         logger.warning("%s: its Data is not a JSON object; it is ignored", what)
+        return {}
+    return value
+
+
+def _json_object(raw: Any, name: str, defects: list[str]) -> dict[str, Any]:
+    """A row's Data: a JSON object, or {} with the reason added to `defects`."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        defects.append(f"{name} {str(raw)[:60]!r} cannot be read (not JSON)")
+        return {}
+    if not isinstance(value, dict):
+        defects.append(f"{name} {str(raw)[:60]!r} cannot be read (not a JSON object)")
         return {}
     return value
 
@@ -294,29 +203,40 @@ class Records:
         )
 
     def row(self, page: JSON) -> ScheduledEmail:
+        """The row on this page. A value xmas cannot read (a person's edit) is read as well as it can be and named
+        in the row's `defect`, as on the SQL stores (core/rows.py: a damaged row is never sent, and `status` lists
+        it); nothing is substituted silently."""
         t = self.props.tracker
         page_id = str(page["id"])
         row_id = str(prop(page, t.row_id) or page_id)
-        where = f"Sequence Tracker row {row_id}"
+        defects: list[str] = []
         due = prop(page, t.due)
         if due is None:
             due = parse_date({"start": page.get("created_time")}) or datetime.fromtimestamp(0, UTC)
-            self.logger.warning("%s has no %s: it is shown as due when it was created", where, t.due)
+            defects.append(f"{t.due} is empty")
         state_name = prop(page, t.state)
         try:
             state = State(state_name)
         except ValueError:
-            self.logger.warning("%s has %s %r, which xmas does not know: treated as Paused", where, t.state, state_name)
+            defects.append(f"{t.state} {state_name!r} is not one xmas knows (read as Paused)")
             state = State.PAUSED
+        sender_name = prop(page, t.sender)
         try:
-            sender = Sender(prop(page, t.sender))
+            sender = Sender(sender_name) if sender_name else Sender.XMAS  # empty: xmas sends it
         except ValueError:
+            defects.append(f"{t.sender} {sender_name!r} is not one xmas knows")
             sender = Sender.XMAS
         step, attempts = prop(page, t.step), prop(page, t.attempts)
-        return ScheduledEmail(
+        if not isinstance(step, int | float):
+            defects.append(f"{t.step} is empty")
+        email = str(prop(page, t.email) or "").strip().lower()
+        if not email:
+            defects.append(f"{t.email} is empty")
+        data = _json_object(prop(page, t.data), t.data, defects)
+        row = ScheduledEmail(
             id=row_id,
             enrollment_key=str(prop(page, t.enrollment_key) or ""),
-            email=str(prop(page, t.email) or "").strip().lower(),
+            email=email,
             sequence=str(prop(page, t.sequence) or ""),
             step=int(step) if isinstance(step, int | float) else 0,
             template=str(prop(page, t.template) or ""),
@@ -328,11 +248,13 @@ class Records:
             attempts=int(attempts) if isinstance(attempts, int | float) else 0,
             last_error=prop(page, t.last_error) or None,
             note=prop(page, t.note) or None,
-            data=_json_field(prop(page, t.data), where, self.logger),
+            data=data,
             ref=page_id,
             delivery=self.delivery(page),
             variant=int(variant) if isinstance(variant := prop(page, t.variant), int | float) else None,
+            defect=damage(defects),
         )
+        return row
 
     def template(self, page: JSON) -> Template:
         t = self.props.templates
@@ -381,3 +303,27 @@ def parse_events(email: str, text: str, logger: logging.Logger) -> list[Event]:
                 "contact %s: line %d of its Events cannot be read and is ignored: %r", email, number, line[:80]
             )
     return out
+
+
+__all__ = [
+    "JSON",
+    "MAX_PIECES",
+    "MAX_TEXT",
+    "Props",
+    "Records",
+    "checkbox_value",
+    "date_value",
+    "email_value",
+    "format_events",
+    "number_value",
+    "parse_date",
+    "parse_events",
+    "prop",
+    "read_value",
+    "rich_text",
+    "select_value",
+    "split_text",
+    "text_value",
+    "title_value",
+    "utf16_len",
+]

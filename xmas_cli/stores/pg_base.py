@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import to_utc
 from ..core.deliveries import to_json
 from ..core.model import ScheduledEmail, Sender, State
+from ..core.rows import DUE_STATE
 from ..errors import Busy, StoreUnavailable
 from .base import Changes
 from .files import FileTemplates
@@ -25,7 +26,7 @@ COLUMNS = (
     "id, enrollment_key, email, sequence, step, template, sender, due, state, sent_at, message_id, "
     "attempts, last_error, note, data, batch, delivery, variant"
 )
-SCHEDULED = State.SCHEDULED.value
+SCHEDULED = DUE_STATE.value  # core/rows.py: only these rows are ever due
 # A row nobody is working on: no live claim, and not in an open batch.
 FREE = (
     "(claim_until IS NULL OR claim_until <= %(now)s) "

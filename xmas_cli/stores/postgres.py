@@ -25,9 +25,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from ..core import rows as rules
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State
 from ..core.report_facts import Funnel, ReportFacts
-from .base import Changes, Summary, is_problem
+from .base import Changes, Summary
 from .files import TemplatesInFolder
 from .pg_base import COLUMNS, FREE, SCHEDULED, pg_value, row_values, update_sql
 from .pg_connections import WAIT_SECONDS
@@ -188,14 +189,14 @@ class PostgresStore(PostgresRunners, TemplatesInFolder):
         following = self._rows(
             f"SELECT {COLUMNS} FROM emails WHERE state = %s AND due > %s ORDER BY due, id LIMIT 1", (SCHEDULED, now)
         )
-        states, senders = [s.value for s in State], [s.value for s in Sender]
-        suspects = self._rows(  # what is_problem() reports, plus the stored values read_row() would call damaged
-            f"SELECT {COLUMNS} FROM emails WHERE state = %s OR (state = %s AND last_error IS NOT NULL) "
+        states, senders = rules.values(list(State)), [s.value for s in Sender]
+        suspects = self._rows(  # what rules.is_problem reports, plus the stored values read_row() would call damaged
+            f"SELECT {COLUMNS} FROM emails WHERE state = ANY(%s) OR (state = %s AND last_error IS NOT NULL) "
             "OR NOT (state = ANY(%s)) OR NOT (sender = ANY(%s)) OR jsonb_typeof(data) <> 'object' "
             "OR (delivery IS NOT NULL AND jsonb_typeof(delivery) <> 'object') ORDER BY due, id",
-            (State.FAILED.value, SCHEDULED, states, senders),
+            (rules.values(rules.FAILED), rules.WAITING.value, states, senders),
         )
-        problems = [row for row in suspects if is_problem(row)]
+        problems = [row for row in suspects if rules.is_problem(row)]
         return Summary(counts, following[0] if following else None, int(overdue[0]["n"]), problems)
 
     def report_facts(self, since: datetime | None, funnel: Funnel) -> ReportFacts:
@@ -208,7 +209,7 @@ class PostgresStore(PostgresRunners, TemplatesInFolder):
         if not names:
             return len(extra)
         live = "FROM emails WHERE sequence = ANY(%s) AND NOT (state = ANY(%s))"
-        dead = [State.CANCELLED.value, State.SKIPPED.value]
+        dead = rules.values(rules.DEAD)
         if not extra:
             return int(self._all(f"SELECT COUNT(DISTINCT email) AS n {live}", (names, dead))[0]["n"])
         return len({r["email"] for r in self._all(f"SELECT DISTINCT email {live}", (names, dead))} | extra)

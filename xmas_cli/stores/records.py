@@ -1,8 +1,8 @@
 """Stored records → model objects, for the SQL stores (SQLite and PostgreSQL): one reader for both.
 
 A stored value that cannot be read (a hand edit, a bug) never stops a command: the row is read as well as it can
-be, with the reason in `defect`. SQLite hands over text (times as ISO 8601, data as JSON text); PostgreSQL hands
-over typed values (timestamptz, jsonb): each converter takes either.
+be, with the reason in `defect` (core/rows.py: the damaged-row policy). SQLite hands over text (times as ISO 8601,
+data as JSON text); PostgreSQL hands over typed values (timestamptz, jsonb): each converter takes either.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ..core.deliveries import from_json
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State, parse_consent
+from ..core.rows import damage
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ class _Reader:
 
     @property
     def defect(self) -> str | None:
-        return "stored row is damaged: " + "; ".join(self.defects) if self.defects else None
+        return damage(self.defects)
 
 
 def _text(value: Any) -> str:

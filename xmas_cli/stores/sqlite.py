@@ -14,15 +14,23 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import iso
-from ..core.model import Contact, Delivery, Event, ScheduledEmail, State
+from ..core import rows as rules
+from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State
 from ..core.report_facts import Funnel, ReportFacts
-from .base import Changes, Summary, is_problem
+from .base import Changes, Summary
 from .files import TemplatesInFolder
 from .records import read_contact, read_event, read_row, read_time
 from .sqlite_base import db_value, update_sql
 from .sqlite_journal import SqliteJournal
 
+# Due (core/rows.py), and not in an open batch: `state = DUE_STATE AND due <= now AND ...`
 DUE = "state = ? AND due <= ? AND (batch IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.key = emails.batch))"
+
+
+def _marks(values: list[str]) -> str:
+    return ",".join("?" * len(values))
+
+
 _COLUMNS = (
     "id, enrollment_key, email, sequence, step, template, sender, due, state, sent_at, message_id, "
     "attempts, last_error, note, data, batch, delivery, variant"
@@ -112,7 +120,7 @@ class SqliteStore(SqliteJournal, TemplatesInFolder):
 
     def due_emails(self, now: datetime, limit: int | None = None) -> Iterator[ScheduledEmail]:
         sql = f"SELECT {_COLUMNS} FROM emails WHERE {DUE} ORDER BY due, id"
-        params: list[Any] = [State.SCHEDULED.value, iso(now)]
+        params: list[Any] = [rules.DUE_STATE.value, iso(now)]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -171,23 +179,28 @@ class SqliteStore(SqliteJournal, TemplatesInFolder):
         for sequence, state, n in self._q("SELECT sequence, state, COUNT(*) FROM emails GROUP BY sequence, state"):
             per = counts.setdefault(str(sequence), {})
             per[str(state)] = per.get(str(state), 0) + int(n)
-        scheduled, at = State.SCHEDULED.value, iso(now)
+        scheduled, at = rules.DUE_STATE.value, iso(now)
         overdue_sql = "SELECT COUNT(*) FROM emails WHERE state = ? AND due <= ?"
         overdue = int(self._q(overdue_sql, [scheduled, at]).fetchone()[0])
         found = self._q(
             f"SELECT {_COLUMNS} FROM emails WHERE state = ? AND due > ? ORDER BY due, id LIMIT 1", [scheduled, at]
         ).fetchone()
-        known = [s.value for s in State]
-        suspects = (  # what is_problem() reports, plus the stored values read_row() would call damaged
-            f"state = ? OR (state = ? AND last_error IS NOT NULL) OR state NOT IN ({','.join('?' * len(known))}) "
+        known, failed = rules.values(list(State)), rules.values(rules.FAILED)
+        senders = sorted(s.value for s in Sender)
+        suspects = (  # what rules.is_problem reports, plus the stored values read_row() would call damaged
+            f"state IN ({_marks(failed)}) OR (state = ? AND last_error IS NOT NULL) OR state NOT IN ({_marks(known)}) "
             "OR typeof(step) != 'integer' OR typeof(attempts) != 'integer' OR typeof(due) != 'text' "
-            "OR json_valid(data) = 0 OR typeof(email) != 'text' OR typeof(sequence) != 'text' "
-            "OR typeof(template) != 'text'"
+            "OR typeof(email) != 'text' OR typeof(sequence) != 'text' OR typeof(template) != 'text' "
+            f"OR sender NOT IN ({_marks(senders)}) "
+            "OR CASE WHEN json_valid(data) THEN json_type(data) != 'object' ELSE 1 END "
+            "OR (delivery IS NOT NULL "
+            "AND CASE WHEN json_valid(delivery) THEN json_type(delivery) != 'object' ELSE 1 END)"
         )
-        rows = self._q(
-            f"SELECT {_COLUMNS} FROM emails WHERE {suspects} ORDER BY due, id", [State.FAILED.value, scheduled, *known]
+        found_rows = self._q(
+            f"SELECT {_COLUMNS} FROM emails WHERE {suspects} ORDER BY due, id",
+            [*failed, rules.WAITING.value, *known, *senders],
         )
-        problems = [row for row in map(read_row, rows) if is_problem(row)]
+        problems = [row for row in map(read_row, found_rows) if rules.is_problem(row)]
         return Summary(counts, read_row(found) if found else None, overdue, problems)
 
     def report_facts(self, since: datetime | None, funnel: Funnel) -> ReportFacts:
@@ -200,9 +213,8 @@ class SqliteStore(SqliteJournal, TemplatesInFolder):
         extra = {e.lower() for e in also}
         if not names:
             return len(extra)
-        marks = ",".join("?" * len(names))
-        dead = [State.CANCELLED.value, State.SKIPPED.value]
-        live = f"FROM emails WHERE sequence IN ({marks}) AND state NOT IN (?, ?)"
+        dead = rules.values(rules.DEAD)
+        live = f"FROM emails WHERE sequence IN ({_marks(names)}) AND state NOT IN ({_marks(dead)})"
         if not extra:
             return int(self._q(f"SELECT COUNT(DISTINCT email) {live}", [*names, *dead]).fetchone()[0])
         return len({r[0] for r in self._q(f"SELECT DISTINCT email {live}", [*names, *dead])} | extra)

@@ -24,6 +24,7 @@ from ..core.consent import refusal
 from ..core.model import Contact, ScheduledEmail, State
 from ..core.outgoing import OutgoingEmail
 from ..core.plan import planned_due
+from ..core.rows import unknown_sequence
 from ..core.tokens import check_secret
 from ..core.windows import next_opening
 from ..engine import Engine
@@ -49,7 +50,7 @@ class _Tick(TickState):
     ) -> OutgoingEmail | None:
         """Skip, defer, fail or prepare one due row. Whatever goes wrong here is this row's alone."""
         try:
-            if row.defect:
+            if row.defect:  # core/rows.py: a damaged row is never sent; it fails, visibly, with the reason
                 self.fail(row, row.defect)
                 return None
             check_recipient(row.email)
@@ -111,10 +112,8 @@ class _Tick(TickState):
         return True
 
     def prepare(self, row: ScheduledEmail, contact: Contact | None, secret: str) -> OutgoingEmail | None:
-        sequence = self.campaign.sequences.get(row.sequence)
-        if sequence is None:  # a row a person edited in the store: it waits, visibly, until someone decides
-            why = f"sequence {row.sequence!r} is not in campaign.toml"
-            self.record(row, "waiting", why, {"last_error": f"{why}: the email waits"})
+        if why := unknown_sequence(row, self.campaign.sequences):  # core/rows.py: it waits, visibly, on every store
+            self.record(row, "waiting", why, {} if row.last_error == why else {"last_error": why})
             return None
         template = self.template(row.template)
         if template is None or not template.active:
