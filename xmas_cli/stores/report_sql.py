@@ -79,6 +79,7 @@ def streamed(transaction: Callable[[], AbstractContextManager[Any]]) -> Run:
 
     def run(sql: str, params: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
         with transaction() as conn, conn.cursor(name="xmas_report") as cursor:
+            conn.execute("SET LOCAL cursor_tuple_fraction = 1.0")  # plan for every row, as a plain query would
             cursor.itersize = 5000
             cursor.execute(sql, params)
             yield from cursor
