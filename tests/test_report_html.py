@@ -377,3 +377,20 @@ def test_with_the_outbox_mailer_rates_are_a_dash_and_say_why(xmas: Cli, project:
     rows = tables(page)[1]["rows"][1:]
     assert rows[0][:5] == ["lead-nurture #1lead_nurture_email_1", "3", "0", "—", "—"]
     assert {(row[3], row[4]) for row in rows} == {("—", "—")}
+
+
+def test_the_terminal_report_reads_at_80_columns(xmas: Cli, project: Path) -> None:
+    """At 80 columns the step tables drop the template and the bars (plain %), so no cell is cut or folded."""
+    from test_first_hour import assert_readable, at_width
+
+    xmas("demo", "--dir", "demo", "--now", "2026-12-01T10:00:00Z")
+    args = ("report", "--config", str(project / "demo" / "campaign.toml"), "--now", "2026-12-31T10:00:00Z")
+    code, wide = at_width(160, *args)
+    assert code == 0 and "lead_nurture_email_1" in wide and "██████······ 50%" in wide
+    code, narrow = at_width(80, *args)
+    assert code == 0
+    assert_readable(narrow, 80)
+    assert "lead_nurture_email_1" not in narrow and "█" not in narrow.split("funnel")[0]
+    lines = narrow.splitlines()
+    first = lines[lines.index("lead-nurture") + 4]
+    assert [cell.strip() for cell in first.split("│")[1:-1]] == ["1", "2", "2", "50%", "50%", "0", "0", "1"]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import InvalidInput
 from .common import AsJson, Config, Now, add_row, emit, handled, say, table, with_engine
 from .env import current
+from .tables import fitted
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 BAR = 12  # characters of a full bar
 
@@ -95,40 +99,51 @@ def _write_html(doc: dict[str, Any], path: Path) -> None:
         ) from None
 
 
-def _print(doc: dict[str, Any]) -> None:
+def _pct(fraction: float | None) -> str:
+    return "—" if fraction is None else f"{fraction:.0%}"
+
+
+def _steps_table(doc: dict[str, Any], seq: dict[str, Any]) -> Table:
+    """A sequence's steps: wide, with the template and bars; narrow (80 columns), the step number and plain %."""
     from ..report.build import click_rate, open_rate
 
+    def build(narrow: bool) -> Table:
+        names = ("sent", "deliv.", "opened", "clicked", "bounced", "compl.", "unsub.")
+        result = table("#", *([] if narrow else ["template"]), *names, title=seq["sequence"])
+        rate = _pct if narrow else _bar
+        for s in seq["steps"]:
+            counts = [str(s[k]) for k in ("sent", "delivered")]
+            rates = [rate(open_rate(doc, s)), rate(click_rate(doc, s))]
+            rest = [str(s[k]) for k in ("bounced", "complained", "unsubscribed")]
+            add_row(result, str(s["step"]), *([] if narrow else [s["template"]]), *counts, *rates, *rest)
+        return result
+
+    return fitted(build(False), lambda: build(True))
+
+
+def _funnel_table(doc: dict[str, Any]) -> Table:
+    def build(narrow: bool) -> Table:
+        result = table(
+            "stage", "contacts", "of before" if narrow else "from the stage before", "median", title="funnel"
+        )
+        for stage in doc["funnel"]:
+            hours, conversion = stage["median_hours"], stage["conversion"]
+            shown = "" if conversion is None else (_pct(conversion) if narrow else _bar(conversion))
+            add_row(
+                result, stage["label"], str(stage["contacts"]), shown, f"{hours:.1f} h" if hours is not None else ""
+            )
+        return result
+
+    return fitted(build(False), lambda: build(True))
+
+
+def _print(doc: dict[str, Any]) -> None:
     out = current().out
     for seq in doc["sequences"]:
         if not seq["steps"]:
             continue  # a sequence xmas sends nothing in (e.g. signup): no empty table
-        steps = table(
-            "#",
-            "template",
-            "sent",
-            "delivered",
-            "opened",
-            "clicked",
-            "bounced",
-            "compl.",
-            "unsub.",
-            title=f"{seq['sequence']}",
-        )
-        for s in seq["steps"]:
-            add_row(
-                steps,
-                str(s["step"]),
-                s["template"],
-                str(s["sent"]),
-                str(s["delivered"]),
-                _bar(open_rate(doc, s)),
-                _bar(click_rate(doc, s)),
-                str(s["bounced"]),
-                str(s["complained"]),
-                str(s["unsubscribed"]),
-            )
-        out.print(steps)
-        if doc.get("rates_note") and seq["steps"]:
+        out.print(_steps_table(doc, seq))
+        if doc.get("rates_note"):
             say(f"  opened, clicked: {doc['rates_note']}")
         for s in seq["steps"]:
             if len(s["variants"]) > 1:
@@ -143,17 +158,7 @@ def _print(doc: dict[str, Any]) -> None:
                 for v in s["variants"]:
                     add_row(variants, v["variant"], v["subject"], v["sent"], v["opened"], v["clicked"])
                 out.print(variants)
-    funnel = table("stage", "contacts", "from the stage before", "median time", title="funnel")
-    for stage in doc["funnel"]:
-        hours = stage["median_hours"]
-        add_row(
-            funnel,
-            stage["label"],
-            str(stage["contacts"]),
-            _bar(stage["conversion"]) if stage["conversion"] is not None else "",
-            f"{hours:.1f} h" if hours is not None else "",
-        )
-    out.print(funnel)
+    out.print(_funnel_table(doc))
     period = f"since {doc['since']}" if doc["since"] else "all time"
     say(f"report of {doc['campaign']} at {doc['generated_at']}, {period}")
 
