@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from . import (
+    broadcast,
     db,
     enroll,
     event,
@@ -79,6 +80,7 @@ for module in (
     templates,
     operators,
     plan,
+    broadcast,
     report,
     setup,
     notion,

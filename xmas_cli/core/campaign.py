@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -80,6 +80,26 @@ class Sequence(_Strict):
                         "one before it"
                     )
         return self
+
+
+BROADCAST = "broadcast"  # the sequence of `xmas broadcast`'s one-off emails (engine/broadcast.py)
+
+
+class Sequences(dict[str, "Sequence"]):
+    """campaign.toml's sequences, and `broadcast` unless campaign.toml declares it: a marketing sequence of one
+    step, found by name (so windows, the cap and consent apply to broadcasts) but never listed."""
+
+    def __missing__(self, key: str) -> Sequence:
+        if key == BROADCAST:
+            return Sequence(description="One-off emails (xmas broadcast)", payload="lead", key=["email"],
+                            steps=[Step(template=BROADCAST, offset="0h", testing_offset="0m")])  # fmt: skip
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key == BROADCAST or dict.__contains__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default  # noqa: SIM401 (self.get is this method)
 
 
 MARKETING = "marketing"  # in an event's cancels: every sequence that is not transactional
@@ -282,6 +302,7 @@ class Campaign(_Strict):
             for other in event.cancels:
                 if other != MARKETING and other not in self.sequences:
                     raise ValueError(f"events.{name}.cancels names {other!r}: use a sequence's name or {MARKETING!r}")
+        object.__setattr__(self, "sequences", Sequences(self.sequences))  # frozen: set once, here
         return self
 
     def event(self, name: str) -> EventConfig:
@@ -309,7 +330,7 @@ class Campaign(_Strict):
         out: set[str] = set()
         for name in self.events[event].cancels:
             if name == MARKETING:
-                out |= {n for n, s in self.sequences.items() if not s.transactional}
+                out |= set(self.marketing)
             else:
                 out.add(name)
         return out
@@ -348,7 +369,8 @@ class Campaign(_Strict):
 
     @property
     def marketing(self) -> list[str]:
-        return [name for name, seq in self.sequences.items() if not seq.transactional]
+        names = [name for name, seq in self.sequences.items() if not seq.transactional]
+        return names if dict.__contains__(self.sequences, BROADCAST) else [*names, BROADCAST]
 
     def sequence(self, name: str) -> Sequence:
         from ..errors import unknown_sequence

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from .campaign import Campaign, Sequence, Step
+from .campaign import BROADCAST, Campaign, Sequence, Step
 from .model import ScheduledEmail, Sender, State, row_id
 from .schedule import catch_up
 
@@ -270,7 +270,7 @@ def plan_changes(
     store has (None: not known, not checked); `suppressed`: the addresses that get no email."""
     by_key: dict[str, list[ScheduledEmail]] = {}
     for row in rows:
-        if row.sequence in campaign.sequences and not row.defect:
+        if row.sequence in campaign.sequences and row.sequence != BROADCAST and not row.defect:  # not broadcasts
             by_key.setdefault(row.enrollment_key, []).append(row)
     changes: list[Change] = []
     for key in sorted(by_key):
