@@ -21,6 +21,7 @@ from ..core.audience import Facts, Node, check_names, describe, matches, parse
 from ..core.campaign import BROADCAST
 from ..core.consent import on_file, refusal
 from ..core.model import CONTACT_FIELDS, Contact, ScheduledEmail, Sender, State, row_id
+from ..core.rows import is_live
 from ..errors import JSON_VERSION, InvalidInput, NotFound
 from .base import Engine, booked_by_events
 
@@ -75,7 +76,7 @@ def broadcast_key(name: str, email: str) -> str:
 
 def _facts(engine: Engine, contact: Contact, rows: list[ScheduledEmail], booked: set[str], now: datetime) -> Facts:
     campaign = engine.campaign
-    live = frozenset(r.sequence for r in rows if r.state not in (State.CANCELLED, State.SKIPPED))
+    live = frozenset(r.sequence for r in rows if is_live(r))
     consent = on_file(contact)
     fields = {
         **contact.fields,
