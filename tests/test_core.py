@@ -12,7 +12,8 @@ from conftest import replace_once
 from xmas_cli.config import load_campaign
 from xmas_cli.core.model import Template
 from xmas_cli.core.payloads import validate_payload
-from xmas_cli.core.render import html_to_text, render
+from xmas_cli.core.plaintext import html_to_text
+from xmas_cli.core.render import render
 from xmas_cli.core.tokens import make_token, read_token, unsubscribe_url
 from xmas_cli.core.variables import ALWAYS, OPTIONAL, SAMPLE, Counts, build_variables, classify_segment, tip_for
 from xmas_cli.defaults import CAMPAIGN as CAMPAIGN_TOML
@@ -135,6 +136,23 @@ def test_template_file_format_is_checked() -> None:
 def test_html_to_text_keeps_paragraphs_and_links() -> None:
     text = html_to_text('<p>One &amp; two</p><p><a href="https://x.example/a">Book</a></p><style>p{}</style>')
     assert text == "One & two\n\nBook (https://x.example/a)\n"
+
+
+def test_html_to_text_reads_what_templates_hold() -> None:
+    html = (
+        "<!DOCTYPE html><html><head><title>Not shown</title><style>p { color: red }</style></head><body>"
+        "<!-- a note for the designer --><script>if (a < b) { document.write('<p>x</p>') }</script>"
+        "<H1>Dear&nbsp;Ada,</H1><p>Line one<br>line two<br/>line three</p>"
+        "<ul><li>first</li><li><strong>second</strong> item</li></ul>"
+        "<p>Read <A HREF=https://x.example/guide>the guide</A>, see https://x.example/b"
+        " (<a href='https://x.example/b'>https://x.example/b</a>), or write to <a href=\"mailto:a@x.example\">us</a>."
+        '</p><p>Caf&eacute; &amp; <a href="https://x.example/?a=1&amp;b=2">more</a></p>\n\n\n<p>   </p><p>End'
+    )
+    assert html_to_text(html) == (
+        "Dear Ada,\n\nLine one\nline two\nline three\n\n- first\n- second item\n\n"
+        "Read the guide (https://x.example/guide), see https://x.example/b (https://x.example/b), or write to us.\n\n"
+        "Café & more (https://x.example/?a=1&b=2)\n\nEnd\n"
+    )
 
 
 def test_tokens_name_one_contact_and_cannot_be_forged() -> None:
