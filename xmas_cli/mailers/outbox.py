@@ -4,13 +4,15 @@ A file is named after its scheduled email and created exclusively, so sending th
 finds the first file and reports its Message-ID instead of writing a second one, however much later.
 The folder and the files are readable by their owner only (or a group: `[store] file_mode`).
 
-Headers are written by the standard library under the SMTP policy (RFC 2047 encoded-words where a value is not
-ASCII), except the URL-bearing ones (base.URL_HEADERS): those stay plain ASCII, folded only at their own whitespace,
+The message is assembled here (message_bytes); its headers are parsed and folded by the standard library under the
+SMTP policy (RFC 2047 encoded-words where a value is not ASCII), except the URL-bearing ones (base.URL_HEADERS): those stay plain ASCII, folded only at their own whitespace,
 because a mail client reads the one-click unsubscribe URL straight from the raw header.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import os
@@ -20,7 +22,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from email import policy
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
-from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import Policy
 from email.utils import format_datetime
@@ -33,6 +34,7 @@ from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_dir
 from .base import ascii_address
 
 PARSED_KEPT = 4096  # parsed headers kept for reuse (most are the same on every email)
+MAX_BODY_LINE = 78  # longer body lines are quoted-printable (or base64), as EmailMessage.set_content does
 MAX_LINE = 998  # RFC 5322 2.1.1: a header line is at most 998 characters, whatever the folding
 _WORDS = re.compile(r"[ \t]*[^ \t]+")  # a run of non-whitespace with the whitespace before it
 
@@ -116,36 +118,94 @@ def file_name(row_id: str, key: str) -> str:
     return f"{safe}--{key[-12:]}.eml"
 
 
-def boundary_for(email: OutgoingEmail) -> str | None:
-    """The MIME boundary, from the email's key: the same email composes to the same bytes, and the generator does not
-    search the bodies for a random one (a regular expression compiled per message). It cannot occur in a quoted-
-    printable or base64 body ("=_"); None if the text or HTML has it as is: the generator then picks one."""
+def boundary_for(email: OutgoingEmail) -> str:
+    """The MIME boundary, from the email's key: the same email composes to the same bytes. It cannot occur in a
+    quoted-printable or base64 body ("=_"); where the text or HTML holds it as is, a numbered one that it does not."""
     boundary = f"=_xmas_{hashlib.sha256(email.idempotency_key.encode()).hexdigest()[:32]}"
-    return None if boundary in email.text or boundary in email.html else boundary
+    number = 0
+    candidate = boundary
+    while candidate in email.text or candidate in email.html:
+        number += 1
+        candidate = f"{boundary}_{number}"
+    return candidate
 
 
-def build_message(email: OutgoingEmail, sent_at: datetime | None = None) -> EmailMessage:
-    """The email as an RFC 5322 message. Its Date is `sent_at`, when the mailer writes it (RFC 5322 3.6.1: when
-    the message was ready to go), else the time it was composed for."""
-    msg = EmailMessage(policy=POLICY)
+def message_bytes(email: OutgoingEmail, sent_at: datetime | None = None) -> tuple[bytes, str]:
+    """The .eml file's bytes and its Message-ID. Its Date is `sent_at`, when the mailer writes it (RFC 5322 3.6.1: when
+    the message was ready to go), else the time it was composed for.
+
+    Written directly, not through EmailMessage and its generator (1.3 ms an email, most of it folding the same
+    headers again): each header is parsed and folded by the standard library's SMTP policy once per value (From,
+    Reply-To, the one-click header and the tags are the same on many emails), and the two parts are encoded here
+    as the library would choose (7bit, 8bit, quoted-printable or base64)."""
     domain = email.sender.rsplit("@", 1)[-1].strip(" >") or "xmas.invalid"
-    msg["Message-ID"] = f"<{email.idempotency_key}@{domain}>"
-    msg["Date"] = format_datetime(sent_at or email.date)
-    msg["From"] = email.sender
-    msg["To"] = ascii_address(email.to)  # an international domain in its ASCII form
-    msg["Reply-To"] = email.reply_to
-    msg["Subject"] = email.subject
+    message_id = f"<{email.idempotency_key}@{domain}>"
+    head = [
+        _folded("Message-ID", message_id),
+        _folded("Date", format_datetime(sent_at or email.date)),
+        _folded("From", email.sender),
+        _folded("To", ascii_address(email.to)),  # an international domain in its ASCII form
+        _folded("Reply-To", email.reply_to),
+        _folded("Subject", email.subject),
+    ]
     for name, value in email.headers.items():
         try:
-            msg[name] = value
+            head.append(_folded(name, value))
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
     if email.tags:
-        msg["X-Xmas-Tags"] = ", ".join(f"{k}={v}" for k, v in email.tags.items())
-    msg.set_content(email.text)
-    msg.make_alternative(boundary=boundary_for(email))
-    msg.add_alternative(email.html, subtype="html")
-    return msg
+        head.append(_folded("X-Xmas-Tags", ", ".join(f"{k}={v}" for k, v in email.tags.items())))
+    boundary = boundary_for(email)
+    head.append(f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'.encode())
+    separator = f"--{boundary}\r\n".encode()
+    return b"".join(
+        [
+            *head,
+            separator,
+            _part("plain", email.text),
+            separator,
+            _part("html", email.html),
+            f"--{boundary}--\r\n".encode(),
+        ]
+    ), message_id
+
+
+def _folded(name: str, value: str) -> bytes:
+    """`Name: value` as the SMTP policy writes it (RFC 2047 where not ASCII, folded at 78), once per (name, value)."""
+    key = (name, value)
+    found = _FOLDED.get(key)
+    if found is None:
+        if len(_FOLDED) >= PARSED_KEPT:
+            _FOLDED.clear()
+        stored_name, header = POLICY.header_store_parse(name, value)
+        found = _FOLDED[key] = POLICY.fold_binary(stored_name, header)
+    return found
+
+
+_FOLDED: dict[tuple[str, str], bytes] = {}
+
+
+def _part(subtype: str, content: str) -> bytes:
+    """One text part, encoded as EmailMessage.set_content would: lines of at most 78 bytes go as they are (7bit if
+    ASCII, else 8bit: the SMTP policy allows it); longer ones quoted-printable, or base64 where quoting would make
+    them longer (mostly non-Latin text). Line ends become CRLF; the body ends with one."""
+    lines = content.encode("utf-8").splitlines()
+    body = b"\r\n".join(lines) + b"\r\n"
+    if max(map(len, lines), default=0) <= MAX_BODY_LINE:
+        cte = "7bit" if body.isascii() else "8bit"
+    elif 6 * (len(body) - len(content.encode("ascii", "ignore"))) > len(body):  # a sixth not ASCII: qp is longer
+        cte = "base64"
+        body = b"\r\n".join(_base64_lines(body)) + b"\r\n"
+    else:
+        cte = "quoted-printable"
+        body = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).replace(b"\n", b"\r\n")
+    type_line = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'
+    return type_line.encode() + body + b"\r\n"
+
+
+def _base64_lines(data: bytes) -> list[bytes]:
+    encoded = base64.b64encode(data)
+    return [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
 
 
 class OutboxMailer:
@@ -176,8 +236,7 @@ class OutboxMailer:
     def _send_one(self, email: OutgoingEmail) -> SendResult:
         target = self.path_for(email)
         try:
-            msg = build_message(email, self.now() if self.now else None)
-            data = msg.as_bytes()
+            data, message_id = message_bytes(email, self.now() if self.now else None)
         except (ValueError, TypeError, LookupError) as exc:  # e.g. a header the email library refuses
             return SendResult(email.row_id, error=f"not a valid email: {type(exc).__name__}: {exc}", permanent=True)
         if target.exists():
@@ -199,7 +258,7 @@ class OutboxMailer:
             if tmp:  # written or not, the temporary file goes (on a full disk, a failed write leaves it half-written)
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-        return SendResult(email.row_id, str(msg["Message-ID"]))
+        return SendResult(email.row_id, message_id)
 
     @staticmethod
     def _message_id(path: Path) -> str:
