@@ -4,9 +4,10 @@ A file is named after its scheduled email and created exclusively, so sending th
 finds the first file and reports its Message-ID instead of writing a second one, however much later.
 The folder and the files are readable by their owner only (or a group: `[store] file_mode`).
 
-The message is assembled here (message_bytes); its headers are parsed and folded by the standard library under the
-SMTP policy (RFC 2047 encoded-words where a value is not ASCII), except the URL-bearing ones (base.URL_HEADERS): those stay plain ASCII, folded only at their own whitespace,
-because a mail client reads the one-click unsubscribe URL straight from the raw header.
+The message is assembled here (message_bytes); its headers are parsed and folded by the standard library under
+the SMTP policy (RFC 2047 encoded-words where a value is not ASCII), except the URL-bearing ones (base.URL_HEADERS):
+those stay plain ASCII, folded only at their own whitespace, because a mail client reads the one-click unsubscribe URL
+straight from the raw header.
 """
 
 from __future__ import annotations
