@@ -102,10 +102,24 @@ def test_a_broadcast_goes_once_and_never_twice(
     assert "scheduled 0, 2 reached before, 0 unsubscribed, 2 not selected" in again
     xmas("tick", "--now", at(later + timedelta(minutes=6)))
     assert broadcasts(resend_api) == Counter({"ada@example.com": 1})
+    report = xmas.json("report", "--now", at(later + timedelta(minutes=7)))
+    [counted] = [q for q in report["sequences"] if q["sequence"] == "broadcast"]
+    assert [(x["step"], x["sent"]) for x in counted["steps"]] == [(1, 1)]
     shown = xmas.json("show", "ada@example.com")
     assert [(e["sequence"], e["template"], e["state"]) for e in shown["emails"] if e["sequence"] == "broadcast"] == [
         ("broadcast", "spots_left", "Sent")
     ]
+
+
+def test_a_reply_cancels_a_pending_broadcast(xmas: Cli, people: None, project: Path) -> None:
+    xmas("broadcast", "spots_left", "--where", WHERE, "--at", at(T0 + timedelta(days=1)), "--now", at(T0))
+    xmas("event", "replied", "--email", "ada@example.com", "--now", at(T0 + timedelta(hours=2)))
+    assert rows(project)[0] == (
+        "ada@example.com",
+        "Cancelled",
+        at(T0 + timedelta(days=1)),
+        f"replied at {at(T0 + timedelta(hours=2))}",
+    )
 
 
 def test_the_cap_the_window_and_consent_apply(xmas: Cli, people: None, project: Path) -> None:

@@ -179,3 +179,21 @@ def test_tick_warns_once_after_an_edit(xmas: Cli, project: Path) -> None:
         "removed or renamed steps): see `xmas plan`, then `xmas plan --apply`\n"
     )
     assert xmas("tick", "--now", at(T0 + timedelta(minutes=3))).stderr == ""  # once
+
+
+def test_an_anchored_sequence_counts_from_its_payload_time(xmas: Cli, project: Path) -> None:
+    """The assessment counts from email_1_sent_at: enrolled late (a day after), its rows were planned from the
+    payload's time, and a re-timed step is too (not from the enrollment)."""
+    import json
+
+    from test_cli_enroll import ASSESSMENT
+
+    (project / "payload.json").write_text(json.dumps(ASSESSMENT))
+    xmas("enroll", "assessment", "--payload", "payload.json", "--now", at(T0 + timedelta(hours=2)))
+    edit(project, '"christmas_email_3", offset = "72h"', '"christmas_email_3", offset = "80h"')
+    doc = xmas.json("plan", "--apply", "--now", at(T0 + timedelta(hours=3)))
+    sarah = ASSESSMENT["email"]
+    assert changes(doc) == [
+        ("retime", sarah, 3, "christmas_email_3", at(T0 + timedelta(hours=72)), at(T0 + timedelta(hours=80)))
+    ]
+    assert xmas.json("plan", "--now", at(T0 + timedelta(hours=4)))["changes"] == []

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import iso
-from ..core.campaign import Campaign
+from ..core.campaign import BROADCAST, Campaign
 from ..core.model import Sender
 from ..core.report_facts import COUNTS, DELIVERY_COUNTS, Funnel, ReportFacts
 from ..engine import Engine, booked_by_events, booking_sequences
@@ -127,7 +127,11 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
     facts = store.report_facts(since, funnel_of(engine))  # counted in SQL where the store can
     templates = {t.id: t for t in store.list_templates()}
     sequences: list[dict[str, Any]] = []
-    for name, seq in campaign.sequences.items():
+    names = list(campaign.sequences)
+    if BROADCAST not in names and any(key[0] == BROADCAST for key in facts.steps):  # xmas broadcast's, together
+        names.append(BROADCAST)
+    for name in names:
+        seq = campaign.sequences[name]
         if sequence is not None and name != sequence:
             continue
         steps = []
