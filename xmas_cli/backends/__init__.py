@@ -98,13 +98,18 @@ def build_engine(campaign: Campaign, now: str | None = None, env: Mapping[str, s
     env = os.environ if env is None else env
     clock = clock_from(now, env.get("XMAS_NOW"))
     store = open_store(campaign, env)
-    return Engine(
+    engine = Engine(
         campaign=campaign,
         store=store,
         clock=clock,
         secret=env.get("XMAS_SECRET") or None,
         mailer_factory=lambda: open_mailer(campaign, env, store, clock),
     )
+    if engine.journal is None:  # Notion: no transactions; the tick journals what it sends in a file of its own
+        from ..stores.local_journal import LocalJournal
+
+        engine.journal = LocalJournal(engine.lock_path("sending.db"), store, campaign.store.mode)
+    return engine
 
 
 def engine_from_config(config: str | None, now: str | None = None, env: Mapping[str, str] | None = None) -> Engine:

@@ -175,8 +175,10 @@ def _stopped(t: _Tick) -> None:
 def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
     if t.dry_run:
         _stopped(t)
+    journaled: set[str] = set()  # rows of entries left open: sent only as their entry, never in a new one
     if t.journal is not None:
         for batch in t.journal.open_batches():
+            journaled.update(batch.row_ids)
             if t.must_stop():
                 return
             replay(t, t.journal, batch)
@@ -187,6 +189,9 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
     due = _due(t, limit)
     handled = 0
     while rows := due(t.slice_size()):
+        rows = [row for row in rows if row.id not in journaled]  # the SQL stores leave them out themselves
+        if not rows:
+            continue
         t.report.due += len(rows)
         if t.must_stop():
             _leave(t, rows, due)

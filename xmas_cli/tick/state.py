@@ -71,7 +71,7 @@ class TickState:
         # Many runners (PostgreSQL): this tick's name on its claims and batches, and when they lapse (tick's clock)
         self.runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_until = now + self.campaign.lease
-        self.journal = engine.journal  # None (Notion): each email is sent under its own row key
+        self.journal = engine.journal  # the store's batch journal, or (Notion) the tick's file: local_journal.py
         # this tick's claims (None on a dry run, or where one tick at a time runs behind its file lock)
         self.claims = engine.claims if not dry_run else None
 
