@@ -241,7 +241,7 @@ def capability_violations(source: Source) -> list[str]:
     NotImplementedError for part of a port."""
     out = []
     for node in ast.walk(ast.parse(source.text)):
-        if isinstance(node, ast.Attribute) and node.attr in ("supports_batches", "many_runners"):
+        if isinstance(node, ast.Attribute) and node.attr in ("supports_batches", "many_runners", "request_rate"):
             out.append((node.lineno, f"reads the capability flag .{node.attr}"))
         elif isinstance(node, ast.Raise) and node.exc is not None and "NotImplementedError" in ast.unparse(node.exc):
             out.append((node.lineno, "raises NotImplementedError"))

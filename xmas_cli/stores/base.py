@@ -44,6 +44,9 @@ class Changes(TypedDict, total=False):
     variant: int | None
 
 
+UNPACED = 1_000_000_000  # requests_within() of a store that keeps no pace: more than any tick asks for
+
+
 @dataclass(frozen=True)
 class Batch:
     """An open entry of the batch journal: emails recorded as going out together under one key."""
@@ -90,10 +93,9 @@ def summarize(rows: Iterable[ScheduledEmail], now: datetime) -> Summary:
 class Store(Protocol):
     description: str  # e.g. "SQLite .xmas/xmas.db", for messages
 
-    @property
-    def request_rate(self) -> float | None:
-        """Requests a second the store allows (Notion: its pacer's rate), so a tick reads no more than it can
-        record in its budget; None where there is no such limit (SQLite)."""
+    def requests_within(self, seconds: float) -> int:
+        """How many requests the store answers in `seconds` at the pace it keeps (Notion: its pacer's rate), so a
+        tick reads no more than it can record in its budget; UNPACED where it keeps none (SQLite, PostgreSQL)."""
         ...
 
     def get_contact(self, email: str) -> Contact | None: ...

@@ -160,9 +160,8 @@ class NotionBase:
         self._events: dict[str, list[Event]] = {}  # address → the events on its page as last read or written
         self._rows_of: dict[str, set[str]] = {}
 
-    @property
-    def request_rate(self) -> float:
-        return self.api.pacer.rate
+    def requests_within(self, seconds: float) -> int:
+        return max(0, int(seconds * self.api.pacer.rate))
 
     def close(self) -> None:
         self.api.close()

@@ -28,7 +28,7 @@ from typing import Any
 from ..core import rows as rules
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State
 from ..core.report_facts import Funnel, ReportFacts
-from .base import Changes, Summary
+from .base import UNPACED, Changes, Summary
 from .files import TemplatesInFolder
 from .pg_base import COLUMNS, FREE, SCHEDULED, pg_value, row_values, update_sql
 from .pg_connections import WAIT_SECONDS
@@ -244,9 +244,8 @@ class PostgresStore(PostgresRunners, TemplatesInFolder):
 
     # ------------------------------------------------------------------------------ the rest (templates: files)
 
-    @property
-    def request_rate(self) -> None:
-        return None  # no request limit worth pacing for: the server's own capacity is the limit
+    def requests_within(self, seconds: float) -> int:
+        return UNPACED  # no request limit worth pacing for: the server's own capacity is the limit
 
     def close(self) -> None:
         """The pool stays open for the process's next engine (the web server's next request); closed at exit."""

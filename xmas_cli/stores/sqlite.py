@@ -17,7 +17,7 @@ from ..clock import iso
 from ..core import rows as rules
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State
 from ..core.report_facts import Funnel, ReportFacts
-from .base import Changes, Summary
+from .base import UNPACED, Changes, Summary
 from .files import TemplatesInFolder
 from .records import read_contact, read_event, read_row, read_time
 from .sqlite_base import db_value, update_sql
@@ -242,9 +242,8 @@ class SqliteStore(SqliteJournal, TemplatesInFolder):
         return [read_event(r) for r in self._where_in("SELECT * FROM events", "name", sorted(set(names)))]
 
     # the rest (templates: TemplatesInFolder)
-    @property
-    def request_rate(self) -> None:
-        return None  # a local file: no request limit
+    def requests_within(self, seconds: float) -> int:
+        return UNPACED  # a local file: no request limit
 
     def close(self) -> None:
         self.db.close()

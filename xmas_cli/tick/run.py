@@ -227,6 +227,7 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
 
 
 DELIVERY_SHARE = 0.25  # of the tick's budget, at most, for recording queued delivery events before sending
+MOST_DELIVERIES = 10_000  # delivery events one tick records, at most
 
 
 def _record_deliveries(t: _Tick) -> None:
@@ -244,8 +245,8 @@ def _record_deliveries(t: _Tick) -> None:
 
     queue = open_queue(t.engine)
     try:
-        rate = t.store.request_rate
-        t.report.deliveries = drain(t.engine, queue, int(limit * rate) if rate else 10_000, enough).applied
+        most = min(MOST_DELIVERIES, t.store.requests_within(limit))  # at the store's pace, within the share
+        t.report.deliveries = drain(t.engine, queue, most, enough).applied
     finally:
         queue.close()
 

@@ -98,11 +98,8 @@ class TickState:
     def slice_size(self) -> int:
         """The next slice: [tick] slice rows, or fewer where the store is rate-limited (Notion): no more than the
         time left can record, one request per email, so a tick does not read rows and contacts it cannot send."""
-        rate = self.store.request_rate
-        if rate is None:
-            return self.campaign.tick.slice
         left = self.campaign.tick.budget_seconds - (self._monotonic() - self._started)
-        return max(1, min(self.campaign.tick.slice, int(left * rate) - READS_PER_SLICE))
+        return max(1, min(self.campaign.tick.slice, self.store.requests_within(left) - READS_PER_SLICE))
 
     def counts(self, template: Template) -> Counts:
         """Campaign counts from the store, read once per tick and only for a template that shows them."""
