@@ -111,6 +111,14 @@ def test_a_broadcast_goes_once_and_never_twice(
     ]
 
 
+def test_nobody_enrolls_in_the_broadcast_sequence(xmas: Cli, project: Path) -> None:
+    result = xmas("import", "x.csv", "--sequence", "broadcast", code=2)
+    assert result.stderr.startswith("xmas: error: unknown sequence 'broadcast' — use one of: signup, lead-nurture")
+    (project / "x.csv").write_text("email,first_name\nada@example.com,Ada\n")
+    assert xmas("import", "x.csv", "--sequence", "broadcast", code=2).stderr == result.stderr
+    assert rows(project) == []
+
+
 def test_a_reply_cancels_a_pending_broadcast(xmas: Cli, people: None, project: Path) -> None:
     xmas("broadcast", "spots_left", "--where", WHERE, "--at", at(T0 + timedelta(days=1)), "--now", at(T0))
     xmas("event", "replied", "--email", "ada@example.com", "--now", at(T0 + timedelta(hours=2)))

@@ -19,7 +19,7 @@ from ..core.payloads import validate_payload
 from ..core.schedule import enrollment_key
 from ..errors import JSON_VERSION, InvalidInput
 from .base import Engine
-from .enroll import enroll
+from .enroll import enroll, enrollable
 
 MAX_PROBLEMS = 50  # lines reported when a file has many bad lines (the count is always given)
 
@@ -110,7 +110,7 @@ def import_csv(
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    sequence = engine.campaign.sequence(sequence_name)
+    sequence = enrollable(engine.campaign, sequence_name)
     mapping = parse_maps(maps)
     headers, records = _records(path)
     used, ignored = columns_to_fields(headers, mapping)

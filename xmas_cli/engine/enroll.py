@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import iso
+from ..core.campaign import BROADCAST, Campaign, Sequence
 from ..core.consent import given_by, on_file
 from ..core.model import Contact, ScheduledEmail, State
 from ..core.schedule import legacy_enrollment_key, plan_enrollment
 from ..core.variables import classify_segment
-from ..errors import JSON_VERSION, Busy
+from ..errors import JSON_VERSION, Busy, unknown_sequence
 from ..lock import file_lock
 from ..stores.base import Store
 from .base import Engine, contact_json, events_in_force, row_json
@@ -91,12 +92,19 @@ def cancel_pending(store: Store, rows: Iterable[ScheduledEmail], note: str) -> l
     ]
 
 
+def enrollable(campaign: Campaign, name: str) -> Sequence:
+    """The sequence an enrollment may name: any of campaign.toml's, not the built-in one of `xmas broadcast`."""
+    if name == BROADCAST and not dict.__contains__(campaign.sequences, BROADCAST):
+        raise unknown_sequence(name, list(campaign.sequences))
+    return campaign.sequence(name)
+
+
 def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
     """Validate, upsert the contact, write the enrollment's rows (idempotent), apply exit rules."""
     campaign, store = engine.campaign, engine.store
     from ..core.payloads import validate_payload
 
-    sequence = campaign.sequence(sequence_name)
+    sequence = enrollable(campaign, sequence_name)
     payload = validate_payload(sequence.payload, raw)
     now = engine.clock.now()
     data = payload.data()
