@@ -80,6 +80,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("store_backend", STORES, indirect=True)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The order the workers take the tests in (pytest-xdist hands them out one at a time: pyproject's addopts).
+    The chaos tests come first, being the longest (10 to 70 s each), with their modules interleaved (each
+    module's first test, then each one's second, ...): the long tests of one module, the four crash tests, then
+    start at about the same time on different workers instead of one after another on the same one. The rest keep
+    their order. Deterministic, as xdist requires: every worker must collect the same order."""
+    chaos = [item for item in items if item.get_closest_marker("chaos") is not None]
+    rest = [item for item in items if item.get_closest_marker("chaos") is None]
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in chaos:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    rounds = max((len(group) for group in modules.values()), default=0)
+    interleaved = [group[n] for n in range(rounds) for group in modules.values() if n < len(group)]
+    items[:] = interleaved + rest
+
+
 @pytest.fixture
 def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     backend = str(getattr(request, "param", "sqlite"))
