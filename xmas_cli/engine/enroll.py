@@ -70,15 +70,15 @@ def contact_lock(engine: Engine, email: str) -> Iterator[None]:
     The threads of one process (the web server's) queue on an in-process lock first, so a burst of website
     enrollments waits its turn instead of answering 503 while each one is being written; the file lock then
     orders the process against others (the CLI, cron), waiting up to 10 s. A store shared by many machines
-    (PostgreSQL) keeps the contact's lock itself instead of the file."""
+    (PostgreSQL) keeps the contact's lock itself instead of the file: the store chooses (Store.contact_lock)."""
     path = engine.lock_path("enroll.lock")
     with _IN_PROCESS_GUARD:
         queue = _IN_PROCESS.setdefault(path, threading.Lock())
     if not queue.acquire(timeout=QUEUE_WAIT):
         raise Busy(f"{QUEUE_WAIT:.0f} s behind other enrollments", "retry in a minute; a retry is safe")
     try:
-        held = engine.store.contact_lock(email)
-        with held or file_lock(path, wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode):
+        local = file_lock(path, wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode)
+        with engine.store.contact_lock(email, local):  # the lock file, or the store's own (PostgreSQL)
             yield
     finally:
         queue.release()

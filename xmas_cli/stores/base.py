@@ -100,9 +100,10 @@ class Store(Protocol):
 
     def get_contact(self, email: str) -> Contact | None: ...
 
-    def contact_lock(self, email: str) -> AbstractContextManager[None] | None:
-        """A lock the store keeps for one contact's enrollments and unsubscribes, across machines (PostgreSQL's
-        advisory lock); None where the engine's lock file serves (SQLite, Notion)."""
+    def contact_lock(self, email: str, local: AbstractContextManager[None]) -> AbstractContextManager[None]:
+        """The lock that puts one contact's enrollments and unsubscribes one after another: `local` (the engine's
+        lock file, which orders the processes of this machine) where that is every writer (SQLite, Notion); the
+        store's own lock across machines where it is shared by many (PostgreSQL's advisory lock)."""
         ...
 
     def get_contacts(self, emails: Collection[str]) -> dict[str, Contact]: ...

@@ -16,6 +16,7 @@ A store instance lives for one command (the web app opens one per request).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -66,8 +67,8 @@ class NotionStore(NotionTemplates):
         body = {"filter": {"property": self.props.contacts.email, "email": {"equals": email}}, "sorts": BY_CREATION}
         return list(self._query("contacts", body, f"look up contact {email}", limit=10))
 
-    def contact_lock(self, email: str) -> None:
-        return None  # the engine's lock file orders enrollments
+    def contact_lock(self, email: str, local: AbstractContextManager[None]) -> AbstractContextManager[None]:
+        return local  # one machine writes (the tick behind its file lock): the engine's lock file orders them
 
     def get_contact(self, email: str) -> Contact | None:
         address = email.strip().lower()

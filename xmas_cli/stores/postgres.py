@@ -21,7 +21,7 @@ connection of it.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -78,8 +78,11 @@ class PostgresStore(PostgresRunners, TemplatesInFolder):
         )
         return read_contact(found[0])
 
+    def contact_lock(self, email: str, local: AbstractContextManager[None]) -> AbstractContextManager[None]:
+        return self._advisory_lock(email)  # many machines: the lock file of one would not order the others
+
     @contextmanager
-    def contact_lock(self, email: str) -> Iterator[None]:
+    def _advisory_lock(self, email: str) -> Iterator[None]:
         """A contact's enrollments and unsubscribes one after another, across processes and machines: a session
         advisory lock keyed by the address, waited for at most WAIT_SECONDS."""
         key = ("SELECT hashtext(current_schema() || ' xmas contact'), hashtext(%s)", (email.lower(),))

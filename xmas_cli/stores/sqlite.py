@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +44,8 @@ class SqliteStore(SqliteJournal, TemplatesInFolder):
     beneath."""
 
     # contacts
-    def contact_lock(self, email: str) -> None:
-        return None  # the engine's lock file orders enrollments
+    def contact_lock(self, email: str, local: AbstractContextManager[None]) -> AbstractContextManager[None]:
+        return local  # a file on this machine: the engine's lock file orders its writers
 
     def get_contact(self, email: str) -> Contact | None:
         r = self._q("SELECT * FROM contacts WHERE email = ?", (email.lower(),)).fetchone()
