@@ -15,6 +15,7 @@ import typer
 
 from . import (
     broadcast,
+    control,
     db,
     enroll,
     event,
@@ -81,6 +82,7 @@ for module in (
     operators,
     plan,
     broadcast,
+    control,
     report,
     setup,
     notion,

@@ -32,6 +32,8 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
     else:
         states = [s.value for s in State]
         current().out.print(counts_table(report.counts, states, title=f"{report.store} at {iso(report.now)}"))
+        for pause in report.pauses:
+            say(f"PAUSED: {pause.describe()} (xmas resume)")
         nxt = report.next_due
         say(f"next due: {when(nxt.due)} {nxt.email} {nxt.sequence} #{nxt.step}" if nxt else "next due: nothing")
         if report.overdue:

@@ -12,6 +12,7 @@ from ..core.outgoing import stored_address
 from ..errors import JSON_VERSION, InvalidInput, NotFound
 from ..stores.base import Batch
 from .base import Engine, contact_json, event_json, row_json
+from .control import Pause, in_force
 from .enroll import cancel_pending, contact_lock
 
 
@@ -119,6 +120,7 @@ class Status:
     problems: list[ScheduledEmail]  # failed rows, and scheduled rows that carry an error (waiting)
     # batches recorded and sent (or being sent) whose outcome is not recorded yet: a tick at work, or one that died
     in_flight: list[Batch] = field(default_factory=list)
+    pauses: list[Pause] = field(default_factory=list)  # what holds the sending, since when and why
 
     @property
     def healthy(self) -> bool:
@@ -146,6 +148,7 @@ class Status:
                 }
                 for b in self.in_flight
             ],
+            "paused": [p.to_json() for p in self.pauses],
         }
 
 
@@ -156,4 +159,7 @@ def status(engine: Engine) -> Status:
     counts: dict[str, dict[str, int]] = {name: {} for name in engine.campaign.sequences}
     counts.update(summary.counts)
     in_flight = engine.journal.open_batches() if engine.journal is not None else []
-    return Status(store.description, now, counts, summary.next_due, summary.overdue, summary.problems, in_flight)
+    paused = in_force(engine)
+    return Status(
+        store.description, now, counts, summary.next_due, summary.overdue, summary.problems, in_flight, paused
+    )

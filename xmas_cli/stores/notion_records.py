@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..clock import iso
-from ..core.campaign import NotionProperties
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template, parse_consent
+from ..core.notion_config import NotionProperties
 from ..core.rows import damage
 from .base import Changes
 from .notion_values import (

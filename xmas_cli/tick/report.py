@@ -39,6 +39,9 @@ class TickReport:
     more_left: bool = False  # and there are more than left_over (not all were read)
     stopped: str | None = None  # the signal that stopped the tick early (SIGTERM, SIGINT)
     deliveries: int = 0  # delivery events (opens, clicks...) recorded on their rows from the queue
+    paused: list[str] = field(default_factory=list)  # the pauses in force (engine/control.py), described
+    held_by_pause: int = 0  # due rows a pause kept back (left as they are, due)
+    actions: list[str] = field(default_factory=list)  # what the store's queued actions did (Notion's Action column)
 
     def count(self, action: str) -> int:
         return sum(1 for o in self.outcomes if o.action == action)
@@ -73,6 +76,11 @@ class TickReport:
             parts.append(f"stopped by {self.stopped}")
         head = f"tick {iso(self.now)}{' (dry run)' if self.dry_run else ''}: {self.due} due"
         tail = f"; {self.deliveries} delivery event(s) recorded" if self.deliveries else ""
+        if self.actions:
+            tail += f"; {len(self.actions)} action(s) applied"
+        if self.paused:
+            kept = f", {self.held_by_pause} due email(s) wait" if self.held_by_pause else ""
+            tail += f"; PAUSED: {'; '.join(self.paused)}{kept}"
         return head + (": " + ", ".join(parts) if parts else "") + tail
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +94,9 @@ class TickReport:
             "more_left": self.more_left,
             "stopped": self.stopped,
             "deliveries": self.deliveries,
+            "paused": self.paused,
+            "held_by_pause": self.held_by_pause,
+            "actions": self.actions,
             "outcomes": [
                 {
                     "id": o.row.id,

@@ -28,6 +28,7 @@ from ..core.rows import unknown_sequence
 from ..core.tokens import check_secret
 from ..core.windows import next_opening
 from ..engine import Engine
+from ..engine.control import Pause, gate
 from ..errors import StoreUnavailable
 from ..lock import file_lock
 from .report import Outcome, TickReport
@@ -52,6 +53,9 @@ class _Tick(TickState):
         try:
             if row.defect:  # core/rows.py: a damaged row is never sent; it fails, visibly, with the reason
                 self.fail(row, row.defect)
+                return None
+            if self.gate.holding(row.sequence) is not None:  # paused: it stays as it is, due, until the resume
+                self.report.held_by_pause += 1
                 return None
             check_recipient(row.email)
             if contact is not None and contact.suppressed:
@@ -176,6 +180,12 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
     if t.dry_run:
         _stopped(t)
     journaled: set[str] = set()  # rows of entries left open: sent only as their entry, never in a new one
+    t.gate = gate(t.engine, _apply_actions(t))
+    t.report.paused = [p.describe() for p in t.gate.pauses]
+    if t.gate.closed:  # the whole campaign is paused: nothing is sent, nothing read to be sent
+        if not t.dry_run:
+            _record_deliveries(t)
+        return
     if t.journal is not None:
         for batch in t.journal.open_batches():
             journaled.update(batch.row_ids)
@@ -224,6 +234,19 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
         if unplanned:
             _leave(t, unplanned, due)
             return
+
+
+def _apply_actions(t: _Tick) -> list[Pause] | None:
+    """What a person asked for in the store itself (Notion: the Action column, a ticked Unsubscribed, the control
+    rows' Paused), applied before anything is sent; the pauses in force, when the store read them on the way."""
+    read = getattr(t.store, "read_control", None)
+    if not callable(read) or t.dry_run:
+        return None
+    from ..inbound.actions import apply_queued
+
+    control = read(t.now)
+    t.report.actions = apply_queued(t.engine, control)
+    return list(control.pauses)
 
 
 DELIVERY_SHARE = 0.25  # of the tick's budget, at most, for recording queued delivery events before sending

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from ..core.model import ScheduledEmail, State, Template
 from ..core.variables import Counts
 from ..engine import Engine, campaign_counts
+from ..engine.control import Gate
 from ..errors import Busy, ConfigError, MailerUnavailable, StoreUnavailable
 from ..stores.base import Changes
 from .report import DRY_RUN, Outcome, TickReport
@@ -74,6 +75,7 @@ class TickState:
         self.journal = engine.journal  # the store's batch journal, or (Notion) the tick's file: local_journal.py
         # this tick's claims (None on a dry run, or where one tick at a time runs behind its file lock)
         self.claims = engine.claims if not dry_run else None
+        self.gate = Gate([], frozenset())  # the pauses in force, read at the start of the tick
 
     # ------------------------------------------------------------------------------ bookkeeping
 

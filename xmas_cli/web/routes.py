@@ -97,6 +97,38 @@ def _bearer_event(req: Request, *, name: str, secret: str) -> Answer:
     return json_answer(200, result.to_json())
 
 
+PAUSE_FIELDS = {"/pause": ("sequence", "reason"), "/resume": ("sequence", "discard_missed")}
+
+
+def _bearer_pause(req: Request, *, secret: str) -> Answer:
+    """POST /pause {"sequence"?, "reason"?} and POST /resume {"sequence"?, "discard_missed"?}: what `xmas pause`
+    and `xmas resume` do, for the website."""
+    from ..engine import control
+
+    _check_bearer(req, secret)
+    body = read_body(req, required=False, json_only=True)
+    raw = parse_json(body) if body else {}
+    allowed = PAUSE_FIELDS[req.path]
+    if not isinstance(raw, dict):
+        raise InvalidInput("the body must be a JSON object", f"send {{{', '.join(allowed)}}} or nothing")
+    problems = [(str(k), "is not a field here") for k in raw if k not in allowed]
+    sequence, extra = raw.get("sequence"), raw.get(allowed[1])
+    if sequence is not None and not isinstance(sequence, str):
+        problems.append(("sequence", "is not text"))
+    if req.path == "/pause" and extra is not None and not isinstance(extra, str):
+        problems.append(("reason", "is not text"))
+    if req.path == "/resume" and extra is not None and not isinstance(extra, bool):
+        problems.append(("discard_missed", "is not true or false"))
+    if problems:
+        raise InvalidInput(f"invalid {req.path.strip('/')} request", f"send only {', '.join(allowed)}", problems)
+    with _engine(req) as engine:
+        if req.path == "/pause":
+            result = control.pause(engine, sequence, extra, by="web")
+        else:
+            result = control.resume(engine, sequence, bool(extra), by="web")
+    return json_answer(200, result.to_json())
+
+
 def _token(req: Request, form: Mapping[str, list[str]]) -> tuple[str, str]:
     """The unsubscribe token (from ?t=, else the form's t) and the address it was signed for; 400 otherwise."""
     token = (req.query().get("t") or form.get("t") or [""])[0]
@@ -185,6 +217,9 @@ def route(req: Request) -> Route | None:
         if not name or "/" in name or not token:
             return None
         return Route({"POST": partial(_bearer_event, name=name, secret=token)})
+    if path in PAUSE_FIELDS:
+        token = env.get("XMAS_API_TOKEN") or ""
+        return Route({"POST": partial(_bearer_pause, secret=token)}) if token else None
     if path.startswith(KESTRA_PREFIX):
         name, _, key = path.removeprefix(KESTRA_PREFIX).partition("/")
         if name not in HANDLERS or not key or "/" in key:

@@ -1,0 +1,81 @@
+"""campaign.toml's [notion] table: the database ids, the API's pace and timeouts, and the names of the properties
+xmas reads and writes in each database ([notion.properties.contacts|templates|tracker]), so a person may rename
+them in Notion and say so here."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ContactProperties(_Strict):
+    title: str = "Name"  # the contact's first name, as the old system had it
+    email: str = "Email"
+    business_name: str = "Business Name"
+    segment: str = "Segment"
+    score: str = "Assessment Score"
+    unsubscribed: str = "Unsubscribed"
+    suppressed_reason: str = "Suppression Reason"
+    data: str = "Data"
+    updated: str = "Updated"
+    events: str = "Events"  # one line per event: time, name, then its key and data as JSON
+    booking: str = "Booking Status"  # the latest event that says whether the contact booked a call
+    consent: str = "Consent"  # "implied · lead-nurture · 2026-12-01T10:30:00Z · expires 2027-06-02T10:30:00Z"
+
+
+class TemplateProperties(_Strict):
+    name: str = "Template Name"
+    subject: str = "Subject Line"
+    body: str = "Email Body HTML"
+    status: str = "Status"
+
+
+class TrackerProperties(_Strict):
+    title: str = "Name"
+    row_id: str = "Row ID"
+    enrollment_key: str = "Enrollment Key"
+    email: str = "Email"
+    sequence: str = "Sequence"
+    step: str = "Step"
+    template: str = "Template"
+    sender: str = "Sent By"
+    due: str = "Due"
+    state: str = "State"
+    sent_at: str = "Sent At"
+    message_id: str = "Message ID"
+    attempts: str = "Attempts"
+    last_error: str = "Last Error"
+    note: str = "Note"
+    data: str = "Data"
+    # what Resend reported after sending (delivery events): a person can sort and filter by them
+    delivered_at: str = "Delivered At"
+    opened_at: str = "Opened At"
+    opens: str = "Opens"
+    clicks: str = "Clicks"
+    links: str = "Clicked Links"
+    bounce: str = "Bounce"
+    complained_at: str = "Complained At"
+    delayed: str = "Delayed"
+    variant: str = "Subject Variant"
+
+
+class NotionProperties(_Strict):
+    contacts: ContactProperties = ContactProperties()
+    templates: TemplateProperties = TemplateProperties()
+    tracker: TrackerProperties = TrackerProperties()
+
+
+class NotionConfig(_Strict):
+    """Database ids as copied from Notion (env XMAS_NOTION_CONTACTS / _TEMPLATES / _TRACKER override them)."""
+
+    contacts: str = ""
+    templates: str = ""
+    tracker: str = ""
+    requests_per_second: float = Field(default=3, gt=0, le=10)  # Notion allows an average of 3
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=10)
+    schema_check_minutes: float = Field(default=60, ge=0)  # how long a passed schema check is trusted
+    properties: NotionProperties = NotionProperties()
