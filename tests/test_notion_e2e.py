@@ -62,11 +62,17 @@ class Notion:
     sources: dict[str, str]
 
     def rows(self, kind: str = "tracker") -> list[dict[str, Any]]:
-        return sorted((decode(p) for p in self.emu.pages(self.sources[kind])), key=lambda r: str(r.get("Row ID")))
+        """The rows of a database, by Row ID; of Contacts, the campaign's control rows (no Email) too, first."""
+        found = (decode(p) for p in self.emu.pages(self.sources[kind]))
+        return sorted(found, key=lambda r: (str(r.get("Row ID")), str(r.get("Email") or "")))
 
     def row(self, row_id: str) -> dict[str, Any]:
         [found] = [r for r in self.rows() if r["Row ID"] == row_id]
         return found
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """The contacts: not the campaign's control rows (no Email) `notion setup` makes."""
+        return [r for r in self.rows("contacts") if r["Email"]]
 
     def contact(self, address: str) -> dict[str, Any]:
         [found] = [r for r in self.rows("contacts") if r["Email"] == address]
@@ -221,13 +227,18 @@ def test_a_person_pausing_or_cancelling_a_row_in_notion_stops_it(xmas: Cli, noti
     assert notion.row(f"{key}#2")["State"] == "Sent" and len(outbox(project)) == 4
 
 
-def test_a_person_ticking_unsubscribed_makes_the_tick_skip(xmas: Cli, notion: Notion, project: Path) -> None:
+def test_a_person_ticking_unsubscribed_cancels_every_pending_email_at_the_next_tick(
+    xmas: Cli, notion: Notion, project: Path
+) -> None:
     enroll(xmas, "postcall")
     notion.edit(notion.contact("paul@example.com")["page_id"], Unsubscribed={"checkbox": True})
     result = xmas("tick", "--now", at(T0 + timedelta(hours=2)))
-    assert "1 skipped" in result.stdout and outbox(project) == []
-    first = notion.rows()[0]
-    assert first["State"] == "Skipped" and first["Note"] == "contact is suppressed (unsubscribed)"
+    assert result.stdout == "tick 2026-12-01T12:30:00Z: 0 due; 1 action(s) applied\n" and outbox(project) == []
+    assert [(r["State"], r["Note"]) for r in notion.rows()] == [("Cancelled", "unsubscribed (ticked in Notion)")] * 3
+    reason = notion.contact("paul@example.com")["Suppression Reason"]
+    assert reason == "unsubscribed in Notion 2026-12-01T12:30:00Z"
+    again = xmas("tick", "--now", at(T0 + timedelta(hours=3)))  # done once: the reason marks it applied
+    assert again.stdout == "tick 2026-12-01T13:30:00Z: 0 due\n"
 
 
 def test_an_inactive_template_makes_its_emails_wait_visibly(xmas: Cli, notion: Notion, project: Path) -> None:
@@ -265,7 +276,7 @@ def test_re_enrolling_refreshes_data_and_schedules_nothing_new(xmas: Cli, notion
     assert all(json.loads(r["Data"])["first_name"] == "Sara" for r in rows if r["State"] == "Scheduled")
     contact = notion.contact("sarah@sarahssalon.com")
     assert (contact["Name"], contact["Segment"], contact["Business Name"]) == ("Sara", "OPTIMIZE", "Sarah's Salon")
-    assert len(notion.rows("contacts")) == 1
+    assert len(notion.contacts()) == 1
 
 
 def test_exit_rules_cancel_pending_emails_of_earlier_sequences(xmas: Cli, notion: Notion) -> None:
@@ -326,9 +337,10 @@ def test_status_show_cancel_and_preview_read_notion(xmas: Cli, notion: Notion) -
 
 
 def test_request_counts_idle_tick_enroll_and_a_tick_with_due_emails(xmas: Cli, notion: Notion) -> None:
-    # An idle tick: the due query, nothing else (the schema check is cached since setup).
+    # An idle tick: 2 requests, the query of what a person asked in Contacts (actions, unsubscribes, the pause) and
+    # the due query, nothing else (the schema check is cached since setup).
     assert xmas("tick", "--now", at(T0)).stdout.strip() == "tick 2026-12-01T10:30:00Z: 0 due"
-    assert notion.requests() == ["query tracker"]
+    assert notion.requests() == ["query contacts", "query tracker"]
 
     # Enrolling a new contact with R rows costs 3 + R requests: look up the contact (absent), read the contact's rows
     # (none), create the contact (once the enrollment is planned), create each row (the store saw, under the
@@ -342,8 +354,9 @@ def test_request_counts_idle_tick_enroll_and_a_tick_with_due_emails(xmas: Cli, n
     enroll(xmas, "assessment", email="a@example.com", now=T0 + timedelta(hours=1))
     assert notion.requests() == ["query contacts", "query tracker", "update page"]
 
-    # A tick with N = 4 due emails (3 postcall contacts, one lead): 1 due query (ceil(N/100)), 1 contacts query
-    # (≤ 100 addresses per query), 1 read per distinct template (2), and N row updates: N + 4. Neither template
+    # A tick with N = 4 due emails (3 postcall contacts, one lead): 1 query of actions and pauses, 1 due query
+    # (ceil(N/100)), 1 contacts query (≤ 100 addresses per query), 1 read per distinct template (2), and N row
+    # updates: N + 6. Neither template
     # shows spots_remaining or bookings_count, so nothing is counted (a template that does costs 1 count query).
     for name in ("p1", "p2", "p3"):
         enroll(xmas, "postcall", email=f"{name}@example.com", call_date=at(T0 - timedelta(hours=1)))
@@ -353,11 +366,11 @@ def test_request_counts_idle_tick_enroll_and_a_tick_with_due_emails(xmas: Cli, n
     assert "4 sent" in result.stdout
     assert Counter(notion.requests()) == {
         "query tracker": 1,
-        "query contacts": 1,
+        "query contacts": 2,  # what a person asked (actions, pause), then the 4 recipients
         "query templates": 3,  # the two templates due, and the layout they extend
         "update page": 4,
     }
-    assert notion.emu.count() == 5 + 4 == 9
+    assert notion.emu.count() == 6 + 4 == 10
 
 
 # ----------------------------------------------------------------------- rate limits and faults
@@ -369,7 +382,7 @@ def test_under_a_rate_limit_every_email_still_goes_once(xmas: Cli, notion: Notio
     assert "1 sent" in xmas("tick", "--now", at(T0 + timedelta(minutes=5))).stdout
     statuses = [r["status"] for r in notion.emu.requests]
     assert 429 in statuses and set(statuses) == {200, 429}
-    assert len(notion.rows()) == 3 and len(notion.rows("contacts")) == 1 and len(outbox(project)) == 1
+    assert len(notion.rows()) == 3 and len(notion.contacts()) == 1 and len(outbox(project)) == 1
     assert notion.row("noshow:nina@example.com|evt_1#1")["State"] == "Sent"
 
 
@@ -402,7 +415,7 @@ def test_faults_and_timeouts_leave_no_duplicate_and_every_email_goes_once(
     assert [r["Row ID"] for r in notion.rows()] == [f"noshow:nina@example.com|evt_1#{n}" for n in (1, 2, 3)] + [
         f"postcall:paul@example.com|2026-12-01T10:30:00Z#{n}" for n in (1, 2, 3)
     ]
-    assert sorted(c["Email"] for c in notion.rows("contacts")) == ["nina@example.com", "paul@example.com"]
+    assert sorted(c["Email"] for c in notion.contacts()) == ["nina@example.com", "paul@example.com"]
     assert {r["status"] for r in emu.requests} == {200, 500, 503, 529}
     assert len(outbox(project)) == 2
     assert "0 due" in xmas("tick", "--now", at(T0 + timedelta(hours=1))).stdout

@@ -440,8 +440,10 @@ def notion_campaign(folder: Path, emu: NotionEmulator, xmas: Cli) -> Path:
 
 
 def pages(emu: NotionEmulator, config: Path, kind: str) -> list[dict[str, Any]]:
+    """The rows of a database; of Contacts, the contacts (not the campaign's control row `notion setup` makes)."""
     database = tomllib.loads(config.read_text())["notion"][kind]
-    return emu.pages(emu.data_source_id(database))
+    found = emu.pages(emu.data_source_id(database))
+    return [p for p in found if kind != "contacts" or p["properties"]["Email"]["email"]]
 
 
 def plain(page: dict[str, Any], name: str) -> Any:

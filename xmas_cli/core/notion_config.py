@@ -24,6 +24,13 @@ class ContactProperties(_Strict):
     events: str = "Events"  # one line per event: time, name, then its key and data as JSON
     booking: str = "Booking Status"  # the latest event that says whether the contact booked a call
     consent: str = "Consent"  # "implied · lead-nurture · 2026-12-01T10:30:00Z · expires 2027-06-02T10:30:00Z"
+    # What a person asks of xmas in Notion (docs/notion-operations.md): an action on a contact, applied by the next
+    # tick, its outcome beside it; on the campaign's control rows, the pause (Paused, since when, why)
+    action: str = "Action"
+    action_result: str = "Action Result"
+    paused: str = "Paused"
+    paused_since: str = "Paused Since"
+    pause_reason: str = "Pause Reason"
 
 
 class TemplateProperties(_Strict):
@@ -79,3 +86,5 @@ class NotionConfig(_Strict):
     max_retries: int = Field(default=4, ge=0, le=10)
     schema_check_minutes: float = Field(default=60, ge=0)  # how long a passed schema check is trusted
     properties: NotionProperties = NotionProperties()
+    # The Contacts rows with no Email that pause the campaign: "Campaign" (all of it), "Campaign: SEQUENCE" (one)
+    control: str = Field(default="Campaign", min_length=1, max_length=100)

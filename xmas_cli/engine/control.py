@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 from ..clock import iso
+from ..core.controls import Pause
 from ..core.model import Event, ScheduledEmail, State
 from ..errors import JSON_VERSION, InvalidInput
 from ..stores.base import Store
@@ -28,33 +29,15 @@ from .base import Engine, row_json
 CAMPAIGN = "~campaign"  # the events address of the campaign itself: not an email address, so never a contact's
 PAUSED = "xmas.paused"
 RESUMED = "xmas.resumed"
-WHOLE = "the whole campaign"
 MAX_REASON = 500
-
-
-@dataclass(frozen=True)
-class Pause:
-    sequence: str | None  # None: the whole campaign
-    since: datetime
-    reason: str = ""
-    by: str = "cli"  # cli | web | notion
-
-    @property
-    def scope(self) -> str:
-        return WHOLE if self.sequence is None else f"sequence {self.sequence}"
-
-    def describe(self) -> str:
-        why = f": {self.reason}" if self.reason else ""
-        return f"{self.scope} paused since {iso(self.since)} (by {self.by}){why}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sequence": self.sequence, "since": iso(self.since), "reason": self.reason, "by": self.by}
 
 
 class PauseBoard(Protocol):
     """Where a store keeps the pauses in force."""
 
-    def pauses(self) -> list[Pause]: ...
+    def pauses(self, now: datetime) -> list[Pause]:
+        """The pauses in force (`now`: the since of a pause a person made that xmas has not stamped yet)."""
+        ...
 
     def record_pause(self, pause: Pause) -> None: ...
 
@@ -67,7 +50,7 @@ class EventBoard:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def pauses(self) -> list[Pause]:
+    def pauses(self, now: datetime) -> list[Pause]:
         return fold(self.store.events_for_contact(CAMPAIGN))
 
     def record_pause(self, pause: Pause) -> None:
@@ -135,7 +118,7 @@ def exempt(engine: Engine) -> frozenset[str]:
 
 
 def gate(engine: Engine, pauses: list[Pause] | None = None) -> Gate:
-    return Gate(board(engine).pauses() if pauses is None else pauses, exempt(engine))
+    return Gate(board(engine).pauses(engine.clock.now()) if pauses is None else pauses, exempt(engine))
 
 
 # ------------------------------------------------------------------------------------------ use cases
@@ -194,7 +177,7 @@ def pause(engine: Engine, sequence: str | None = None, reason: str | None = None
     name = _sequence(engine, sequence)
     text = _reason(reason)
     where = board(engine)
-    found = where.pauses()
+    found = where.pauses(engine.clock.now())
     existing = next((p for p in found if p.sequence == name), None)
     if existing is not None:
         return PauseResult("pause", False, [existing], found, [])
@@ -208,7 +191,7 @@ def resume(engine: Engine, sequence: str | None = None, discard_missed: bool = F
     catch-up rules at the next tick, or, with `discard_missed`, are Skipped now with the reason."""
     name = _sequence(engine, sequence)
     where = board(engine)
-    found = where.pauses()
+    found = where.pauses(engine.clock.now())
     if name is not None and any(p.sequence is None for p in found) and not any(p.sequence == name for p in found):
         raise InvalidInput(
             f"the whole campaign is paused, not only {name}: nothing was resumed",
@@ -241,4 +224,4 @@ def _discard(engine: Engine, lifted: list[Pause], kept: list[Pause], now: dateti
 
 def in_force(engine: Engine) -> list[Pause]:
     """The pauses that hold now (for `xmas status`)."""
-    return board(engine).pauses()
+    return board(engine).pauses(engine.clock.now())

@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import iso
+from ..core.controls import Pause
 from ..core.model import Contact, Event, ScheduledEmail, State
 from ..core.outgoing import stored_address
 from ..errors import JSON_VERSION, InvalidInput, NotFound
 from ..stores.base import Batch
 from .base import Engine, contact_json, event_json, row_json
-from .control import Pause, in_force
+from .control import in_force
 from .enroll import cancel_pending, contact_lock
 
 

@@ -8,25 +8,18 @@ writes anything: a contact without the data an action needs gets the reason, and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from ..clock import iso, parse_instant
+from ..core.controls import ACTIONS, Pause, Queued
 from ..core.model import Contact, ScheduledEmail, State
 from ..engine import ChangeResult, Engine, contact_lock
-from ..engine.control import Pause
 from ..errors import InvalidInput, MailerUnavailable, NotFound, StoreUnavailable, XmasError
 from .events import latest_booking, record_event
 
-# The Action column's options (what a person picks in Notion) → the action's name (what the CLI takes)
-LABELS = {
-    "Pause": "pause",
-    "Resume": "resume",
-    "Stop": "stop",
-    "Enroll in post-call maybe": "maybe",
-    "Mark booked": "booked",
-}
+LABELS = {label: action for label, (action, _) in ACTIONS.items()}  # Notion's Action options → the action
 NAMES = tuple(LABELS.values())
 LIVE = (State.SCHEDULED, State.PAUSED)  # what a stop ends
 
@@ -151,14 +144,6 @@ def outcome(result: ChangeResult) -> str:
 
 
 # ------------------------------------------------------------------------------------- queued (Notion)
-
-
-@dataclass(frozen=True)
-class Queued:
-    """An action a person chose on a contact in the store (Notion's Action column)."""
-
-    contact: Contact
-    label: str  # as chosen: one of LABELS, or anything a person typed
 
 
 class Control(Protocol):

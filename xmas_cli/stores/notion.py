@@ -35,6 +35,7 @@ from .notion_base import (
     notion_settings,
     open_api,
 )
+from .notion_control import NotionControl, NotionControlRead
 from .notion_records import (
     JSON,
     format_events,
@@ -78,10 +79,12 @@ class NotionStore(NotionTemplates):
         return self._contact(page) if page else None
 
     def all_contacts(self) -> Iterator[Contact]:
-        """Every contact, the first row of each address (`xmas store copy`)."""
+        """Every contact, the first row of each address (`xmas store copy`); not the campaign's control rows."""
         seen: set[str] = set()
         for page in self._query("contacts", {"sorts": BY_CREATION}, "read every contact"):
             contact = self._contact(page)
+            if not contact.email and self.pause_board().scope(page)[0]:
+                continue
             if contact.email not in seen:
                 seen.add(contact.email)
                 yield contact
@@ -128,6 +131,13 @@ class NotionStore(NotionTemplates):
             if not properties:  # Notion already holds exactly this
                 return replace(contact, email=address, ref=page_id)
         return self._contact(self.api.update_page(page_id, properties, what=what, kind="contacts"))
+
+    def pause_board(self) -> NotionControl:
+        """Where `xmas pause` keeps a pause on Notion, and what the tick reads first (notion_control.py)."""
+        return NotionControl(self)
+
+    def read_control(self, now: datetime) -> NotionControlRead:
+        return self.pause_board().read(now)
 
     # ---------------------------------------------------------------------------- scheduled emails
 

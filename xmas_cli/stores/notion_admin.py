@@ -21,6 +21,7 @@ from ..errors import JSON_VERSION, ConfigError, InvalidInput, StoreUnavailable
 from .files import FileTemplates, template_source
 from .notion import NotionStore, notion_settings, open_api
 from .notion_api import NotionApi
+from .notion_records import checkbox_value, text_value, title_value
 from .notion_schema import (
     ENV,
     KINDS,
@@ -55,6 +56,18 @@ def create_databases(campaign: Campaign, api: NotionApi, parent_page: str) -> di
             raise
         created[kind] = (str(db["id"]), str(db["data_sources"][0]["id"]))
     return created
+
+
+def create_control_row(campaign: Campaign, api: NotionApi, contacts: str) -> None:
+    """The Contacts row that pauses the whole campaign (Paused unticked): what the owner flips (notion_control.py)."""
+    c = campaign.notion.properties.contacts
+    properties = {
+        c.title: title_value(campaign.notion.control, "control row"),
+        c.paused: checkbox_value(False),
+        c.action_result: text_value("tick Paused to pause the whole campaign; untick it to resume", "action result"),
+    }
+    body = {"parent": {"type": "data_source_id", "data_source_id": contacts}, "properties": properties}
+    api.call("POST", "pages", body, what="create the campaign's control row", write=True)
 
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
@@ -164,6 +177,7 @@ def setup(config: Path, parent: str, env: Mapping[str, str], *, force: bool = Fa
     api = open_api(campaign, settings)
     try:
         created = create_databases(campaign, api, page)
+        create_control_row(campaign, api, created["contacts"][1])
     finally:
         api.close()
     write_database_ids(config, {kind: ids[0] for kind, ids in created.items()})

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.campaign import Campaign
+from ..core.controls import ACTIONS
 from ..core.model import Sender, State
 from ..errors import ConfigError
 from .notion_api import NotionApi
@@ -38,7 +39,10 @@ LABELS = {
     "date": "Date",
 }
 SETUP_FIX = "run `xmas notion setup --parent PAGE_ID` to create the three databases"
-SCHEMA_FIX = "fix those properties in Notion or in campaign.toml, then run `xmas notion check`"
+SCHEMA_FIX = (
+    "run `xmas notion upgrade` to add what is missing, or fix those properties in Notion or in campaign.toml, "
+    "then run `xmas notion check`"
+)
 STATE_COLORS = {
     State.SCHEDULED: "blue",
     State.SENT: "green",
@@ -48,6 +52,7 @@ STATE_COLORS = {
     State.SKIPPED: "yellow",
     State.PAUSED: "orange",
 }
+ACTION_OPTIONS = tuple((label, color) for label, (_, color) in ACTIONS.items())  # the Action column's options
 _HEX_ID = re.compile(r"([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})")
 
 
@@ -78,6 +83,11 @@ def specs(campaign: Campaign, kind: str) -> list[Spec]:
             Spec("events", c.events, "rich_text"),
             Spec("booking", c.booking, "select"),
             Spec("consent", c.consent, "rich_text"),
+            Spec("action", c.action, "select", ACTION_OPTIONS),
+            Spec("action_result", c.action_result, "rich_text"),
+            Spec("paused", c.paused, "checkbox"),
+            Spec("paused_since", c.paused_since, "date"),
+            Spec("pause_reason", c.pause_reason, "rich_text"),
         ]
     if kind == "templates":
         t = props.templates

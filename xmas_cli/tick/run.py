@@ -21,6 +21,7 @@ from itertools import islice
 
 from ..clock import iso
 from ..core.consent import refusal
+from ..core.controls import Pause
 from ..core.model import Contact, ScheduledEmail, State
 from ..core.outgoing import OutgoingEmail
 from ..core.plan import planned_due
@@ -28,7 +29,7 @@ from ..core.rows import unknown_sequence
 from ..core.tokens import check_secret
 from ..core.windows import next_opening
 from ..engine import Engine
-from ..engine.control import Pause, gate
+from ..engine.control import gate
 from ..errors import StoreUnavailable
 from ..lock import file_lock
 from .report import Outcome, TickReport
