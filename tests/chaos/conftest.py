@@ -1,6 +1,7 @@
 """Projects for chaos tests: the shipped campaign in a temp folder (tests/conftest.py's `project`), sending through
 the Resend emulator, on the SQLite store (batches) or on the Notion emulator. Ticks run as subprocesses
-(harness.Xmas); setup that is not under test runs in-process through the CLI (the `xmas` fixture), which is faster.
+(harness.Xmas); setup that is not under test runs in-process, which is faster: through the CLI (the `xmas`
+fixture), and enrollments in bulk through the engine (ChaosProject.enroll_leads).
 
 tests/chaos is a package so that pytest imports this file as `chaos.conftest`: the test modules of tests/ import
 the root conftest by the plain name `conftest`, which a second top-level conftest module would take over.
