@@ -197,3 +197,13 @@ def test_an_anchored_sequence_counts_from_its_payload_time(xmas: Cli, project: P
         ("retime", sarah, 3, "christmas_email_3", at(T0 + timedelta(hours=72)), at(T0 + timedelta(hours=80)))
     ]
     assert xmas.json("plan", "--now", at(T0 + timedelta(hours=4)))["changes"] == []
+
+
+def test_a_row_due_already_stays_due(xmas: Cli, project: Path) -> None:
+    """Overdue (the tick did not run) and moved earlier: it is due either way, so nothing changes."""
+    for email, name in ((ADA, "Ada"),):
+        xmas("enroll", "lead-nurture", "--email", email, "--first-name", name, "--now", at(T0))
+    edit(
+        project, 'template = "lead_nurture_email_2", offset = "2d"', 'template = "lead_nurture_email_2", offset = "1d"'
+    )
+    assert xmas.json("plan", "--now", at(T0 + timedelta(days=3)))["changes"] == []

@@ -161,7 +161,9 @@ def _enrollment(
         step = sequence.steps[number - 1]
         if row.state is State.SCHEDULED:
             target = anchor + step.delay(campaign.testing)
-            pending.append((number, target if target != planned_due(row) else row.due, row, step))
+            # a row that is due already (overdue, or retried by an operator) stays due: the tick sends it now
+            changed = target != planned_due(row) and not (target <= now and row.due <= now)
+            pending.append((number, target if changed else row.due, row, step))
         elif row.state is State.PAUSED:
             target = anchor + step.delay(campaign.testing)
             if target != planned_due(row) or row.template != step.template:
