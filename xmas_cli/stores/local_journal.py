@@ -28,6 +28,7 @@ from ..errors import StoreUnavailable
 from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_file, sqlite_siblings
 from .base import Batch, Changes, Store
 from .records import EPOCH, read_time
+from .sqlite_base import wal_mode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -59,7 +60,7 @@ class LocalJournal:
                 private_file(self.path, self.file_mode)  # rendered emails: names and addresses
                 db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
                 db.row_factory = sqlite3.Row
-                db.execute("PRAGMA journal_mode=WAL")
+                wal_mode(db)
                 db.execute("PRAGMA synchronous=FULL")  # on disk before the request goes, power cut or not
                 db.executescript(SCHEMA)
                 sqlite_siblings(self.path, self.file_mode)

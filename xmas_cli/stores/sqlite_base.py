@@ -94,10 +94,11 @@ def update_sql(row: ScheduledEmail, changes: Changes) -> tuple[str, list[Any]]:
     return f"UPDATE emails SET {sets} WHERE id = ?", [*(db_value(k, v) for k, v in changes.items()), row.id]
 
 
-def _wal(db: sqlite3.Connection, wait: float = 10.0) -> None:
+def wal_mode(db: sqlite3.Connection, wait: float = 10.0) -> None:
     """Switch the file to WAL. On a new file that takes an exclusive lock, and when other connections are opening
-    the same new file (the website's first requests at once) SQLite answers "database is locked" at once, without
-    its busy handler (to avoid a deadlock): try again for as long as any other lock wait (`wait` seconds)."""
+    the same new file (the website's first requests at once; a tick and `status` on a new sending journal) SQLite
+    answers "database is locked" at once, without its busy handler (to avoid a deadlock): try again for as long
+    as any other lock wait (`wait` seconds)."""
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -120,7 +121,7 @@ class SqliteBase:
             private_file(path, file_mode)  # names, emails and business data: not for every user of the machine
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
-            _wal(self.db)
+            wal_mode(self.db)
             self.db.execute("PRAGMA busy_timeout=10000")
             self.db.executescript(SCHEMA)
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(contacts)")}
