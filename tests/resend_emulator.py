@@ -20,6 +20,14 @@ Wire format (what the emulator answers)
   (``errors`` is always present in permissive mode, possibly empty, and absent in strict mode).
   In strict mode (the default) one invalid item fails the whole request with its 422 and
   nothing is sent. ``attachments`` and ``scheduled_at`` are refused in batch items (422).
+* ``GET /emails/receiving/{id}`` -> a received email as the retrieve API documents it (``headers``
+  with lower-case names, ``created_at`` as ``2026-12-01T09:00:00.000000+00:00``), 404 ``not_found``
+  otherwise; ``GET /emails/receiving?limit=&after=&before=`` -> ``{"object": "list", "has_more",
+  "data"}``, newest first, without html, text, headers and raw, ``created_at`` as the list page
+  prints it (``2026-12-01 09:00:00.000000+00``); ``limit`` 1..100 (422 otherwise), all without it.
+  :meth:`ResendEmulator.add_received` receives an email, :meth:`ResendEmulator.received_event` is
+  its ``email.received`` webhook body (metadata only) and :meth:`ResendEmulator.post_received`
+  signs and POSTs it to a URL, as Resend does.
 * Every error is ``{"statusCode": <status>, "message": "...", "name": "<error name>"}`` with
   ``content-type: application/json``.
 * Every reply carries ``ratelimit-limit``, ``ratelimit-remaining`` and ``ratelimit-reset``
