@@ -228,3 +228,26 @@ def test_the_demo_shows_a_funnel_and_what_happened_to_its_emails(xmas: Cli, proj
     stages = {f["stage"]: f for f in doc["funnel"]}
     assert all(stages[s]["conversion"] > 0 for s in ("assessment", "booked", "paid"))  # Lena went all the way
     assert stages["assessment"]["median_hours"] == 49.0  # two days and an hour after her first email
+
+
+def test_an_event_for_an_id_no_row_has_waits_a_day_then_status_says_so(
+    xmas: Cli, sent: list[ScheduledEmail], project: Path
+) -> None:
+    secret = new_webhook_secret()
+    ours = {"tags": {"campaign": "christmas-2026"}}
+    assert post(project, secret, webhook("email.delivered", "not-yet", T0, **ours), "w_ours") == "recorded"
+    theirs = {"tags": {"campaign": "website"}}  # the website's own email: never this campaign's
+    assert post(project, secret, webhook("email.delivered", "website-1", T0, **theirs), "w_theirs") == "recorded"
+
+    for hours in (1, 12, 23):  # each tick looks again (at growing intervals): still waiting
+        xmas("tick", "--now", at(T0 + timedelta(hours=hours)))
+        doc = xmas.json("status", "--now", at(T0 + timedelta(hours=hours)), code=None)
+        assert doc["deliveries"]["waiting"] == 1 and doc["deliveries"]["unmatched_last_7_days"] == 0, doc
+    text = xmas("status", "--now", at(T0 + timedelta(hours=23)), code=None).stdout
+    assert "delivery events waiting for their email's id: 1 (the oldest received 2026-12-01T10:00:00Z;" in text
+
+    xmas("tick", "--now", at(T0 + timedelta(hours=25)))
+    doc = xmas.json("status", "--now", at(T0 + timedelta(hours=25)), code=None)
+    assert doc["deliveries"] == {"waiting": 0, "oldest": None, "unmatched_last_7_days": 1}
+    text = xmas("status", "--now", at(T0 + timedelta(hours=25)), code=None).stdout
+    assert "delivery events given up in the last 7 days: 1 (no row had their email's id after a day" in text

@@ -25,10 +25,11 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
     from .. import engine as core
     from ..clock import iso
     from ..core.model import State
+    from ..inbound.delivery_queue import WAIT_FOR_ID, backlog
 
-    report = with_engine(config, now, core.status)
+    report, deliveries = with_engine(config, now, lambda e: (core.status(e), backlog(e)))
     if as_json:
-        emit(report.to_json())
+        emit({**report.to_json(), "deliveries": deliveries.to_json()})
     else:
         states = [s.value for s in State]
         current().out.print(counts_table(report.counts, states, title=f"{report.store} at {iso(report.now)}"))
@@ -40,6 +41,17 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
             say(f"overdue now: {report.overdue} (run xmas tick)")
         for batch in report.in_flight:
             say(in_flight_line(batch, report.now))
+        if deliveries.waiting:
+            say(
+                f"delivery events waiting for their email's id: {deliveries.waiting} (the oldest received "
+                f"{iso(deliveries.oldest)}; each is applied once its row records the id, or given up after "
+                f"{int(WAIT_FOR_ID.total_seconds() // 3600)} h)"
+            )
+        if deliveries.unmatched:
+            say(
+                f"delivery events given up in the last 7 days: {deliveries.unmatched} (no row had their email's id "
+                "after a day: check the provider's log for those emails)"
+            )
         if report.problems:
             current().out.print(rows_table(report.problems, "problems", with_email=True))
     if not report.healthy:

@@ -40,6 +40,7 @@ class DeliveryEvent:
     at: datetime
     link: str | None = None  # email.clicked
     bounce: str | None = None  # email.bounced: "Permanent/General"
+    campaign: str | None = None  # the email's `campaign` tag, as xmas tags what it sends; None: no tags given
 
 
 def _earliest(current: datetime | None, at: datetime) -> datetime:
@@ -87,7 +88,18 @@ def parse_event(webhook_id: str, event: Mapping[str, Any], parse_time: Any) -> D
     bounce_text = None
     if kind == "email.bounced":
         bounce_text = "/".join(str(p) for p in (bounce.get("type"), bounce.get("subType")) if p) or "Unknown"
-    return DeliveryEvent(webhook_id, kind, email_id, at, link, bounce_text)
+    return DeliveryEvent(webhook_id, kind, email_id, at, link, bounce_text, _campaign_tag(data.get("tags")))
+
+
+def _campaign_tag(tags: Any) -> str | None:
+    """The `campaign` tag of the email an event is about: Resend gives tags as {name: value} (or, like the send
+    API, as [{name, value}]). "" when it has tags but no campaign tag (not an email xmas sent); None: no tags."""
+    if isinstance(tags, Mapping):
+        return str(tags.get("campaign") or "")
+    if isinstance(tags, list):
+        found = [t.get("value") for t in tags if isinstance(t, Mapping) and t.get("name") == "campaign"]
+        return str(found[0] or "") if found else ""
+    return None
 
 
 def to_json(delivery: Delivery) -> dict[str, Any]:
