@@ -201,3 +201,28 @@ def test_a_crash_mid_broadcast_never_sends_twice(project: Path, resend_api: Rese
     assert tick.returncode == 0, tick.stderr
     sent: Counter[Any] = broadcasts(resend_api)
     assert len(sent) == count and set(sent.values()) == {1}  # everyone once, nobody twice
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            ("spots_left",),
+            "xmas: error: say whom to send it to — give either --where EXPR or --all, not both and not neither",
+        ),
+        (("spots_left", "--all", "--where", "booked"), "xmas: error: say whom to send it to — give either --where"),
+        (("nope", "--all"), "xmas: error: template 'nope' does not exist in SQLite"),
+        (("spots_left", "--where", "segment = "), "xmas: error: --where ends where a value after '=' was expected"),
+        (("spots_left", "--where", "segmnt = CRITICAL"), "xmas: error: --where: unknown field 'segmnt' — use one of: "),
+        (("spots_left", "--where", "in leads"), "xmas: error: --where: unknown sequence 'leads'"),
+        (("spots_left", "--all", "--name", "a b"), "xmas: error: broadcast name 'a b' is not a plain name"),
+        (("spots_left", "--all", "--at", "tomorrow"), "xmas: error: --at: 'tomorrow' is not an ISO 8601 time"),
+    ],
+)
+@pytest.mark.sqlite_only
+def test_bad_input_is_named_and_writes_nothing(
+    xmas: Cli, people: None, project: Path, args: tuple[str, ...], error: str
+) -> None:
+    result = xmas("broadcast", *args, "--now", at(T0), code=2)
+    assert result.stderr.startswith(error) and result.stdout == ""
+    assert rows(project) == []
