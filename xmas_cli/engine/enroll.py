@@ -57,31 +57,41 @@ class EnrollResult:
         }
 
 
-_IN_PROCESS: dict[Path, threading.Lock] = {}
+_IN_PROCESS: dict[tuple[Path, int], threading.Semaphore] = {}
 _IN_PROCESS_GUARD = threading.Lock()
 QUEUE_WAIT = 120.0  # seconds a web request waits behind the enrollments of its own process before a 503
+# Enrollments of one process at once where the store locks each contact itself: each holds a pooled connection for
+# its lock and borrows another for its writes, so at most half the pool (pg_connections.POOL_SIZE 10) is locks.
+AT_ONCE_PER_CONTACT_LOCK = 4
+
+
+def _turns(path: Path, at_once: int) -> threading.Semaphore:
+    with _IN_PROCESS_GUARD:
+        return _IN_PROCESS.setdefault((path, at_once), threading.BoundedSemaphore(at_once))
 
 
 @contextmanager
 def contact_lock(engine: Engine, email: str) -> Iterator[None]:
-    """Enrollments and unsubscribes one after another: an enrollment saves the contact it read, so an
-    unsubscribe landing in between would otherwise be overwritten.
+    """Enrollments and unsubscribes of one contact one after another: an enrollment saves the contact it read, so
+    an unsubscribe landing in between would otherwise be overwritten.
 
-    The threads of one process (the web server's) queue on an in-process lock first, so a burst of website
-    enrollments waits its turn instead of answering 503 while each one is being written; the file lock then
-    orders the process against others (the CLI, cron), waiting up to 10 s. A store shared by many machines
-    (PostgreSQL) keeps the contact's lock itself instead of the file: the store chooses (Store.contact_lock)."""
+    A store shared by many machines (PostgreSQL) locks the contact itself (Store.contact_lock: an advisory lock per
+    address), so enrollments of different contacts run at once, in every process and, up to
+    AT_ONCE_PER_CONTACT_LOCK, in the threads of one. Where the lock is this machine's lock file (SQLite, Notion: one
+    file for every contact), the threads of one process (the web server's) take turns first, one at a time, so a
+    burst of website enrollments waits its turn instead of answering 503 while each one is written; the file lock
+    then orders the process against others (the CLI, cron, the workers of a WSGI server), waiting up to 10 s."""
     path = engine.lock_path("enroll.lock")
-    with _IN_PROCESS_GUARD:
-        queue = _IN_PROCESS.setdefault(path, threading.Lock())
-    if not queue.acquire(timeout=QUEUE_WAIT):
+    local = file_lock(path, wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode)
+    held = engine.store.contact_lock(email, local)  # the lock file, or the store's own (PostgreSQL)
+    turns = _turns(path, 1 if held is local else AT_ONCE_PER_CONTACT_LOCK)
+    if not turns.acquire(timeout=QUEUE_WAIT):
         raise Busy(f"{QUEUE_WAIT:.0f} s behind other enrollments", "retry in a minute; a retry is safe")
     try:
-        local = file_lock(path, wait=10, what="enrollment or unsubscribe", mode=engine.campaign.store.mode)
-        with engine.store.contact_lock(email, local):  # the lock file, or the store's own (PostgreSQL)
+        with held:
             yield
     finally:
-        queue.release()
+        turns.release()
 
 
 def cancel_pending(store: Store, rows: Iterable[ScheduledEmail], note: str) -> list[ScheduledEmail]:
