@@ -33,6 +33,7 @@ import postgres_figures
 import report_figures
 import resend_figures
 import sqlite_figures
+import web_figures
 from support import ROOT, Context, Result, Row, cpu_model, git_revision, load_average
 
 
@@ -60,6 +61,7 @@ FIGURES = [
     Figure("resend-ceiling", "Resend at its limit, 1, 2, 4 runners", resend_figures.resend_ceiling_figure),
     Figure("compose", "Composing an email and its MIME message, in-process", compose_figures.compose_figure),
     Figure("report-scale", "`xmas report` at scale, SQLite and PostgreSQL", report_figures.report_scale_figure),
+    Figure("web-sql", "Website enrollments/s, 1 and 8 clients, SQL stores", web_figures.web_sql_figure),
 ]
 CACHE = Path(tempfile.gettempdir()) / "xmas-benchmarks-cache"
 
