@@ -27,7 +27,6 @@ from functools import partial
 from pathlib import Path
 
 from ..clock import iso, parse_instant
-from ..core.compose import tag
 from ..core.deliveries import DeliveryEvent, apply
 from ..engine import Engine
 from ..errors import StoreUnavailable
@@ -198,6 +197,8 @@ def drain(
     """Apply up to `limit` queued events (those due for a try) to their rows, oldest first, until `must_stop`."""
     done = Drained()
     now = engine.clock.now()
+    from ..core.compose import tag  # here, not at the top: compose loads Jinja, which an idle tick never needs
+
     ours = tag(engine.campaign.campaign.name)
     for item in queue.pending(limit, now):
         if must_stop():
