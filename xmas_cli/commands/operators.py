@@ -52,6 +52,12 @@ def status(config: Config = None, now: Now = None, as_json: AsJson = False) -> N
                 f"delivery events given up in the last 7 days: {deliveries.unmatched} (no row had their email's id "
                 "after a day: check the provider's log for those emails)"
             )
+        for entry in report.unfinished:
+            error = f" (last try: {entry.last_error})" if entry.last_error else ""
+            say(
+                f"enrollment interrupted: {entry.email} in {entry.sequence} at {iso(entry.at)}, not all of it "
+                f"written{error}: {entry.to_json()['fix']}"
+            )
         if report.problems:
             current().out.print(rows_table(report.problems, "problems", with_email=True))
     if not report.healthy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -109,8 +109,11 @@ def enrollable(campaign: Campaign, name: str) -> Sequence:
     return campaign.sequence(name)
 
 
-def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
-    """Validate, upsert the contact, write the enrollment's rows (idempotent), apply exit rules."""
+def enroll(engine: Engine, sequence_name: str, raw: Any, *, noted: bool = True) -> EnrollResult:
+    """Validate, upsert the contact, write the enrollment's rows (idempotent), apply exit rules: all of it or
+    nothing (unfinished.py; `noted`=False: completing an enrollment already noted as unfinished)."""
+    from .unfinished import written_whole
+
     campaign, store = engine.campaign, engine.store
     from ..core.payloads import validate_payload
 
@@ -118,7 +121,8 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
     payload = validate_payload(sequence.payload, raw)
     now = engine.clock.now()
     data = payload.data()
-    with contact_lock(engine, payload.email):
+    whole = written_whole(engine, sequence_name, raw) if noted else nullcontext()
+    with contact_lock(engine, payload.email), whole:
         existing_contact = store.get_contact(payload.email) or Contact(email=payload.email)
         history = store.emails_for_contact(payload.email)
         legacy = legacy_enrollment_key(sequence_name, sequence, payload)
@@ -156,7 +160,7 @@ def enroll(engine: Engine, sequence_name: str, raw: Any) -> EnrollResult:
             earlier = (r for r in history if r.sequence == sequence_name and r.enrollment_key != plan.key)
             cancelled += cancel_pending(store, earlier, f"superseded by {plan.key}")
     # after the lock: each of these takes it again
-    also = [enroll(engine, other, raw) for other in sequence.enrolls]
+    also = [enroll(engine, other, raw, noted=noted) for other in sequence.enrolls]
     return EnrollResult(
         sequence=sequence_name,
         key=plan.key,

@@ -15,6 +15,7 @@ from ..stores.base import Batch
 from .base import Engine, contact_json, event_json, row_json
 from .control import in_force
 from .enroll import cancel_pending, contact_lock
+from .unfinished import Unfinished, unfinished
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,11 @@ class Status:
     # batches recorded and sent (or being sent) whose outcome is not recorded yet: a tick at work, or one that died
     in_flight: list[Batch] = field(default_factory=list)
     pauses: list[Pause] = field(default_factory=list)  # what holds the sending, since when and why
+    unfinished: list[Unfinished] = field(default_factory=list)  # enrollments interrupted mid-way (Notion)
 
     @property
     def healthy(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unfinished
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -150,6 +152,7 @@ class Status:
                 for b in self.in_flight
             ],
             "paused": [p.to_json() for p in self.pauses],
+            "unfinished_enrollments": [u.to_json() for u in self.unfinished],
         }
 
 
@@ -162,5 +165,13 @@ def status(engine: Engine) -> Status:
     in_flight = engine.journal.open_batches() if engine.journal is not None else []
     paused = in_force(engine)
     return Status(
-        store.description, now, counts, summary.next_due, summary.overdue, summary.problems, in_flight, paused
+        store.description,
+        now,
+        counts,
+        summary.next_due,
+        summary.overdue,
+        summary.problems,
+        in_flight,
+        paused,
+        unfinished(engine),
     )

@@ -240,6 +240,21 @@ class RunnerClaims(Protocol):
         ...
 
 
+@runtime_checkable
+class Transactional(Protocol):
+    """A store whose writes can go in one transaction (SQLite, PostgreSQL): all of them, or none."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Inside the block every read and write of this store object is one transaction: committed when the
+        block ends, rolled back when it raises. Nested blocks join the outer one."""
+        ...
+
+
+def all_or_nothing(store: Store) -> AbstractContextManager[None] | None:
+    """The store's transaction, or None where it has none (Notion)."""
+    return store.transaction() if isinstance(store, Transactional) else None
+
+
 def journal_of(store: Store) -> BatchJournal | None:
     """The store's batch journal, or None where it keeps none (Notion)."""
     return store if isinstance(store, BatchJournal) else None

@@ -72,15 +72,34 @@ class PostgresBase:
         self.description = describe_dsn(dsn)
         self.templates = FileTemplates(templates_dir)
         self.pool = pool_for(dsn, self.description)
+        self._shared: psycopg.Connection[Any] | None = None  # the connection of an open transaction()
 
     # ------------------------------------------------------------------------------ plumbing
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """stores/base.Transactional: every query inside the block on one connection, in one transaction (an
+        enrollment's contact and rows): committed when it ends, rolled back when it raises."""
+        if self._shared is not None:
+            yield
+            return
+        with self._tx() as conn:
+            self._shared = conn
+            try:
+                yield
+            finally:
+                self._shared = None
+
+    @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        """One connection, one transaction: committed when the block ends, rolled back if it raises."""
+        """One connection, one transaction: committed when the block ends, rolled back if it raises (inside
+        transaction(): its connection and transaction)."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
+        if self._shared is not None:
+            yield self._shared
+            return
         try:
             with self.pool.connection() as conn:
                 yield conn

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,39 @@ class SqliteBase:
                 f"{select} WHERE {condition}{column} IN ({','.join('?' * len(chunk))})", [*params, *chunk]
             )
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """stores/base.Transactional: the block's statements in one IMMEDIATE transaction (an enrollment's contact
+        and rows): all of them are written, or, when one fails (a full disk, a killed process), none."""
+        if self.db.in_transaction:  # inside another block: part of it
+            yield
+            return
+        self._unless_failed(lambda: self.db.execute("BEGIN IMMEDIATE"))
+        try:
+            yield
+        except BaseException:
+            with suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+        self._unless_failed(lambda: self.db.execute("COMMIT"))
+
+    def _unless_failed(self, statement: Any) -> None:
+        try:
+            statement()
+        except sqlite3.OperationalError as exc:
+            with suppress(sqlite3.Error):
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+            if disk_full(self.path, exc):
+                raise StoreUnavailable(
+                    f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path)
+                ) from None
+            raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
+
     def _write(self, work: Any) -> Any:
         """Run `work()` in one IMMEDIATE transaction: all of it is written, or none of it."""
+        if self.db.in_transaction:  # inside transaction(): its part
+            return work()
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:

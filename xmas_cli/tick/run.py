@@ -195,6 +195,9 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
             replay(t, t.journal, batch)
     if not t.dry_run:
         _record_deliveries(t)
+        from ..engine.unfinished import complete
+
+        complete(t.engine)  # enrollments an interruption left half-written (Notion): written whole now
     secret: str | None = None
     deferred_in: dict[str, int] = {}
     due = _due(t, limit)
