@@ -78,6 +78,7 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import notion_emulator_views
 from local_server import Chaos, Fault, LocalServer
 
 JSONDict = dict[str, Any]
@@ -534,6 +535,10 @@ class NotionEmulator(LocalServer):
             ("PATCH", re.compile(r"/v1/pages/([^/]+)"), self._patch_page),
             ("GET", re.compile(r"/v1/users/me"), self._get_me),
         ]
+        self.views: dict[str, JSONDict] = {}  # the Views API's state: notion_emulator_views.py
+        self.dashboard_rows: dict[str, list[list[str]]] = {}
+        self._placing: int | None = None
+        notion_emulator_views.install(self)
 
     # ---------------------------------------------------------------------------- lifecycle
 
@@ -987,6 +992,7 @@ class NotionEmulator(LocalServer):
         db.data_source_ids.append(ds.id)
         self._databases[db.id] = db
         self._data_sources[ds.id] = ds
+        notion_emulator_views.default_view(self, db.id, ds.id)  # Notion makes one table view, "Default view"
         return db
 
     def _render_database(self, db: _Database) -> JSONDict:

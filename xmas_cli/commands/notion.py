@@ -62,6 +62,7 @@ def setup(
         warn(warning)
     for kind, database in result.databases.items():
         say(f"created {TITLES[kind]}: {database}")
+    say(f"created {len(result.views)} views: {', '.join(result.views)}")
     say(f"wrote the ids into [notion] of {result.config}; next: xmas templates push")
 
 
@@ -83,6 +84,39 @@ def check(config: Config = None, as_json: AsJson = False) -> None:
     for db in report.databases:
         say(f"{TITLES[db.kind]} ({db.database_id}): ok")
     say("the Notion databases match campaign.toml")
+
+
+@notion_app.command("upgrade")
+@handled
+def upgrade(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be added; change nothing.")] = False,
+    config: Config = None,
+    as_json: AsJson = False,
+) -> None:
+    """Add what this release expects and the databases lack: properties, options, the control row, the views.
+
+    Never deletes, renames or retypes anything; running it again changes nothing. Exit 3 if a property has the
+    wrong type (named, with the fix).
+    """
+    from ..errors import ExitCode
+    from ..stores.notion_upgrade import upgrade as run
+
+    _, store = open_notion(config)
+    try:
+        report = run(store, dry_run=dry_run)
+    finally:
+        store.close()
+    if as_json:
+        emit(report.to_json())
+    else:
+        for step in report.steps:
+            say(step)
+        for problem in report.problems:
+            warn(problem)
+        verb = "would make" if dry_run else "made"
+        say(f"{verb} {len(report.steps)} change(s)" if report.steps else "the databases are up to date")
+    if report.problems:
+        raise typer.Exit(int(ExitCode.CONFIG))
 
 
 def register(app: typer.Typer) -> None:

@@ -69,6 +69,24 @@ class TrackerProperties(_Strict):
     variant: str = "Subject Variant"
 
 
+class ViewNames(_Strict):
+    """The views `xmas notion setup` (and `upgrade`) makes, by name: renamed here, they are made under the new name."""
+
+    due: str = "Due in the next 24 hours"
+    attention: str = "Needs attention"
+    paused: str = "Paused"
+    board: str = "Board by state"
+    calendar: str = "Calendar by due"
+    sequence: str = "Sequence: {sequence}"  # one per sequence
+    in_sequence: str = "In a sequence"
+    booked: str = "Booked"
+    unsubscribed: str = "Unsubscribed"
+    dashboard: str = "Dashboard"
+    sent_per_day: str = "Sent per day"
+    by_state: str = "Rows by state"
+    funnel: str = "Funnel: rows by sequence and state"
+
+
 class NotionProperties(_Strict):
     contacts: ContactProperties = ContactProperties()
     templates: TemplateProperties = TemplateProperties()
@@ -86,5 +104,6 @@ class NotionConfig(_Strict):
     max_retries: int = Field(default=4, ge=0, le=10)
     schema_check_minutes: float = Field(default=60, ge=0)  # how long a passed schema check is trusted
     properties: NotionProperties = NotionProperties()
+    views: ViewNames = ViewNames()
     # The Contacts rows with no Email that pause the campaign: "Campaign" (all of it), "Campaign: SEQUENCE" (one)
     control: str = Field(default="Campaign", min_length=1, max_length=100)

@@ -34,6 +34,7 @@ from .notion_schema import (
     signature,
     specs,
 )
+from .notion_views import ViewsResult, ensure_views, plan_views
 
 _TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # what campaign.toml accepts as a step's template
 
@@ -56,6 +57,21 @@ def create_databases(campaign: Campaign, api: NotionApi, parent_page: str) -> di
             raise
         created[kind] = (str(db["id"]), str(db["data_sources"][0]["id"]))
     return created
+
+
+def make_views(
+    campaign: Campaign, api: NotionApi, databases: Mapping[str, tuple[str, str]], *, fresh: bool, dry_run: bool = False
+) -> ViewsResult:
+    """The views of Sequence Tracker and Contacts (notion_views.py): read both schemas for their property ids (2
+    requests), then create what is missing; `fresh` databases hold only Notion's "Default view", so none is listed."""
+    schemas = {
+        kind: api.call("GET", f"data_sources/{databases[kind][1]}", what=f"read the {TITLES[kind]} schema")
+        for kind in ("tracker", "contacts")
+    }
+    plans = plan_views(campaign, schemas["tracker"]["properties"], schemas["contacts"]["properties"])
+    where = {kind: databases[kind] for kind in ("tracker", "contacts")}
+    existing = {kind: {"Default view"} for kind in where} if fresh else None
+    return ensure_views(api, plans, where, existing=existing, dry_run=dry_run)
 
 
 def create_control_row(campaign: Campaign, api: NotionApi, contacts: str) -> None:
@@ -147,6 +163,7 @@ class SetupResult:
     config: Path
     databases: dict[str, str]  # kind → database id
     warnings: list[str] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)  # "Sequence Tracker: Needs attention", ...
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -155,6 +172,7 @@ class SetupResult:
             "config": str(self.config),
             "databases": {kind: {"title": TITLES[kind], "id": db} for kind, db in self.databases.items()},
             "warnings": self.warnings,
+            "views": self.views,
         }
 
 
@@ -178,6 +196,7 @@ def setup(config: Path, parent: str, env: Mapping[str, str], *, force: bool = Fa
     try:
         created = create_databases(campaign, api, page)
         create_control_row(campaign, api, created["contacts"][1])
+        views = make_views(campaign, api, created, fresh=True)
     finally:
         api.close()
     write_database_ids(config, {kind: ids[0] for kind, ids in created.items()})
@@ -187,7 +206,7 @@ def setup(config: Path, parent: str, env: Mapping[str, str], *, force: bool = Fa
         cache.put(database, data_source, signature(kind, specs(campaign, kind)))
     overridden = [ENV[k] for k in KINDS if env.get(ENV[k])]
     warnings = [f"{name} is set and overrides the new id in campaign.toml: unset it" for name in overridden]
-    return SetupResult(config, {kind: ids[0] for kind, ids in created.items()}, warnings)
+    return SetupResult(config, {kind: ids[0] for kind, ids in created.items()}, warnings, views.created)
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def specs(campaign: Campaign, kind: str) -> list[Spec]:
             Spec("data", c.data, "rich_text"),
             Spec("updated", c.updated, "date"),
             Spec("events", c.events, "rich_text"),
-            Spec("booking", c.booking, "select"),
+            Spec("booking", c.booking, "select", booking_options(campaign)),
             Spec("consent", c.consent, "rich_text"),
             Spec("action", c.action, "select", ACTION_OPTIONS),
             Spec("action_result", c.action_result, "rich_text"),
@@ -127,6 +127,12 @@ def specs(campaign: Campaign, kind: str) -> list[Spec]:
         Spec("delayed", r.delayed, "checkbox"),
         Spec("variant", r.variant, "number"),
     ]
+
+
+def booking_options(campaign: Campaign) -> tuple[tuple[str, str], ...]:
+    """Booking Status's options: the events that say whether a contact booked (the Booked view filters on them)."""
+    said = [(n, e.counts_as_booking) for n, e in campaign.events.items() if e.counts_as_booking is not None]
+    return tuple((name, "green" if booked else "gray") for name, booked in said)
 
 
 def signature(kind: str, expected: list[Spec]) -> str:
