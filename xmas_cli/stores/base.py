@@ -7,12 +7,15 @@ store implements or does not (never half, never raising NotImplementedError):
 - **BatchJournal** (SQLite, PostgreSQL: stores with transactions). Before a batch is sent, its members and the
   exact request (the rendered emails) are recorded in one transaction; after it was sent, every member's outcome
   is recorded and the entry removed in one transaction. An entry still open when a tick starts is a batch whose
-  outcome is unknown: it is sent again, as recorded. Without a journal (Notion) the tick sends each email under
-  its own row key.
+  outcome is unknown: it is sent again, as recorded. A store without one (Notion) is given the tick's own, in a
+  local file (local_journal.py), and each email goes under its own row key.
 - **RunnerClaims** (PostgreSQL): any number of ticks at once, on many machines, sharing the due rows by claims and
   the journal's batches by leases. Without it (SQLite, Notion) one tick at a time runs, behind its file lock.
+- **Transactional** (SQLite, PostgreSQL): a block of reads and writes in one transaction, all or nothing: an
+  enrollment's contact and rows (engine/unfinished.py says what stands in for it on Notion).
 
-`journal_of` and `claims_of` say which a store implements; the engine asks once, when it is built.
+`journal_of` and `claims_of` say which a store implements (the engine asks once, when it is built); `all_or_nothing`
+gives an enrollment the store's transaction.
 """
 
 from __future__ import annotations
