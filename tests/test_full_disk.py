@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,20 +17,29 @@ NOW = "2026-12-01T10:30:00Z"
 LENA = ("--email", "lena@example.com", "--first-name", "Lena")
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KB tmpfs mounted for the test and unmounted after it."""
+def tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted for the test and unmounted after it (root only: skipped with the reason)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     folder = tmp_path / "small"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from tmpfs(tmp_path, "256k")
+
+
+@pytest.fixture
+def one_mb_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from tmpfs(tmp_path, "1m")
 
 
 def fill(folder: Path) -> Path:
@@ -93,3 +103,35 @@ def test_the_outbox_on_a_full_disk_leaves_no_temporary_file_and_sends_once_there
     sent = xmas.json("tick", "--now", "2026-12-01T10:40:00Z")
     assert [o["action"] for o in sent["outcomes"]] == ["sent"]
     assert [p.suffix for p in outbox.iterdir()] == [".eml"]
+
+
+def test_an_enrollment_on_a_filling_disk_is_written_whole_or_not_at_all(
+    project: Path, one_mb_disk: Path, xmas: Cli
+) -> None:
+    """The disk fills up at every point of an enrollment in turn (N KB left, N from 8 to 200): it is written whole
+    (exit 0, the contact and its 5 rows) or not at all (exit 4, "the disk is full", a retry is safe), never the
+    contact with 2 of its 5 rows, as when each row was its own transaction."""
+    small_disk = one_mb_disk
+    db = small_disk / "xmas.db"
+    set_in_campaign(project, 'path = ".xmas/xmas.db"', f'path = "{db}"')
+    codes = set()
+    for free_kb in range(8, 200, 16):
+        for leftover in small_disk.iterdir():
+            leftover.unlink()
+        xmas("enroll", "lead-nurture", *LENA, "--now", NOW)
+        filler = fill(small_disk)
+        os.truncate(filler, max(0, filler.stat().st_size - free_kb * 1024))
+        max_ = xmas(
+            "enroll", "lead-nurture", "--email", "max@example.com", "--first-name", "Max", "--now", NOW, code=None
+        )
+        filler.unlink()
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            contact = conn.execute("SELECT COUNT(*) FROM contacts WHERE email = 'max@example.com'").fetchone()[0]
+            rows = conn.execute("SELECT COUNT(*) FROM emails WHERE email = 'max@example.com'").fetchone()[0]
+        if max_.exit_code == 0:
+            assert (contact, rows) == (1, 5), free_kb
+        else:
+            assert max_.exit_code == 4 and (contact, rows) == (0, 0), (free_kb, max_.exit_code, contact, rows)
+            assert "the disk is full" in max_.stderr, max_.stderr
+        codes.add(max_.exit_code)
+    assert codes == {0, 4}  # the sweep crossed the point where it fits
