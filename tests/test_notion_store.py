@@ -195,7 +195,7 @@ def test_a_row_round_trips_with_data_longer_than_one_text_piece(world: World) ->
     added = store.add_email(a_row(data=data, note="hello"))
     [page] = world.rows()
     assert len(page["properties"]["Data"]["rich_text"]) == 3  # 4,500+ characters of JSON in 2000-unit pieces
-    assert plain(page, "Name") == "ada@example.com · lead-nurture #1"
+    assert plain(page, "Name") == "Ada <ada@example.com> · lead-nurture #1"  # the person and the address
     assert plain(page, "Due") == T0 and plain(page, "State") == "Scheduled" and plain(page, "Sent By") == "xmas"
     [read] = store.emails_for_enrollment("lead-nurture:ada@example.com")
     assert read == added == replace(a_row(data=data, note="hello"), ref=page["id"])

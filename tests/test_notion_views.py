@@ -33,7 +33,19 @@ TRACKER_VIEWS = [
     "Dashboard",
 ]
 CONTACT_VIEWS = ["Default view", "In a sequence", "Unsubscribed", "Booked"]
-NEW_CONTACT_PROPERTIES = ("Action", "Action Result", "Paused", "Paused Since", "Pause Reason")
+NEW_CONTACT_PROPERTIES = (
+    "Red Systems",
+    "Orange Systems",
+    "Yellow Systems",
+    "Green Systems",
+    "Weakest Systems",
+    "Revenue Leak",
+    "Action",
+    "Action Result",
+    "Paused",
+    "Paused Since",
+    "Pause Reason",
+)
 
 
 def views_of(emu: NotionEmulator, database: str) -> dict[str, dict[str, Any]]:
@@ -134,8 +146,14 @@ def test_upgrade_adds_what_is_missing_never_what_a_person_made_and_then_nothing(
     plan = xmas("notion", "upgrade", "--dry-run")
     assert {r["method"] for r in emu.requests} == {"GET"}  # a dry run only reads
     lines = plan.stdout.splitlines()
-    assert lines[:6] == [
+    assert lines[:12] == [
         "Contacts: add the option(s) booked, call-canceled to 'Booking Status'",
+        "Contacts: add the Number property 'Red Systems'",
+        "Contacts: add the Number property 'Orange Systems'",
+        "Contacts: add the Number property 'Yellow Systems'",
+        "Contacts: add the Number property 'Green Systems'",
+        "Contacts: add the Text property 'Weakest Systems'",
+        "Contacts: add the Number property 'Revenue Leak'",
         "Contacts: add the Select property 'Action'",
         "Contacts: add the Text property 'Action Result'",
         "Contacts: add the Checkbox property 'Paused'",
@@ -253,3 +271,16 @@ def test_the_emulator_refuses_what_the_views_api_refuses(emu: NotionEmulator, vi
         client.views.delete(view_id=dash["id"])
         client.views.retrieve(view_id=dash["id"])
     assert gone.value.status == 404
+
+
+def test_the_assessment_is_in_columns_and_a_tracker_row_names_the_person(xmas: Cli, notion: Notion) -> None:
+    enroll(xmas, "assessment")  # Sarah: 2 red, 1 orange, 2 yellow, 3 green; weakest GPS, Money; leak 14,700
+    sarah = notion.contact("sarah@sarahssalon.com")
+    columns = ("Red Systems", "Orange Systems", "Yellow Systems", "Green Systems", "Weakest Systems", "Revenue Leak")
+    assert [sarah[c] for c in columns] == [2, 1, 2, 3, "GPS, Money", 14700]
+    assert [r["Name"] for r in notion.rows()][:2] == [
+        "Sarah <sarah@sarahssalon.com> · assessment #1",
+        "Sarah <sarah@sarahssalon.com> · assessment #2",
+    ]
+    notion.edit(sarah["page_id"], **{"Revenue Leak": {"number": 9000}})  # the owner corrects it: the column wins
+    assert xmas.json("show", "sarah@sarahssalon.com")["contact"]["fields"]["revenue_leak_total"] == 9000

@@ -26,6 +26,13 @@ class ContactProperties(_Strict):
     consent: str = "Consent"  # "implied · lead-nurture · 2026-12-01T10:30:00Z · expires 2027-06-02T10:30:00Z"
     # What a person asks of xmas in Notion (docs/notion-operations.md): an action on a contact, applied by the next
     # tick, its outcome beside it; on the campaign's control rows, the pause (Paused, since when, why)
+    # the assessment's answers as columns to sort and filter by (the Data JSON keeps them too; an edited column wins)
+    red_systems: str = "Red Systems"
+    orange_systems: str = "Orange Systems"
+    yellow_systems: str = "Yellow Systems"
+    green_systems: str = "Green Systems"
+    weakest_systems: str = "Weakest Systems"  # "GPS, Money": weakest_system_1, weakest_system_2
+    revenue_leak: str = "Revenue Leak"
     action: str = "Action"
     action_result: str = "Action Result"
     paused: str = "Paused"

@@ -70,6 +70,29 @@ def _dump(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+# [notion.properties.contacts] key → the contact field its Number column shows
+NUMBER_COLUMNS = {
+    "red_systems": "red_systems",
+    "orange_systems": "orange_systems",
+    "yellow_systems": "yellow_systems",
+    "green_systems": "green_systems",
+    "revenue_leak": "revenue_leak_total",
+}
+
+
+def _count(value: Any) -> int | None:
+    """A whole number from a contact field or a Number column; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+        return None
+    return int(value)
+
+
+def row_title(row: ScheduledEmail) -> str:
+    """A tracker row's title names the person and the address: "Sarah <sarah@…> · assessment #2"."""
+    name = " ".join(str(row.data.get("first_name") or "").split())
+    return f"{name} <{row.email}> · {row.sequence} #{row.step}" if name else row.title
+
+
 class Records:
     """Contact, ScheduledEmail and Template to and from Notion page properties, under the configured names."""
 
@@ -84,7 +107,10 @@ class Records:
         if isinstance(score, bool) or not isinstance(score, int | float):
             score = None
         what = f"contact {contact.email}"
+        weakest = ", ".join(str(fields[k]) for k in ("weakest_system_1", "weakest_system_2") if fields.get(k))
         return {
+            **{getattr(c, key): number_value(_count(fields.get(field))) for key, field in NUMBER_COLUMNS.items()},
+            c.weakest_systems: text_value(weakest, f"{what}: weakest systems"),
             c.title: title_value(str(fields.get("first_name") or ""), f"{what}: first name"),
             c.email: email_value(contact.email.strip().lower()),
             c.business_name: text_value(str(fields.get("business_name") or ""), f"{what}: business name"),
@@ -109,6 +135,9 @@ class Records:
             fields["business_name"] = business
         if isinstance(score, int | float) and not isinstance(score, bool):
             fields["overall_score"] = int(score) if float(score).is_integer() else score
+        for key, field in NUMBER_COLUMNS.items():
+            if (count := _count(prop(page, getattr(c, key)))) is not None:
+                fields[field] = count
         return Contact(
             email=email,
             fields=fields,
@@ -123,7 +152,7 @@ class Records:
     def row_properties(self, row: ScheduledEmail) -> Props:
         t = self.props.tracker
         return {
-            t.title: title_value(row.title, f"row {row.id}: title"),
+            t.title: title_value(row_title(row), f"row {row.id}: title"),
             t.row_id: text_value(row.id, f"row {row.id}: id"),
             t.enrollment_key: text_value(row.enrollment_key, f"row {row.id}: enrollment key"),
             t.email: email_value(row.email.strip().lower()),
