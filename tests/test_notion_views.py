@@ -284,3 +284,16 @@ def test_the_assessment_is_in_columns_and_a_tracker_row_names_the_person(xmas: C
     ]
     notion.edit(sarah["page_id"], **{"Revenue Leak": {"number": 9000}})  # the owner corrects it: the column wins
     assert xmas.json("show", "sarah@sarahssalon.com")["contact"]["fields"]["revenue_leak_total"] == 9000
+
+
+def test_check_names_a_missing_view_and_upgrade_makes_it_again(xmas: Cli, notion: Notion) -> None:
+    client = Client(auth=TOKEN, base_url=notion.emu.base_url, logger=logging.getLogger("tests.person"))
+    paused = views_of(notion.emu, notion.databases["tracker"])["Paused"]
+    client.views.delete(view_id=paused["id"])  # the owner deleted it
+    client.close()
+    checked = xmas("notion", "check")
+    assert "Sequence Tracker: Paused: this view is missing (renamed or deleted in Notion?)" in checked.stderr
+    assert checked.stdout.endswith("the Notion databases match campaign.toml\n")
+    assert xmas.json("notion", "check")["missing_views"] == ["Sequence Tracker: Paused"]
+    assert xmas("notion", "upgrade").stdout == "Sequence Tracker: Paused: add the view\nmade 1 change(s)\n"
+    assert xmas.json("notion", "check")["missing_views"] == []

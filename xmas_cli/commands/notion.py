@@ -84,6 +84,8 @@ def check(config: Config = None, as_json: AsJson = False) -> None:
     for db in report.databases:
         say(f"{TITLES[db.kind]} ({db.database_id}): ok")
     say("the Notion databases match campaign.toml")
+    for view in report.missing_views:
+        warn(f"{view}: this view is missing (renamed or deleted in Notion?): `xmas notion upgrade` makes it again")
 
 
 @notion_app.command("upgrade")

@@ -212,13 +212,19 @@ def setup(config: Path, parent: str, env: Mapping[str, str], *, force: bool = Fa
 @dataclass(frozen=True)
 class CheckReport:
     databases: list[DatabaseCheck]
+    missing_views: list[str] = field(default_factory=list)  # "Sequence Tracker: Needs attention": not an error
 
     @property
     def problems(self) -> list[str]:
         return [p for d in self.databases for p in d.problems]
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": JSON_VERSION, "ok": not self.problems, "databases": [d.to_json() for d in self.databases]}
+        return {
+            "version": JSON_VERSION,
+            "ok": not self.problems,
+            "databases": [d.to_json() for d in self.databases],
+            "missing_views": self.missing_views,
+        }
 
 
 def check(store: NotionStore) -> CheckReport:
@@ -226,7 +232,9 @@ def check(store: NotionStore) -> CheckReport:
     report = CheckReport(store.schemas.check_all())
     if report.problems:
         raise schema_error(report.problems)
-    return report
+    ids = {d.kind: (d.database_id, str(d.data_source_id)) for d in report.databases}
+    views = make_views(store.campaign, store.api, ids, fresh=False, dry_run=True)  # lists; creates nothing
+    return CheckReport(report.databases, views.created)
 
 
 @dataclass(frozen=True)
