@@ -78,6 +78,7 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import notion_emulator_relations
 import notion_emulator_views
 from local_server import Chaos, Fault, LocalServer
 
@@ -109,6 +110,8 @@ SUPPORTED_PROPERTY_TYPES = frozenset(
         "email",
         "url",
         "phone_number",
+        "relation",  # relation and rollup: notion_emulator_relations.py
+        "rollup",
     }
 )
 
@@ -990,8 +993,10 @@ class NotionEmulator(LocalServer):
             _new_id(), db.id, ds_title if ds_title is not None else copy.deepcopy(title), properties, now, now
         )
         db.data_source_ids.append(ds.id)
+        notion_emulator_relations.check(self, ds, properties)
         self._databases[db.id] = db
         self._data_sources[ds.id] = ds
+        notion_emulator_relations.link(self, ds)
         notion_emulator_views.default_view(self, db.id, ds.id)  # Notion makes one table view, "Default view"
         return db
 
@@ -1055,6 +1060,7 @@ class NotionEmulator(LocalServer):
         cleared: set[str] = set()
         if "properties" in body:
             new_properties, cleared = self._update_schema(ds, body["properties"], "body.properties")
+            notion_emulator_relations.check(self, ds, new_properties)
         # validated: apply
         if title is not None:
             ds.title = title
@@ -1066,6 +1072,7 @@ class NotionEmulator(LocalServer):
                 values = self._pages[page_id].values
                 for prop_id in cleared:
                     values.pop(prop_id, None)
+            notion_emulator_relations.link(self, ds)
         ds.edited = _now()
         return self._render_data_source(ds)
 
@@ -1122,6 +1129,10 @@ class NotionEmulator(LocalServer):
         if not isinstance(raw, dict):
             raise _failed(f"{where}.{ptype}", "should be an object", raw)
         same = existing if existing is not None and existing.type == ptype else None
+        if ptype in ("relation", "rollup"):
+            if same is not None and not raw:
+                return copy.deepcopy(same.config)
+            return notion_emulator_relations.config(ptype, raw, where)
         if ptype == "number":
             fmt = raw.get("format", same.config.get("format", "number") if same else "number")
             if not isinstance(fmt, str):
@@ -1327,6 +1338,8 @@ class NotionEmulator(LocalServer):
 
     def _parse_value(self, prop: _Property, raw: Any, where: str, pending: list[tuple[_Property, JSONDict]]) -> Any:
         ptype = prop.type
+        if ptype == "rollup":
+            raise _invalid(f"{prop.name} is a rollup: it is computed by Notion and cannot be written.")
         expected = _invalid(f"{prop.name} is expected to be {ptype}.")
         if not isinstance(raw, dict):
             raise expected
@@ -1358,6 +1371,8 @@ class NotionEmulator(LocalServer):
             return None if value is None else self._parse_date_value(value, value_where)
         if ptype in ("select", "status"):
             return None if value is None else self._resolve_option(prop, value, value_where, pending)
+        if ptype == "relation":
+            return notion_emulator_relations.parse(self, prop, value, value_where)
         if ptype == "multi_select":
             if not isinstance(value, list):
                 raise _failed(value_where, "should be an array", value)
@@ -1468,6 +1483,7 @@ class NotionEmulator(LocalServer):
         page = _Page(_new_id(), next(self._seq), now, now, data_source_id=ds.id, values=values)
         self._pages[page.id] = page
         ds.rows.append(page.id)
+        notion_emulator_relations.sync(self, page, {})
         return self._render_page(page)
 
     def _plain_page_title(self, raw: Any) -> list[JSONDict] | None:
@@ -1504,7 +1520,9 @@ class NotionEmulator(LocalServer):
                 ds = self._data_sources[page.data_source_id]
                 values, pending = self._parse_page_properties(ds, raw_properties, "body.properties")
                 self._commit_options(pending)
+                before = dict(page.values)
                 page.values.update(values)
+                notion_emulator_relations.sync(self, page, before)
             else:
                 title = self._plain_page_title(raw_properties)
                 if title is not None:
@@ -1556,6 +1574,10 @@ class NotionEmulator(LocalServer):
             }
             for prop in ds.properties.values():
                 if only is not None and prop.id not in only and prop.name not in only:
+                    continue
+                if prop.type in ("relation", "rollup"):
+                    value, extra = notion_emulator_relations.render(self, page, prop)
+                    properties[prop.name] = {"id": prop.id, "type": prop.type, prop.type: value, **extra}
                     continue
                 value = self._render_value(prop, self._effective(page, prop))
                 properties[prop.name] = {"id": prop.id, "type": prop.type, prop.type: value}

@@ -101,9 +101,11 @@ def test_setup_costs_these_requests(
     doc = xmas.json("notion", "setup", "--parent", parent)
     assert len(doc["views"]) == 15  # and the dashboard's 3 charts
     methods = Counter((r["method"], r["path"].split("/")[2]) for r in emu.requests)
-    # 3 databases, the control row, 2 schema reads (property ids for the views), 15 views + 3 dashboard widgets
+    # 3 databases, 2 schema updates (the tracker's relation to Contacts, then Contacts' rollups), the control row,
+    # 2 schema reads (property ids for the views), 15 views + 3 dashboard widgets: 26
     assert methods == {
         ("POST", "databases"): 3,
+        ("PATCH", "data_sources"): 2,
         ("POST", "pages"): 1,
         ("GET", "data_sources"): 2,
         ("POST", "views"): 18,
@@ -161,6 +163,8 @@ def test_upgrade_adds_what_is_missing_never_what_a_person_made_and_then_nothing(
         "Contacts: add the Text property 'Pause Reason'",
     ]
     assert "Contacts: add the control row 'Campaign' (tick Paused to pause)" in lines
+    assert "Sequence Tracker: add the relation 'Contact' to Contacts" in lines
+    assert "Contacts: add the rollup 'Emails Sent'" in lines
     assert "Sequence Tracker: Needs attention: add the view" in lines
     assert lines[-1] == f"would make {len(lines) - 1} change(s)"
 
@@ -175,8 +179,9 @@ def test_upgrade_adds_what_is_missing_never_what_a_person_made_and_then_nothing(
         for r in emu.requests
         if r["method"] != "GET" and not r["path"].endswith("/query")
     )
-    # 1 schema update (Contacts), the control row, 15 views and 3 dashboard widgets
-    assert writes == {("PATCH", "data_sources"): 1, ("POST", "pages"): 1, ("POST", "views"): 18}
+    # 3 schema updates (Contacts' properties, the tracker's relation, Contacts' rollups), the control row, 15 views
+    # and 3 dashboard widgets
+    assert writes == {("PATCH", "data_sources"): 3, ("POST", "pages"): 1, ("POST", "views"): 18}
     assert tabs(emu, ids["tracker"]) == TRACKER_VIEWS
     contacts = emu._data_sources[emu.data_source_id(ids["contacts"])].properties.values()
     assert "My notes" in {p.name for p in contacts}  # what a person made stays
@@ -297,3 +302,34 @@ def test_check_names_a_missing_view_and_upgrade_makes_it_again(xmas: Cli, notion
     assert xmas.json("notion", "check")["missing_views"] == ["Sequence Tracker: Paused"]
     assert xmas("notion", "upgrade").stdout == "Sequence Tracker: Paused: add the view\nmade 1 change(s)\n"
     assert xmas.json("notion", "check")["missing_views"] == []
+
+
+def test_every_row_links_to_its_contact_whose_page_rolls_up_its_emails(xmas: Cli, notion: Notion) -> None:
+    enroll(xmas, "lead-nurture")  # lena@example.com: 5 emails, the first due at once
+    lena = notion.contact("lena@example.com")
+    rows = notion.rows()
+    assert {r["page_id"] for r in rows} == {link["id"] for link in lena["Emails"]}
+    assert all(r["Contact"] == [{"id": lena["page_id"]}] for r in rows)
+    assert (lena["Emails Sent"]["number"], lena["Last Sent"]["date"]) == (0, None)
+    xmas("tick", "--now", at(T0))
+    lena = notion.contact("lena@example.com")
+    assert lena["Emails Sent"] == {"type": "number", "number": 1, "function": "count_values"}
+    assert lena["Last Sent"]["date"]["start"].startswith("2026-12-01T10:30:00")
+    assert lena["Next Due"]["date"]["start"].startswith("2026-12-01T10:30:00")  # the earliest Due of its rows
+    assert [s["select"]["name"] for s in lena["Sequences"]["array"]] == ["lead-nurture"]
+
+
+def test_the_emulator_refuses_a_relation_to_a_page_elsewhere_and_a_write_to_a_rollup(xmas: Cli, notion: Notion) -> None:
+    enroll(xmas, "lead-nurture")
+    lena, row = notion.contact("lena@example.com"), notion.rows()[0]
+    client = Client(auth=TOKEN, base_url=notion.emu.base_url, logger=logging.getLogger("tests.person"))
+    elsewhere = {"Contact": {"relation": [{"id": row["page_id"]}]}}  # a tracker row is not a contact
+    assert "is not a page of the related data source" in refused(
+        lambda: client.pages.update(page_id=row["page_id"], properties=elsewhere)
+    )
+    assert "is a rollup" in refused(
+        lambda: client.pages.update(page_id=lena["page_id"], properties={"Emails Sent": {"rollup": {"number": 3}}})
+    )
+    client.pages.update(page_id=row["page_id"], properties={"Contact": {"relation": []}})  # unlinked on both pages
+    assert row["page_id"] not in {link["id"] for link in notion.contact("lena@example.com")["Emails"]}
+    client.close()

@@ -33,6 +33,13 @@ class ContactProperties(_Strict):
     green_systems: str = "Green Systems"
     weakest_systems: str = "Weakest Systems"  # "GPS, Money": weakest_system_1, weakest_system_2
     revenue_leak: str = "Revenue Leak"
+    # the contact's emails (the Sequence Tracker's Contact relation, seen from here) and what they roll up to
+    emails: str = "Emails"
+    emails_sent: str = "Emails Sent"  # how many have a Sent At
+    last_sent: str = "Last Sent"
+    next_due: str = "Next Due"  # the earliest Due of its rows
+    opened: str = "Emails Opened"  # how many have an Opened At
+    sequences: str = "Sequences"  # the sequences of its rows
     action: str = "Action"
     action_result: str = "Action Result"
     paused: str = "Paused"
@@ -74,6 +81,7 @@ class TrackerProperties(_Strict):
     complained_at: str = "Complained At"
     delayed: str = "Delayed"
     variant: str = "Subject Variant"
+    contact: str = "Contact"  # a relation to the contact's page in Contacts
 
 
 class ViewNames(_Strict):

@@ -62,6 +62,8 @@ class NotionStore(NotionTemplates):
         self._contact_values[str(page["id"])] = {k: read_value(v) for k, v in (page.get("properties") or {}).items()}
         contact = self.records.contact(page)
         self._events[contact.email] = self._events_of(page)  # so the enrollment that read it reads no more
+        if contact.email:
+            self._contact_page[contact.email] = str(page["id"])  # a row written next links to it
         return contact
 
     def _contact_pages(self, email: str) -> list[JSON]:
@@ -174,9 +176,12 @@ class NotionStore(NotionTemplates):
             existing = self._find_row(row.id)
             if existing is not None:
                 return self.records.row(existing)
+        properties = self.records.row_properties(row)
+        if (contact_page := self._contact_page.get(row.email)) is not None:  # the contact was just read or saved
+            properties[self.props.tracker.contact] = {"relation": [{"id": contact_page}]}
         page = self.api.create_page(
             self.schemas.data_source("tracker"),
-            self.records.row_properties(row),
+            properties,
             find=lambda: self._find_row(row.id),
             what=f"create row {row.id}",
             kind="tracker",

@@ -21,6 +21,7 @@ from ..errors import JSON_VERSION, ConfigError, InvalidInput, StoreUnavailable
 from .files import FileTemplates, template_source
 from .notion import NotionStore, notion_settings, open_api
 from .notion_api import NotionApi
+from .notion_links import link_patches
 from .notion_records import checkbox_value, text_value, title_value
 from .notion_schema import (
     ENV,
@@ -40,7 +41,7 @@ _TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # what campaign.tom
 
 
 def create_databases(campaign: Campaign, api: NotionApi, parent_page: str) -> dict[str, tuple[str, str]]:
-    """Create the three databases under a page: {kind: (database id, data source id)}."""
+    """Create the three databases under a page, linked (notion_links.py): {kind: (database id, data source id)}."""
     created: dict[str, tuple[str, str]] = {}
     for kind in KINDS:
         body = {
@@ -56,7 +57,33 @@ def create_databases(campaign: Campaign, api: NotionApi, parent_page: str) -> di
                 exc.message += f" (already created: {made}; move them to the trash before running setup again)"
             raise
         created[kind] = (str(db["id"]), str(db["data_sources"][0]["id"]))
+    make_links(campaign, api, created, {}, {})  # then the relation and the rollups, which name them
     return created
+
+
+def make_links(
+    campaign: Campaign,
+    api: NotionApi,
+    databases: Mapping[str, tuple[str, str]],
+    tracker: Mapping[str, Any],
+    contacts: Mapping[str, Any],
+    *,
+    dry_run: bool = False,
+) -> list[str]:
+    """The relation from the tracker to Contacts, then the rollups on Contacts, where the schemas lack them."""
+    tracker_patch, contacts_patch = link_patches(campaign, tracker, contacts, databases["contacts"][1])
+    steps = [f"Sequence Tracker: add the relation '{name}' to Contacts" for name in tracker_patch]
+    steps += [f"Contacts: add the rollup '{name}'" for name in contacts_patch]
+    for kind, patch in (("tracker", tracker_patch), ("contacts", contacts_patch)):
+        if patch and not dry_run:
+            api.call(
+                "PATCH",
+                f"data_sources/{databases[kind][1]}",
+                {"properties": patch},
+                what=f"link the {TITLES[kind]} database",
+                write=True,
+            )
+    return steps
 
 
 def make_views(

@@ -159,6 +159,7 @@ class NotionBase:
         self._absent_contacts: set[str] = set()
         self._events: dict[str, list[Event]] = {}  # address → the events on its page as last read or written
         self._rows_of: dict[str, set[str]] = {}
+        self._contact_page: dict[str, str] = {}  # address → its Contacts page, as last read or saved
 
     def requests_within(self, seconds: float) -> int:
         return max(0, int(seconds * self.api.pacer.rate))

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import JSON_VERSION
 from .notion import NotionStore
 from .notion_records import JSON
-from .notion_schema import KINDS, LABELS, TITLES, Spec, specs
+from .notion_schema import KINDS, LABELS, LINKS, TITLES, Spec, specs
 
 
 @dataclass
@@ -50,6 +50,8 @@ def _missing(kind: str, live: dict[str, Any], expected: list[Spec], report: Upgr
     title = TITLES[kind]
     for spec in expected:
         found = live.get(spec.name)
+        if spec.type in LINKS and not isinstance(found, dict):
+            continue  # made with the relation, after every database is up to date (make_links)
         if not isinstance(found, dict):
             if spec.type == "title":  # a database has exactly one title: a renamed one is for campaign.toml
                 report.problems.append(
@@ -76,18 +78,20 @@ def _missing(kind: str, live: dict[str, Any], expected: list[Spec], report: Upgr
 
 
 def upgrade(store: NotionStore, *, dry_run: bool = False) -> UpgradeReport:
-    from .notion_admin import create_control_row, make_views
+    from .notion_admin import create_control_row, make_links, make_views
     from .notion_control import NotionControl
 
     campaign, api = store.campaign, store.api
     report = UpgradeReport(dry_run)
     ids: dict[str, tuple[str, str]] = {}
+    schemas: dict[str, Any] = {}
     for kind in KINDS:
         database = store.schemas.database_id(kind)
         db = api.call("GET", f"databases/{database}", what=f"read the {TITLES[kind]} database", kind=kind)
         source = str((db.get("data_sources") or [{}])[0].get("id") or "")
         live = api.call("GET", f"data_sources/{source}", what=f"read the {TITLES[kind]} schema", kind=kind)
         ids[kind] = (database, source)
+        schemas[kind] = live.get("properties") or {}
         patch = _missing(kind, live.get("properties") or {}, specs(campaign, kind), report)
         if patch and not dry_run:
             api.call(
@@ -95,6 +99,7 @@ def upgrade(store: NotionStore, *, dry_run: bool = False) -> UpgradeReport:
             )
     if report.problems:  # the views name properties by id: make none on a schema that is not right yet
         return report
+    report.steps += make_links(campaign, api, ids, schemas["tracker"], schemas["contacts"], dry_run=dry_run)
     control = NotionControl(store)
     if dry_run and any(step.startswith("Contacts:") for step in report.steps):
         has_row = False  # its query names the properties a dry run does not add: the row is made with them
