@@ -148,15 +148,17 @@ class SqliteBase:
                 )
             raise StoreUnavailable(f"cannot open {path}: {exc}", fix) from None
 
+    def _unavailable(self, exc: sqlite3.OperationalError) -> StoreUnavailable:
+        """A statement that failed, said as xmas says it: a full disk and its fix, or the file's trouble."""
+        if disk_full(self.path, exc):
+            return StoreUnavailable(f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path))
+        return StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk")
+
     def _q(self, sql: str, params: Collection[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, tuple(params))
         except sqlite3.OperationalError as exc:
-            if disk_full(self.path, exc):
-                raise StoreUnavailable(
-                    f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path)
-                ) from None
-            raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
+            raise self._unavailable(exc) from None
 
     def _where_in(
         self, select: str, column: str, values: Collection[str], where: str = "", params: Collection[Any] = ()
@@ -193,11 +195,7 @@ class SqliteBase:
             with suppress(sqlite3.Error):
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
-            if disk_full(self.path, exc):
-                raise StoreUnavailable(
-                    f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path)
-                ) from None
-            raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
+            raise self._unavailable(exc) from None
 
     def _write(self, work: Any) -> Any:
         """Run `work()` in one IMMEDIATE transaction: all of it is written, or none of it."""
@@ -213,8 +211,4 @@ class SqliteBase:
             self.db.execute("COMMIT")
             return result
         except sqlite3.OperationalError as exc:
-            if disk_full(self.path, exc):
-                raise StoreUnavailable(
-                    f"{self.description}: the disk is full ({exc})", full_disk_fix(self.path)
-                ) from None
-            raise StoreUnavailable(f"{self.description}: {exc}", "check the file, its folder and free disk") from None
+            raise self._unavailable(exc) from None
