@@ -25,10 +25,10 @@ from pathlib import Path
 from ..clock import iso
 from ..core.model import ScheduledEmail, State
 from ..errors import StoreUnavailable
-from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_file, sqlite_siblings
+from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, sqlite_siblings
 from .base import Batch, Changes, Store
 from .records import EPOCH, read_time
-from .sqlite_base import wal_mode
+from .sqlite_base import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -57,10 +57,7 @@ class LocalJournal:
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             try:
-                private_file(self.path, self.file_mode)  # rendered emails: names and addresses
-                db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-                db.row_factory = sqlite3.Row
-                wal_mode(db)
+                db = connect(self.path, self.file_mode)  # rendered emails: names and addresses
                 db.execute("PRAGMA synchronous=FULL")  # on disk before the request goes, power cut or not
                 db.executescript(SCHEMA)
                 sqlite_siblings(self.path, self.file_mode)

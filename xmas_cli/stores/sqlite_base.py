@@ -111,6 +111,17 @@ def wal_mode(db: sqlite3.Connection, wait: float = 10.0) -> None:
             time.sleep(0.01)
 
 
+def connect(path: Path, file_mode: int) -> sqlite3.Connection:
+    """`path` opened (made private to its owner, or its group's where `file_mode` shares it) in WAL mode, its rows
+    read by column name, every statement its own transaction unless one is begun: how the store and the tick's
+    local journal both open their file. The caller sets its pragmas and schema, then sqlite_siblings()."""
+    private_file(path, file_mode)
+    db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    wal_mode(db)
+    return db
+
+
 class SqliteBase:
     """The open file, and how every query of the store runs."""
 
@@ -119,10 +130,7 @@ class SqliteBase:
         self.description = f"SQLite {path}"
         self.templates = FileTemplates(templates_dir)
         try:
-            private_file(path, file_mode)  # names, emails and business data: not for every user of the machine
-            self.db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
-            wal_mode(self.db)
+            self.db = connect(path, file_mode)  # names, emails and business data: not for every user of the machine
             self.db.execute("PRAGMA busy_timeout=10000")
             self.db.executescript(SCHEMA)
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(contacts)")}
