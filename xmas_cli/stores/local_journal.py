@@ -17,30 +17,16 @@ rows already recorded Sent.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Collection
 from pathlib import Path
 
-from ..clock import iso
 from ..core.model import ScheduledEmail, State
 from ..errors import StoreUnavailable
 from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, sqlite_siblings
+from . import sqlite_batches as batches
 from .base import Batch, Changes, Store
-from .records import EPOCH, read_time
 from .sqlite_base import connect
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    key TEXT PRIMARY KEY,
-    row_ids TEXT NOT NULL,
-    emails TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    retry_at TEXT,
-    last_error TEXT
-);
-"""
 
 
 class LocalJournal:
@@ -59,7 +45,7 @@ class LocalJournal:
             try:
                 db = connect(self.path, self.file_mode)  # rendered emails: names and addresses
                 db.execute("PRAGMA synchronous=FULL")  # on disk before the request goes, power cut or not
-                db.executescript(SCHEMA)
+                db.executescript(batches.SCHEMA)
                 sqlite_siblings(self.path, self.file_mode)
             except (sqlite3.Error, OSError) as exc:
                 raise self._unavailable(exc) from None
@@ -83,36 +69,13 @@ class LocalJournal:
         taken = [i for i in batch.row_ids if i in busy]
         if taken:
             return taken
-        self._run(
-            "INSERT INTO batches (key, row_ids, emails, opened_at, attempts, retry_at, last_error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                batch.key,
-                json.dumps(batch.row_ids),
-                batch.emails,
-                iso(batch.opened_at),
-                batch.attempts,
-                iso(batch.retry_at),
-                batch.last_error,
-            ),
-        )
+        self._run(*batches.insert(batch))
         return []
 
     def open_batches(self) -> list[Batch]:
         if self._db is None and not self.path.exists():  # nothing was ever journaled here: no file to make
             return []
-        return [
-            Batch(
-                key=r["key"],
-                row_ids=json.loads(r["row_ids"]),
-                emails=r["emails"],
-                opened_at=read_time(r["opened_at"]) or EPOCH,
-                attempts=r["attempts"],
-                retry_at=read_time(r["retry_at"]),
-                last_error=r["last_error"],
-            )
-            for r in self._run("SELECT * FROM batches ORDER BY opened_at, key")
-        ]
+        return [batches.read(r) for r in self._run(batches.SELECT)]
 
     def _apply(self, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         for row, changes in outcomes:
@@ -124,14 +87,11 @@ class LocalJournal:
 
     def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         self._apply(outcomes)
-        self._run("DELETE FROM batches WHERE key = ?", (key,))
+        self._run(batches.DELETE, (key,))
 
     def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         self._apply(outcomes)
-        self._run(
-            "UPDATE batches SET attempts = ?, retry_at = ?, last_error = ? WHERE key = ?",
-            (batch.attempts, iso(batch.retry_at), batch.last_error, batch.key),
-        )
+        self._run(*batches.defer(batch))
 
     def close(self) -> None:
         if self._db is not None:

@@ -20,6 +20,7 @@ from ..errors import StoreUnavailable
 from ..perms import DEFAULT_MODE, disk_full, full_disk_fix, private_file, shared, sqlite_siblings
 from .base import Changes
 from .files import FileTemplates
+from .sqlite_batches import SCHEMA as BATCHES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -65,15 +66,6 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (email, key)
 );
 CREATE INDEX IF NOT EXISTS events_name ON events (name, email);
-CREATE TABLE IF NOT EXISTS batches (
-    key TEXT PRIMARY KEY,
-    row_ids TEXT NOT NULL,
-    emails TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    retry_at TEXT,
-    last_error TEXT
-);
 """
 
 
@@ -132,7 +124,7 @@ class SqliteBase:
         try:
             self.db = connect(path, file_mode)  # names, emails and business data: not for every user of the machine
             self.db.execute("PRAGMA busy_timeout=10000")
-            self.db.executescript(SCHEMA)
+            self.db.executescript(SCHEMA + BATCHES)  # and the journal's table (sqlite_batches.py)
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(contacts)")}
             if "consent" not in columns:  # a file from before consent was recorded
                 self.db.execute("ALTER TABLE contacts ADD COLUMN consent TEXT")

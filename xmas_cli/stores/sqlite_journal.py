@@ -3,27 +3,12 @@ membership in one transaction, and removed with their outcomes in another."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Collection
 
-from ..clock import iso
 from ..core.model import ScheduledEmail, State
+from . import sqlite_batches as batches
 from .base import Batch, Changes
-from .records import EPOCH, read_time
 from .sqlite_base import SqliteBase, update_sql
-
-
-def _batch(r: sqlite3.Row) -> Batch:
-    return Batch(
-        key=r["key"],
-        row_ids=json.loads(r["row_ids"]),
-        emails=r["emails"],
-        opened_at=read_time(r["opened_at"]) or EPOCH,
-        attempts=r["attempts"],
-        retry_at=read_time(r["retry_at"]),
-        last_error=r["last_error"],
-    )
 
 
 class SqliteJournal(SqliteBase):
@@ -43,19 +28,7 @@ class SqliteJournal(SqliteBase):
             taken = [i for i in batch.row_ids if i not in free]
             if taken:
                 return taken
-            self.db.execute(
-                "INSERT INTO batches (key, row_ids, emails, opened_at, attempts, retry_at, last_error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    batch.key,
-                    json.dumps(batch.row_ids),
-                    batch.emails,
-                    iso(batch.opened_at),
-                    batch.attempts,
-                    iso(batch.retry_at),
-                    batch.last_error,
-                ),
-            )
+            self.db.execute(*batches.insert(batch))
             self.db.executemany("UPDATE emails SET batch = ? WHERE id = ?", [(batch.key, i) for i in batch.row_ids])
             return []
 
@@ -63,7 +36,7 @@ class SqliteJournal(SqliteBase):
         return result
 
     def open_batches(self) -> list[Batch]:
-        return [_batch(r) for r in self._q("SELECT * FROM batches ORDER BY opened_at, key")]
+        return [batches.read(r) for r in self._q(batches.SELECT)]
 
     def _apply(self, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         """Inside a transaction (`_write`): every row's changes."""
@@ -74,16 +47,13 @@ class SqliteJournal(SqliteBase):
     def close_batch(self, key: str, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         def work() -> None:
             self._apply(outcomes)
-            self.db.execute("DELETE FROM batches WHERE key = ?", (key,))
+            self.db.execute(batches.DELETE, (key,))
 
         self._write(work)
 
     def defer_batch(self, batch: Batch, outcomes: Collection[tuple[ScheduledEmail, Changes]]) -> None:
         def work() -> None:
             self._apply(outcomes)
-            self.db.execute(
-                "UPDATE batches SET attempts = ?, retry_at = ?, last_error = ? WHERE key = ?",
-                (batch.attempts, iso(batch.retry_at), batch.last_error, batch.key),
-            )
+            self.db.execute(*batches.defer(batch))
 
         self._write(work)
