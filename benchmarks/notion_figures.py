@@ -148,6 +148,7 @@ def idle_notion_figure(ctx: Context) -> Result:
         project.shell.ok("tick", "--now", after(hours=1))  # warm-up (schema cache)
         counts, walls, kinds = [], [], ""
         for _ in range(ctx.runs):
+            time.sleep(1.0)  # cron starts ticks a minute apart: back to back, 2 requests each outrun a 3/s bucket
             project.emu.reset_requests()
             done = project.shell.ok("tick", "--now", after(hours=1))
             counts.append(len(project.emu.requests))
@@ -155,7 +156,8 @@ def idle_notion_figure(ctx: Context) -> Result:
             kinds = request_kinds(project.emu.requests)
     requests, wall = Spread.of(counts), Spread.of(walls)
     rows = [
-        Row("idle tick, Notion: requests", requests.show("", 0), "1", requests.high == 1),
+        # the query of Contacts for actions, fresh unsubscribes and the pause (stores/notion_control.py), the due query
+        Row("idle tick, Notion: requests", requests.show("", 0), "≤ 2", requests.high <= 2),
         Row("idle tick, Notion: wall time", wall.show("s"), "< 0.5 s", wall.median < 0.5),
     ]
     method = (
