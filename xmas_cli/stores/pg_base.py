@@ -1,5 +1,5 @@
 """The PostgreSQL store's plumbing: a pool of connections (pg_connections.py), one transaction a block with the
-driver's errors said as xmas's (unreachable, busy), and the stored form of every value."""
+driver's errors said as xmas's (unreachable, busy: pg_connections.pooled), and the stored form of every value."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from ..clock import to_utc
 from ..core.deliveries import to_json
 from ..core.model import ScheduledEmail, Sender, State
 from ..core.rows import DUE_STATE
-from ..errors import Busy, StoreUnavailable
 from .base import Changes
 from .files import FileTemplates
-from .pg_connections import UNREACHABLE_FIX, WAIT_SECONDS, describe_dsn, first_line, pool_for, require_driver
+from .pg_connections import describe_dsn, pool_for, pooled, require_driver
 from .records import read_row
 
 if TYPE_CHECKING:
@@ -94,25 +93,11 @@ class PostgresBase:
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
         """One connection, one transaction: committed when the block ends, rolled back if it raises (inside
         transaction(): its connection and transaction)."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
         if self._shared is not None:
             yield self._shared
             return
-        try:
-            with self.pool.connection() as conn:
-                yield conn
-        except PoolTimeout:
-            raise StoreUnavailable(
-                f"{self.description}: no connection within {WAIT_SECONDS} s", UNREACHABLE_FIX
-            ) from None
-        except psycopg.errors.LockNotAvailable:
-            raise Busy(
-                f"{self.description}: a lock was not free within {WAIT_SECONDS} s", "retry in a minute"
-            ) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # the server went away, a lost connection
-            raise StoreUnavailable(f"{self.description}: {first_line(exc)}", UNREACHABLE_FIX) from None
+        with pooled(self.pool, self.description) as conn:
+            yield conn
 
     def _all(self, sql: str, params: Mapping[str, Any] | Collection[Any] = ()) -> list[dict[str, Any]]:
         with self._tx() as conn:

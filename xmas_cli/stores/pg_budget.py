@@ -8,15 +8,10 @@ retry-after that any runner was told. Table `send_budget` (migration 0005).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from ..errors import StoreUnavailable
-from .pg_connections import UNREACHABLE_FIX, WAIT_SECONDS, describe_dsn, first_line, pool_for, require_driver
-
-if TYPE_CHECKING:
-    import psycopg
+from .pg_connections import describe_dsn, pool_for, pooled, require_driver
 
 RESERVE = """
 INSERT INTO send_budget AS b (name, last_at) VALUES (%(name)s, clock_timestamp())
@@ -44,23 +39,8 @@ class PgSendBudget:
         self.description = describe_dsn(dsn)
         self.pool = pool_for(dsn, self.description)
 
-    @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
-        try:
-            with self.pool.connection() as conn:
-                yield conn
-        except PoolTimeout:
-            raise StoreUnavailable(
-                f"{self.description}: no connection within {WAIT_SECONDS} s", UNREACHABLE_FIX
-            ) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"{self.description}: {first_line(exc)}", UNREACHABLE_FIX) from None
-
     def _run(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        with self._tx() as conn:
+        with pooled(self.pool, self.description) as conn:
             cursor = conn.execute(sql, params)
             return cursor.fetchone() if cursor.description else None
 

@@ -1,17 +1,20 @@
 """Reaching PostgreSQL: the connection string (XMAS_DATABASE_URL), one psycopg pool per database per process, the
-first contact's clear error and schema check, and `xmas db migrate`'s connection. The store itself: postgres.py."""
+first contact's clear error and schema check, a pooled connection's errors said as xmas's (pooled), and `xmas db
+migrate`'s connection. The store itself: postgres.py."""
 
 from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, StoreUnavailable
+from ..errors import Busy, ConfigError, StoreUnavailable
 from .pg_schema import LATEST, Applied, check_version, current_version, migrate
 
 if TYPE_CHECKING:
+    import psycopg
     from psycopg_pool import ConnectionPool
 
 DSN_VARIABLE = "XMAS_DATABASE_URL"
@@ -153,6 +156,25 @@ def require_driver() -> None:
 def pool_for(dsn: str, where: str) -> ConnectionPool[Any]:
     """The process's pool for this database, opened (and the schema checked) on first use."""
     return _Connections.pool(dsn, where)
+
+
+@contextmanager
+def pooled(pool: ConnectionPool[Any], where: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of `pool` for one transaction (committed when the block ends, rolled back if it raises), the
+    driver's errors said as xmas's: no connection in time or a lost server is unreachable, a lock not free in time
+    (lock_timeout) is busy. The store's and the sending budget's every statement runs in one."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    try:
+        with pool.connection() as conn:
+            yield conn
+    except PoolTimeout:
+        raise StoreUnavailable(f"{where}: no connection within {WAIT_SECONDS} s", UNREACHABLE_FIX) from None
+    except psycopg.errors.LockNotAvailable:
+        raise Busy(f"{where}: a lock was not free within {WAIT_SECONDS} s", "retry in a minute") from None
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # the server went away, a lost connection
+        raise StoreUnavailable(f"{where}: {first_line(exc)}", UNREACHABLE_FIX) from None
 
 
 def migrate_database(dsn: str) -> tuple[int, list[Applied]]:
