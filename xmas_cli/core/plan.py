@@ -125,6 +125,23 @@ def _match(sequence: Sequence, rows: list[ScheduledEmail]) -> dict[str, int]:
     return out
 
 
+def _of_row(
+    kind: str,
+    name: str,
+    number: int,
+    template: str,
+    row: ScheduledEmail,
+    new_due: datetime | None,
+    detail: str,
+    *,
+    was: str | None = None,
+    new: ScheduledEmail | None = None,
+) -> Change:
+    """A change to a stored row (cancel, paused, rename, retime): its address, id and old due are the row's; `was`
+    its template where the change names it, `new` the row to write."""
+    return Change(kind, name, number, template, row.email, row.id, row.due, new_due, was, detail, new)
+
+
 def _enrollment(
     campaign: Campaign, name: str, rows: list[ScheduledEmail], suppressed: bool, now: datetime
 ) -> list[Change]:
@@ -139,24 +156,10 @@ def _enrollment(
         if number is None:
             if row.state is State.SCHEDULED:
                 note = f"plan: step removed from [sequences.{name}] in campaign.toml"
-                changes.append(
-                    Change(CANCEL, name, row.step, row.template, row.email, row.id, row.due, None, None, note, row)
-                )
+                changes.append(_of_row(CANCEL, name, row.step, row.template, row, None, note, new=row))
             elif row.state is State.PAUSED:
-                changes.append(
-                    Change(
-                        PAUSED,
-                        name,
-                        row.step,
-                        row.template,
-                        row.email,
-                        row.id,
-                        row.due,
-                        None,
-                        None,
-                        "its step was removed; paused by a person: left as it is",
-                    )
-                )
+                detail = "its step was removed; paused by a person: left as it is"
+                changes.append(_of_row(PAUSED, name, row.step, row.template, row, None, detail))
             continue
         step = sequence.steps[number - 1]
         if row.state is State.SCHEDULED:
@@ -167,20 +170,8 @@ def _enrollment(
         elif row.state is State.PAUSED:
             target = anchor + step.delay(campaign.testing)
             if target != planned_due(row) or row.template != step.template:
-                changes.append(
-                    Change(
-                        PAUSED,
-                        name,
-                        number,
-                        step.template,
-                        row.email,
-                        row.id,
-                        row.due,
-                        target,
-                        row.template,
-                        "paused by a person: left as it is",
-                    )
-                )
+                detail = "paused by a person: left as it is"
+                changes.append(_of_row(PAUSED, name, number, step.template, row, target, detail, was=row.template))
     have = set(matched.values())
     running = any(r.state in _OPEN for r in rows)
     # finished: every email went (rows the plan itself cancelled aside); a stopped enrollment gets nothing new
@@ -233,26 +224,12 @@ def _enrollment(
                     data=dict(row.data),
                 )
                 changes.append(
-                    Change(
-                        RENAME,
-                        name,
-                        number,
-                        step.template,
-                        row.email,
-                        row.id,
-                        row.due,
-                        new_due,
-                        row.template,
-                        note,
-                        new_row,
-                    )
+                    _of_row(RENAME, name, number, step.template, row, new_due, note, was=row.template, new=new_row)
                 )
                 continue
             note = f"plan: re-timed from {_stamp(row.due)}; planned {_stamp(target)}"
             updated = replace(row, due=new_due, note=note)
-            changes.append(
-                Change(RETIME, name, number, step.template, row.email, row.id, row.due, new_due, None, note, updated)
-            )
+            changes.append(_of_row(RETIME, name, number, step.template, row, new_due, note, new=updated))
         else:  # a new row
             note = f"plan: step added; planned {_stamp(target)}"
             added = replace(row, due=due, note=note)
