@@ -7,9 +7,10 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +21,9 @@ from xmas_cli.defaults import TEMPLATES as TEMPLATES_DIR
 sys.path.insert(0, str(Path(__file__).parent))  # the emulators import as plain modules
 
 import pg  # reads XMAS_TEST_DATABASE_URL now, before the autouse fixture clears XMAS_*
+
+if TYPE_CHECKING:
+    from xmas_cli.engine import Engine
 
 SECRET = "test-secret-0123456789abcdef"
 
@@ -147,7 +151,27 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str)
     return tmp_path
 
 
+@contextmanager
+def engine_at(project: Path, now: str) -> Iterator[Engine]:
+    """The project's engine with its clock fixed at `now`, closed when the block ends."""
+    from xmas_cli.backends import engine_from_config
+
+    engine = engine_from_config(str(project / "campaign.toml"), now=now)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
 RESEND_KEY = "re_test_key_for_xmas"
+
+
+@pytest.fixture
+def secret() -> str:
+    """A fresh Svix signing secret (whsec_…) for Resend's webhooks."""
+    from resend_emulator import new_webhook_secret
+
+    return new_webhook_secret()
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import engine_at
 from resend_emulator import new_webhook_secret, sign_webhook
 
-from xmas_cli.backends import engine_from_config
 from xmas_cli.core.model import ScheduledEmail, State
 from xmas_cli.engine import Engine, enroll
 from xmas_cli.errors import ConfigError, Unauthorized
@@ -23,16 +23,8 @@ ADA = "ada@example.com"
 
 @pytest.fixture
 def engine(project: Path) -> Iterator[Engine]:
-    eng = engine_from_config(str(project / "campaign.toml"), now="2026-12-01T09:00:00Z")
-    try:
+    with engine_at(project, "2026-12-01T09:00:00Z") as eng:
         yield eng
-    finally:
-        eng.close()
-
-
-@pytest.fixture
-def secret() -> str:
-    return new_webhook_secret()
 
 
 def enroll_ada(engine: Engine) -> list[ScheduledEmail]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RESEND_KEY, SECRET, store_env
+from conftest import RESEND_KEY, SECRET, engine_at, store_env
 from resend_emulator import ResendEmulator, new_webhook_secret, sign_webhook
 
 from xmas_cli.backends import engine_from_config
@@ -37,16 +37,8 @@ def emu() -> Iterator[ResendEmulator]:
 
 @pytest.fixture
 def engine(project: Path) -> Iterator[Engine]:
-    eng = engine_from_config(str(project / "campaign.toml"), now="2026-12-01T10:00:00Z")
-    try:
+    with engine_at(project, "2026-12-01T10:00:00Z") as eng:
         yield eng
-    finally:
-        eng.close()
-
-
-@pytest.fixture
-def secret() -> str:
-    return new_webhook_secret()
 
 
 def enroll_ada(engine: Engine) -> None:
