@@ -319,6 +319,17 @@ class ChaosProject:
     def start_tick(self, now: datetime, *args: str) -> subprocess.Popen[bytes]:
         return self.xmas.start(["tick", "--now", at(now), *args])
 
+    def tick_killed_once_resend_answers(self, now: datetime) -> None:
+        """Start a tick at `now` and SIGKILL it once Resend has answered its next request: the provider accepted
+        the send, and the tick recorded nothing of it."""
+        started: list[subprocess.Popen[bytes]] = []
+        resend = self.resend
+        fired = kill_when(resend, "answered", resend.received_count + 1, lambda: started[0] if started else None)
+        proc = self.start_tick(now)
+        started.append(proc)
+        killed = self.xmas.finish(proc)
+        assert fired.wait(10) and killed.returncode == -signal.SIGKILL, describe(killed)
+
     def status(self, now: datetime) -> tuple[int, dict[str, Any]]:
         """`xmas status --json` as a subprocess: (exit code, document)."""
         result = self.xmas.run(["status", "--now", at(now), "--json"], timeout=60)

@@ -6,14 +6,13 @@ the next tick records the ids, and the events with them."""
 from __future__ import annotations
 
 import json
-import signal
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from resend_emulator import new_webhook_secret, sign_webhook
 
-from chaos.harness import T0, ChaosProject, at, describe, kill_when
+from chaos.harness import T0, ChaosProject, at, describe
 from xmas_cli.backends import engine_from_config
 from xmas_cli.inbound.resend_events import handle_resend_webhook
 
@@ -51,12 +50,7 @@ def firsts(p: ChaosProject) -> list[dict[str, Any]]:
 def test_events_before_the_id_is_recorded_are_applied_when_it_is(store: str, request: pytest.FixtureRequest) -> None:
     p: ChaosProject = request.getfixturevalue(store)
     p.enroll_leads(LEADS)
-    started: list[Any] = []
-    fired = kill_when(p.resend, "answered", p.resend.received_count + 1, lambda: started[0] if started else None)
-    proc = p.start_tick(T0)
-    started.append(proc)
-    killed = p.xmas.finish(proc)
-    assert fired.wait(10) and killed.returncode == -signal.SIGKILL, describe(killed)
+    p.tick_killed_once_resend_answers(T0)
     ids = [m["id"] for m in p.resend.sent]
     assert ids and all(r["message_id"] is None for r in firsts(p))  # accepted, not recorded
 

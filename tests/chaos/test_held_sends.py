@@ -10,13 +10,12 @@ after the key may have expired, marks the row Failed for a person to check: neve
 from __future__ import annotations
 
 import json
-import signal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from chaos.harness import ChaosProject, at, describe, kill_when
+from chaos.harness import ChaosProject, at, describe
 
 pytestmark = pytest.mark.chaos
 
@@ -49,12 +48,7 @@ def killed_after_resend_accepted(p: ChaosProject) -> None:
     """Enroll Lena (her first email due now), tick at 19:59 and SIGKILL it once Resend has answered."""
     weekday_window(p)
     p.cli("enroll", "lead-nurture", "--payload", "-", "--now", at(FRIDAY_1957), input=json.dumps(LENA))
-    started: list[Any] = []
-    fired = kill_when(p.resend, "answered", p.resend.received_count + 1, lambda: started[0] if started else None)
-    proc = p.start_tick(FRIDAY_1959)
-    started.append(proc)
-    result = p.xmas.finish(proc)
-    assert fired.wait(10) and result.returncode == -signal.SIGKILL, describe(result)
+    p.tick_killed_once_resend_answers(FRIDAY_1959)
     assert len(p.resend.sent) == 1
     assert first_email(p)["state"] == "Scheduled"  # the row never heard
 
