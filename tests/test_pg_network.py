@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -92,6 +93,35 @@ def assert_first_emails_sent(xmas: Cli) -> None:
     assert [(r["step"], r["state"]) for r in firsts] == [(1, "Sent")] * PEOPLE
 
 
+def a_tick_with_its_batch_at_resend(
+    xmas: Cli, project: Path, dsn: str, proxy: TcpProxy, emu: ResendEmulator
+) -> tuple[subprocess.Popen[str], threading.Event]:
+    """PEOPLE enrolled and a tick started through the proxy, its batch in flight at Resend and held there until
+    the returned event is set."""
+    enroll_people(xmas)
+    hold = emu.hold_processing()
+    tick = start_tick(project, through(dsn, proxy), emu)
+    try:
+        wait_for(lambda: emu.in_flight >= 1, "the tick's batch at Resend", tick)
+    except BaseException:
+        tick.kill()
+        raise
+    return tick, hold
+
+
+def assert_the_next_tick_sends_nothing_twice(
+    xmas: Cli, project: Path, dsn: str, proxy: TcpProxy, emu: ResendEmulator
+) -> None:
+    """The network is back: after the lease, the next tick sends the batch again under its key, and the replay is
+    answered from the key: every first email Sent, no second copy."""
+    proxy.passing()
+    later = start_tick(project, through(dsn, proxy), emu, minutes=70)
+    out, err = later.communicate(timeout=60)
+    assert later.returncode == 0, (out, err)
+    assert len(emu.sent) == PEOPLE
+    assert_first_emails_sent(xmas)
+
+
 def test_every_connection_carries_its_bounds(direct_dsn: str) -> None:
     """The server ends a long statement and an idle transaction; the kernel probes a quiet peer and gives up on
     unacknowledged data: all well under a tick's lease (2 min) and budget (50 s)."""
@@ -129,11 +159,8 @@ def test_every_connection_carries_its_bounds(direct_dsn: str) -> None:
 def test_one_sigterm_stops_a_tick_blocked_on_a_silent_database_within_seconds(
     xmas: Cli, project: Path, direct_dsn: str, proxy: TcpProxy, resend_api: ResendEmulator
 ) -> None:
-    enroll_people(xmas)
-    hold = resend_api.hold_processing()
-    tick = start_tick(project, through(direct_dsn, proxy), resend_api)
+    tick, hold = a_tick_with_its_batch_at_resend(xmas, project, direct_dsn, proxy, resend_api)
     try:
-        wait_for(lambda: resend_api.in_flight >= 1, "the tick's batch at Resend", tick)
         proxy.silent()  # the database goes quiet while the batch is in flight
         hold.set()  # Resend answers; the tick now records the outcome: blocked
         time.sleep(1)
@@ -149,22 +176,14 @@ def test_one_sigterm_stops_a_tick_blocked_on_a_silent_database_within_seconds(
     assert "Traceback" not in err, err
     assert len(resend_api.sent) == PEOPLE
 
-    proxy.passing()  # the network is back: after the lease, the next tick sends the batch again under its key
-    later = start_tick(project, through(direct_dsn, proxy), resend_api, minutes=70)
-    out, err = later.communicate(timeout=60)
-    assert later.returncode == 0, (out, err)
-    assert len(resend_api.sent) == PEOPLE  # the replay was answered from the key: no second copy
-    assert_first_emails_sent(xmas)
+    assert_the_next_tick_sends_nothing_twice(xmas, project, direct_dsn, proxy, resend_api)
 
 
 def test_a_reset_connection_is_a_clear_exit_4_and_nothing_goes_twice(
     xmas: Cli, project: Path, direct_dsn: str, proxy: TcpProxy, resend_api: ResendEmulator
 ) -> None:
-    enroll_people(xmas)
-    hold = resend_api.hold_processing()
-    tick = start_tick(project, through(direct_dsn, proxy), resend_api)
+    tick, hold = a_tick_with_its_batch_at_resend(xmas, project, direct_dsn, proxy, resend_api)
     try:
-        wait_for(lambda: resend_api.in_flight >= 1, "the tick's batch at Resend", tick)
         proxy.reset()
         hold.set()
         out, err = tick.communicate(timeout=60)
@@ -174,9 +193,4 @@ def test_a_reset_connection_is_a_clear_exit_4_and_nothing_goes_twice(
     assert "xmas: error: PostgreSQL 127.0.0.1:" in err and "check XMAS_DATABASE_URL" in err, err
     assert "Traceback" not in err, err
 
-    proxy.passing()
-    later = start_tick(project, through(direct_dsn, proxy), resend_api, minutes=70)
-    out, err = later.communicate(timeout=60)
-    assert later.returncode == 0, (out, err)
-    assert len(resend_api.sent) == PEOPLE
-    assert_first_emails_sent(xmas)
+    assert_the_next_tick_sends_nothing_twice(xmas, project, direct_dsn, proxy, resend_api)
