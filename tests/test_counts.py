@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pg
 import pytest
 from notion_emulator import NotionEmulator
 
-from xmas_cli.backends import sqlite_store
+from xmas_cli.backends import postgres_store, sqlite_store
 from xmas_cli.clock import FixedClock
 from xmas_cli.config import load_campaign
 from xmas_cli.core.campaign import Campaign
@@ -47,22 +49,38 @@ def _notion_stores(campaign: Campaign, emu: NotionEmulator) -> Callable[[], Stor
     return lambda: NotionStore(campaign, settings, logger=LOGGER, sleep=lambda _: None)
 
 
-@pytest.fixture(params=["sqlite", "notion"])
-def open_engine(request: pytest.FixtureRequest, project: Path) -> Iterator[OpenEngine]:
-    """A fresh engine (and store) per call: the Notion store keeps its count for the life of an instance."""
+@contextmanager
+def engines_on(store: str, project: Path) -> Iterator[Callable[[datetime], Engine]]:
+    """Engines on `store` ("sqlite", "postgres" in a fresh schema, or "notion" on its emulator), made by a call
+    with the clock's time: each with a fresh store (the Notion store keeps its count for the life of an instance;
+    PostgreSQL's one store shares the test's pool), every one closed when the block ends."""
     campaign = load_campaign(project / "campaign.toml", {})
     opened: list[Engine] = []
-    with NotionEmulator(token=TOKEN) as emu:
-        stores = _notion_stores(campaign, emu) if request.param == "notion" else lambda: sqlite_store(campaign)
+    with ExitStack() as stack:
+        emu = stack.enter_context(NotionEmulator(token=TOKEN))
+        if store == "postgres":
+            only = postgres_store(campaign, {"XMAS_DATABASE_URL": stack.enter_context(pg.fresh_schema())})
+            stores: Callable[[], Store] = lambda: only  # noqa: E731  (one pool for the test)
+        elif store == "notion":
+            stores = _notion_stores(campaign, emu)
+        else:
+            stores = lambda: sqlite_store(campaign)  # noqa: E731
 
-        def make() -> Engine:
-            engine = Engine(campaign, stores(), FixedClock(T0), secret="s" * 20)
+        def make(now: datetime) -> Engine:
+            engine = Engine(campaign, stores(), FixedClock(now), secret="s" * 20)
             opened.append(engine)
             return engine
 
         yield make
         for engine in opened:
             engine.close()
+
+
+@pytest.fixture(params=["sqlite", "notion"])
+def open_engine(request: pytest.FixtureRequest, project: Path) -> Iterator[OpenEngine]:
+    """A fresh engine (and store) per call: the Notion store keeps its count for the life of an instance."""
+    with engines_on(request.param, project) as make:
+        yield lambda: make(T0)
 
 
 def counts(open_engine: OpenEngine) -> Counts:

@@ -11,14 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pg
 import pytest
-from notion_emulator import NotionEmulator
-from test_counts import TOKEN, _notion_stores
+from test_counts import engines_on
 
-from xmas_cli.backends import postgres_store, sqlite_store
 from xmas_cli.clock import FixedClock
-from xmas_cli.config import load_campaign
 from xmas_cli.core.model import Delivery, State
 from xmas_cli.core.report_facts import facts_from_rows
 from xmas_cli.engine import Engine, campaign_counts, enroll, unsubscribe
@@ -34,28 +30,8 @@ OpenEngine = Callable[[datetime], Engine]
 @pytest.fixture(params=["sqlite", "postgres", "notion"])
 def open_engine(request: pytest.FixtureRequest, project: Path) -> Iterator[OpenEngine]:
     """An engine on the store named by the parameter, its clock at the time given."""
-    campaign = load_campaign(project / "campaign.toml", {})
-    opened: list[Engine] = []
-    with NotionEmulator(token=TOKEN) as emu:
-        if request.param == "postgres":
-            schema = pg.fresh_schema()
-            dsn = schema.__enter__()
-            request.addfinalizer(lambda: schema.__exit__(None, None, None))
-            store = postgres_store(campaign, {"XMAS_DATABASE_URL": dsn})
-            stores: Callable[[], Any] = lambda: store  # noqa: E731  (one pool for the test)
-        elif request.param == "notion":
-            stores = _notion_stores(campaign, emu)
-        else:
-            stores = lambda: sqlite_store(campaign)  # noqa: E731
-
-        def make(now: datetime) -> Engine:
-            engine = Engine(campaign, stores(), FixedClock(now), secret="s" * 20)
-            opened.append(engine)
-            return engine
-
+    with engines_on(request.param, project) as make:
         yield make
-        for engine in opened:
-            engine.close()
 
 
 def lead(engine: Engine, email: str) -> None:
