@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli_enroll import ASSESSMENT
 from test_counts import engines_on
 
 from xmas_cli.clock import FixedClock
@@ -39,20 +40,8 @@ def lead(engine: Engine, email: str) -> None:
 
 
 def assessment(engine: Engine, email: str) -> None:
-    payload = {
-        "email": email,
-        "first_name": "A",
-        "business_name": "B",
-        "red_systems": 2,
-        "orange_systems": 1,
-        "yellow_systems": 2,
-        "green_systems": 3,
-        "weakest_system_1": "GPS",
-        "weakest_system_2": "Money",
-        "revenue_leak_total": 14700,
-        "email_1_sent_at": iso(engine.clock.now()),
-        "email_1_status": "sent",
-    }
+    taken = iso(engine.clock.now())
+    payload = {**ASSESSMENT, "email": email, "first_name": "A", "business_name": "B", "email_1_sent_at": taken}
     enroll(engine, "assessment", payload)
 
 
