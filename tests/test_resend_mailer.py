@@ -464,7 +464,7 @@ def test_from_env_passes_url_and_settings(emu: ResendEmulator, clock: FakeTime) 
 
 
 def test_rate_limit_must_be_positive() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^rate_limit must be a positive number of requests per second$"):
         ResendMailer(KEY, rate_limit=0)
 
 

@@ -161,8 +161,8 @@ class ResendMailer:
         budget: Budget | None = None,
         window: float = WINDOW,
     ) -> None:
-        if not rate_limit > 0:
-            raise ValueError("rate_limit must be a positive number of requests per second")
+        # first: the pacer refuses a rate_limit that is not a positive number of requests per second
+        self.pacer = Pacer(rate_limit, budget, window=window, sleep=sleep, monotonic=monotonic)
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
         self._api_key = api_key
@@ -176,7 +176,6 @@ class ResendMailer:
         self.backoff_seconds = backoff_seconds
         self.max_wait_seconds = max_wait_seconds
         self._sleep = sleep
-        self.pacer = Pacer(rate_limit, budget, window=window, sleep=sleep, monotonic=monotonic)
 
     def __repr__(self) -> str:
         return f"ResendMailer({self.description!r}, batch={self.batch})"
