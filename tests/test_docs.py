@@ -16,10 +16,10 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 XMAS = Path(sys.executable).with_name("xmas")
 
 
-def fenced(text: str, after: str) -> str:
-    """The first ```bash block after the heading `after`."""
+def fenced(text: str, after: str, nth: int = 1) -> str:
+    """The nth ```bash block after the heading `after`."""
     section = text.split(after, 1)[1]
-    return section.split("```bash\n", 1)[1].split("\n```", 1)[0]
+    return section.split("```bash\n")[nth].split("\n```", 1)[0]
 
 
 def commands(block: str) -> list[str]:
@@ -75,10 +75,13 @@ def test_the_readmes_two_commands_are_the_ones_ci_runs() -> None:
 
 
 def test_the_five_minute_tour_runs_as_written(tmp_path: Path) -> None:
-    """Every command of the README's tour, in order, in an empty folder, on a fixed clock: each exits 0, and the
-    tour ends with an .eml in the outbox and the booked event cancelling what it names."""
-    lines = commands(fenced(README.read_text(), "## The five-minute tour"))
-    assert len(lines) >= 8 and lines[0].startswith("xmas init")
+    """Every command of the README's tour, then of its "while it runs" block, in order, in an empty folder, on a
+    fixed clock: each exits 0; the tour ends with an .eml in the outbox and the booked event cancelling what it
+    names; the pause, the plan and the import say what they did."""
+    tour = commands(fenced(README.read_text(), "## The five-minute tour"))
+    running = commands(fenced(README.read_text(), "## The five-minute tour", nth=2))
+    assert len(tour) >= 8 and tour[0].startswith("xmas init") and len(running) >= 6
+    lines = tour + running
     env = clean_environ(
         {"XMAS_NOW": "2026-12-01T10:35:00Z", "XMAS_SECRET": SECRET, "PATH": f"{XMAS.parent}:/usr/bin:/bin"}
     )
@@ -98,3 +101,7 @@ def test_the_five_minute_tour_runs_as_written(tmp_path: Path) -> None:
     assert [p.name.split("--")[0] for p in emls] == ["assessment_sarah@example.com_2"]
     booked = next(out for line, out in zip(lines, outputs, strict=True) if line.startswith("xmas event booked"))
     assert "cancelled 3 pending email(s) in assessment" in booked
+    said = dict(zip(lines, outputs, strict=True))
+    assert "the whole campaign paused since 2026-12-01T10:35:00Z (by cli): price change" in said[running[0]]
+    assert "agree: nothing to do" in said["xmas plan"]
+    assert "1 enrolled, 0 already enrolled" in said[running[-1]]
