@@ -16,9 +16,10 @@ from test_cli_enroll import ASSESSMENT
 from test_counts import engines_on
 
 from xmas_cli.clock import FixedClock
-from xmas_cli.core.model import Delivery, State
+from xmas_cli.core.model import Delivery, ScheduledEmail, Sender, State, row_id
 from xmas_cli.core.report_facts import facts_from_rows
 from xmas_cli.engine import Engine, campaign_counts, enroll, unsubscribe
+from xmas_cli.engine.broadcast import broadcast
 from xmas_cli.inbound.events import record_event
 from xmas_cli.report.build import build_report, funnel_of
 from xmas_cli.stores.sqlite import SqliteStore
@@ -85,9 +86,19 @@ def test_an_unsubscribe_counts_against_the_last_email_sent_before_it_only(open_e
     assert [(s["sent"], s["unsubscribed"]) for s in nurture["steps"]] == [(0, 0), (0, 0), (1, 1), (0, 0), (0, 0)]
 
 
+def send_broadcast(engine: Engine, email: str, name: str, at: datetime, variant: int = 0, **delivery: Any) -> None:
+    """Record the contact's row of the broadcast `name` as sent at `at`, as send() does a step's."""
+    [row] = [r for r in engine.store.emails_for_contact(email) if r.id == f"broadcast:{email}|{name}#1"]
+    engine.store.update_email(
+        row, {"state": State.SENT, "sent_at": at, "delivery": Delivery(**delivery), "variant": variant}
+    )
+
+
 def populate(open_engine: OpenEngine) -> Engine:
     """A campaign with every kind of number: deliveries, variants, unsubscribes, each funnel stage, a booking by
-    event and one canceled, a contact who went straight to the assessment, one straight to paying."""
+    event and one canceled, a contact who went straight to the assessment, one straight to paying; and two
+    broadcasts of different names (one sent with a subject variant, one the last email before an unsubscribe), and
+    a `broadcast` row whose key names no broadcast (written by hand: it counts as the sequence's step)."""
     engine = open_engine(T0)
     for n in range(6):
         lead(engine, f"lead{n}@example.com")
@@ -112,6 +123,19 @@ def populate(open_engine: OpenEngine) -> Engine:
     payment = {"email": "lead1@example.com", "first_name": "A", "payment_date": iso(T0 + timedelta(days=6))}
     enroll(open_engine(T0 + timedelta(days=6)), "onboarding", payment)
     enroll(day5, "onboarding", {**payment, "email": "payer@example.com"})  # straight to paying
+    day6 = open_engine(T0 + timedelta(days=6, hours=1))
+    broadcast(day6, "christmas_email_5", everyone=True, name="spots_left")
+    broadcast(day6, "lead_nurture_email_5", where="email ~ lead", name="last_call")
+    at = T0 + timedelta(days=6, hours=2)
+    send_broadcast(day6, "lead1@example.com", "spots_left", at, delivered_at=at, opened_at=at, clicks=1)
+    send_broadcast(day6, "lead2@example.com", "spots_left", at, variant=1, delivered_at=at)
+    send_broadcast(day6, "lead5@example.com", "spots_left", at, bounce="Permanent/General")
+    send_broadcast(day6, "lead1@example.com", "last_call", at + timedelta(hours=1), delivered_at=at, complained_at=at)
+    send_broadcast(day6, "lead5@example.com", "last_call", at + timedelta(hours=1))  # lead5's last, then unsubscribed
+    key = "broadcast:lead3@example.com"  # no `|name`: not a broadcast's row, counted as the sequence's step 1
+    day6.store.add_email(ScheduledEmail(row_id(key, 1), key, "lead3@example.com", "broadcast", 1, "christmas_email_5",
+                                        Sender.XMAS, at, State.SENT, sent_at=at))  # fmt: skip
+    unsubscribe(open_engine(T0 + timedelta(days=7)), "lead5@example.com")
     unsubscribe(open_engine(T0 + timedelta(days=7)), "lead0@example.com")
     unsubscribe(open_engine(T0 + timedelta(days=7)), "lead4@example.com", "suppressed by hand")  # not an unsubscribe
     return open_engine(T0 + timedelta(days=8))
@@ -122,7 +146,9 @@ def test_the_sql_counts_equal_the_row_by_row_definition(open_engine: OpenEngine)
     engine = populate(open_engine)
     store, funnel = engine.store, funnel_of(engine)
     # a delivery that cannot be read (a hand edit): the email counts as sent, with nothing reported, both ways
-    [damaged] = [r for r in store.emails_for_contact("lead5@example.com") if r.step == 1]
+    [damaged] = [
+        r for r in store.emails_for_contact("lead5@example.com") if (r.sequence, r.step) == ("lead-nurture", 1)
+    ]
     if isinstance(store, SqliteStore):
         store.db.execute("UPDATE emails SET delivery = '{{{' WHERE id = ?", (damaged.id,))
     else:
@@ -147,6 +173,21 @@ def test_the_sql_counts_equal_the_row_by_row_definition(open_engine: OpenEngine)
     assert whole.steps[("assessment", 2, 0)]["complained"] == 1
     assert whole.days[("2026-12-03", "lead-nurture")] == {"sent": 3, "opened": 0, "clicked": 1}
     assert [s.contacts for s in whole.funnel] == [9, 6, 3, 2]
+    none = dict.fromkeys(("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed"), 0)
+    assert whole.broadcasts == {
+        ("spots_left", "christmas_email_5"): {
+            **none,
+            "sent": 3,
+            "delivered": 2,
+            "opened": 1,
+            "clicked": 1,
+            "bounced": 1,
+        },
+        ("last_call", "lead_nurture_email_5"): {**none, "sent": 2, "delivered": 1, "complained": 1, "unsubscribed": 1},
+    }
+    assert whole.steps[("broadcast", 1, 0)] == {**none, "sent": 1}  # the row that names no broadcast
+    assert not [key for key in whole.steps if key[0] == "broadcast" and key != ("broadcast", 1, 0)]
+    assert whole.days[("2026-12-07", "broadcast")] == {"sent": 6, "opened": 1, "clicked": 1}
 
 
 @pytest.mark.parametrize("open_engine", ["sqlite", "postgres"], indirect=True)

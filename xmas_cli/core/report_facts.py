@@ -2,9 +2,11 @@
 
 Two ways to count the same numbers: row by row here (`facts_from_rows`, for Notion's store, which cannot count), and
 in SQL (stores/report_sql.py, for SQLite and PostgreSQL: a million rows are never read into Python). What both
-share lives here: which emails count (`counted`), what an unsubscribe is (`is_unsubscribe`) and which email it is
-put down to (`last_sent`: the contact's last email sent, since sending stops at the unsubscribe), and the cohort
-funnel (`FunnelCounter`), fed by each contact's earliest time at each stage, from rows or from one SQL query.
+share lives here: which emails count (`counted`), which broadcast an email is of (core/broadcasts.py) and where its
+numbers go (`counts_of`: a broadcast's own line, else its step's), what an unsubscribe is (`is_unsubscribe`) and
+which email it is put down to (`last_sent`: the contact's last email sent, since sending stops at the unsubscribe),
+and the cohort funnel (`FunnelCounter`), fed by each contact's earliest time at each stage, from rows or from one
+SQL query.
 tests/test_report_stores.py compares the SQL numbers with these on the same rows, on every store.
 """
 
@@ -16,11 +18,13 @@ from datetime import datetime
 from statistics import median
 
 from . import rows
+from .broadcasts import broadcast_name
 from .model import Contact, ScheduledEmail, Sender, State
 
 COUNTS = ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
 DELIVERY_COUNTS = ("delivered", "opened", "clicked", "bounced", "complained")  # what only the provider reports
 StepKey = tuple[str, int, int]  # (sequence, step, subject variant: 0 for the template's own subject)
+BroadcastKey = tuple[str, str]  # (the broadcast's name: core/broadcasts.py, its row's template)
 DayKey = tuple[str, str]  # (day "2026-12-01" in UTC, sequence)
 DEAD = rows.DEAD  # core/rows.py: the one definition of a dead row
 UNSUBSCRIBED = "unsubscribed"  # how the reason of a suppression by unsubscribe begins (engine.unsubscribe)
@@ -50,6 +54,8 @@ class StageFacts:
 class ReportFacts:
     # xmas's sent emails (since the report's start): how many, and what happened to them, per step and variant
     steps: dict[StepKey, dict[str, int]] = field(default_factory=dict)
+    # the same of the emails of `xmas broadcast`, per broadcast (not in steps), whatever their subject variant
+    broadcasts: dict[BroadcastKey, dict[str, int]] = field(default_factory=dict)
     # the same emails per day of sending and sequence: sent, opened, clicked
     days: dict[DayKey, dict[str, int]] = field(default_factory=dict)
     # the cohort funnel: of the contacts who entered (since the start), how many reached each stage
@@ -131,6 +137,15 @@ class FunnelCounter:
         ]
 
 
+def counts_of(
+    facts: ReportFacts, sequence: str, step: int, variant: int, broadcast: str | None, template: str
+) -> dict[str, int]:
+    """Where an email's numbers add up: its broadcast's (named), else its step's and subject variant's."""
+    if broadcast is not None:
+        return facts.broadcasts.setdefault((broadcast, template), dict.fromkeys(COUNTS, 0))
+    return facts.steps.setdefault((sequence, step, variant), dict.fromkeys(COUNTS, 0))
+
+
 def facts_from_rows(
     rows: Iterable[ScheduledEmail],
     contacts: Callable[[Collection[str]], dict[str, Contact]],
@@ -156,7 +171,7 @@ def facts_from_rows(
     people = contacts({r.email for r in sent})
     for r in sent:
         d = r.delivery
-        step = facts.steps.setdefault((r.sequence, r.step, r.variant or 0), dict.fromkeys(COUNTS, 0))
+        step = counts_of(facts, r.sequence, r.step, r.variant or 0, broadcast_name(r), r.template)
         seen = {
             "sent": True,
             "delivered": d.delivered_at is not None,

@@ -1,16 +1,16 @@
 """`xmas broadcast TEMPLATE (--where EXPR | --all)`: one email to the contacts an expression selects, written as
 tracker rows of the `broadcast` sequence (core/campaign.py), which the tick sends like any other row.
 
-Each contact's row has a deterministic id (`broadcast:<email>|<name>#1`, the name defaulting to the template), so
-running the same broadcast again, or again after a crash half-way, adds nothing for whoever has their row: nobody
-gets it twice (the row id is also the provider's idempotency key). Because the rows belong to a marketing
+Each contact's row has a deterministic id (`broadcast:<email>|<name>#1`, the name defaulting to the template;
+core/broadcasts.py, which also reads the name back for the report), so running the same broadcast again, or again
+after a crash half-way, adds nothing for whoever has their row: nobody gets it twice (the row id is also the
+provider's idempotency key). Because the rows belong to a marketing
 sequence, the tick applies consent, the send windows, the frequency cap, suppression and the unsubscribe header
 exactly as for the sequences; an unsubscribed contact's row is written Skipped, as an enrollment's would be.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +18,7 @@ from typing import Any
 
 from ..clock import iso
 from ..core.audience import Facts, Node, check_names, describe, matches, parse
+from ..core.broadcasts import NAME, broadcast_key
 from ..core.campaign import BROADCAST
 from ..core.consent import on_file, refusal
 from ..core.model import CONTACT_FIELDS, Contact, ScheduledEmail, Sender, State, row_id
@@ -25,7 +26,6 @@ from ..core.rows import is_live
 from ..errors import JSON_VERSION, InvalidInput, NotFound
 from .base import Engine, booked_by_events
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 AUTOMATIC_EVENTS = {"auto-reply", "bounce-notice"}  # recorded by inbound/replies.py
 
 
@@ -68,10 +68,6 @@ class BroadcastResult:
             "targets": [{"email": t.email, "status": t.status, "reason": t.reason or None} for t in self.targets],
             "summary": self.summary(),
         }
-
-
-def broadcast_key(name: str, email: str) -> str:
-    return f"{BROADCAST}:{email}|{name}"
 
 
 def _facts(engine: Engine, contact: Contact, rows: list[ScheduledEmail], booked: set[str], now: datetime) -> Facts:
@@ -121,7 +117,7 @@ def broadcast(
     store, campaign = engine.store, engine.campaign
     node = _expression(engine, where, everyone)
     name = name or template
-    if not _NAME.fullmatch(name):
+    if not NAME.fullmatch(name):
         raise InvalidInput(f"broadcast name {name!r} is not a plain name", "use letters, digits, _ . - (--name)")
     found = store.get_template(template)
     if found is None or not found.active:

@@ -3,7 +3,8 @@ queries, which differ only where their dialects do (`Dialect`: placeholders, rea
 a time, a byte-wise order). What the numbers mean is core/report_facts.py's: the same filter of counted emails,
 the same last email for an unsubscribe, and each contact's earliest time at each stage fed to its FunnelCounter.
 
-Three scans whatever the number of rows: the sent emails grouped by day, step and variant; the last sent email of
+Three scans whatever the number of rows: the sent emails grouped by day, step and variant (and broadcast: its name
+read from the row as core/broadcasts.py does, by an expression built from its constants); the last sent email of
 each contact who unsubscribed; each contact's earliest live row per funnel stage, streamed (never held whole).
 """
 
@@ -16,8 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import iso
+from ..core.broadcasts import KEY_HEAD, SEPARATOR
+from ..core.campaign import BROADCAST
 from ..core.model import Sender, State
-from ..core.report_facts import COUNTS, DEAD, UNSUBSCRIBED, Funnel, FunnelCounter, ReportFacts
+from ..core.report_facts import DEAD, UNSUBSCRIBED, Funnel, FunnelCounter, ReportFacts, counts_of
 from .records import EPOCH, read_time
 
 # Runs one query with named parameters and yields its rows (mappings by column name), streaming when it can.
@@ -97,6 +100,17 @@ def _sent(d: Dialect, since: datetime | None, params: dict[str, Any], table: str
     return where
 
 
+def _broadcast(d: Dialect, params: dict[str, Any], table: str = "") -> str:
+    """core/broadcasts.broadcast_name, as an expression: the broadcast's name, NULL for a sequence's row."""
+    params.update(b_sequence=BROADCAST, b_head=KEY_HEAD, b_separator=SEPARATOR)
+    head = f"{d.param('b_head')} || {table}email || {d.param('b_separator')}"  # broadcast_key("", email)
+    key = f"{table}enrollment_key"
+    return (
+        f"CASE WHEN {table}sequence = {d.param('b_sequence')} AND substr({key}, 1, length({head})) = {head} "
+        f"THEN NULLIF(substr({key}, length({head}) + 1), '') END"
+    )
+
+
 def _when(value: Any) -> datetime:
     """A stored time as read_row reads it: an unreadable one is the epoch (and the row damaged)."""
     try:
@@ -110,17 +124,18 @@ def count(run: Run, d: Dialect, since: datetime | None, funnel: Funnel) -> Repor
     params: dict[str, Any] = {}
     delivery = d.valid_json("delivery")
     per_group = (
-        f"SELECT {d.day('sent_at')} AS day, sequence, step, COALESCE(variant, 0) AS variant, COUNT(*) AS sent, "
+        f"SELECT {d.day('sent_at')} AS day, sequence, step, COALESCE(variant, 0) AS variant, broadcast, "
+        "CASE WHEN broadcast IS NOT NULL THEN template END AS template, COUNT(*) AS sent, "
         f"COUNT({d.json_text('d', 'delivered_at')}) AS delivered, COUNT({d.json_text('d', 'opened_at')}) AS opened, "
         f"COUNT(*) FILTER (WHERE {d.json_int('d', 'clicks')} > 0) AS clicked, "
         f"COUNT(*) FILTER (WHERE COALESCE({d.json_text('d', 'bounce')}, '') <> '') AS bounced, "
         f"COUNT({d.json_text('d', 'complained_at')}) AS complained "
-        f"FROM (SELECT sent_at, sequence, step, variant, {delivery} AS d FROM {d.scan} "
-        f"WHERE {_sent(d, since, params)}) s "
-        "GROUP BY 1, 2, 3, 4"
+        f"FROM (SELECT sent_at, sequence, step, variant, template, {_broadcast(d, params)} AS broadcast, "
+        f"{delivery} AS d FROM {d.scan} WHERE {_sent(d, since, params)}) s "
+        "GROUP BY 1, 2, 3, 4, 5, 6"
     )
     for r in run(per_group, params):
-        step = facts.steps.setdefault((r["sequence"], r["step"], r["variant"]), dict.fromkeys(COUNTS, 0))
+        step = counts_of(facts, r["sequence"], r["step"], r["variant"], r["broadcast"], r["template"])
         day = facts.days.setdefault((r["day"], r["sequence"]), {"sent": 0, "opened": 0, "clicked": 0})
         for name in step:
             step[name] += int(r[name]) if name != "unsubscribed" else 0
@@ -128,14 +143,17 @@ def count(run: Run, d: Dialect, since: datetime | None, funnel: Funnel) -> Repor
             day[name] += int(r[name])
     params = {"unsubscribed": UNSUBSCRIBED, "length": len(UNSUBSCRIBED)}
     last = (  # report_facts.last_sent of each contact who unsubscribed, among the counted emails
-        "SELECT sequence, step, COALESCE(variant, 0) AS variant, COUNT(*) AS n FROM (SELECT e.sequence, e.step, "
-        f"e.variant, ROW_NUMBER() OVER (PARTITION BY e.email ORDER BY e.sent_at DESC, e.id COLLATE {d.binary} DESC) "
-        f"AS latest FROM emails e JOIN contacts c ON c.email = e.email WHERE {_sent(d, since, params, 'e.')} "
-        f"AND c.suppressed AND substr(c.suppressed_reason, 1, {d.param('length')}) = {d.param('unsubscribed')}) l "
-        "WHERE latest = 1 GROUP BY 1, 2, 3"
+        "SELECT sequence, step, COALESCE(variant, 0) AS variant, broadcast, "
+        "CASE WHEN broadcast IS NOT NULL THEN template END AS template, COUNT(*) AS n FROM (SELECT e.sequence, "
+        f"e.step, e.variant, e.template, {_broadcast(d, params, 'e.')} AS broadcast, ROW_NUMBER() OVER (PARTITION "
+        f"BY e.email ORDER BY e.sent_at DESC, e.id COLLATE {d.binary} DESC) AS latest FROM emails e "
+        f"JOIN contacts c ON c.email = e.email WHERE {_sent(d, since, params, 'e.')} AND c.suppressed "
+        f"AND substr(c.suppressed_reason, 1, {d.param('length')}) = {d.param('unsubscribed')}) l "
+        "WHERE latest = 1 GROUP BY 1, 2, 3, 4, 5"
     )
     for r in run(last, params):
-        facts.steps[(r["sequence"], r["step"], r["variant"])]["unsubscribed"] += int(r["n"])
+        unsubscribed = counts_of(facts, r["sequence"], r["step"], r["variant"], r["broadcast"], r["template"])
+        unsubscribed["unsubscribed"] += int(r["n"])
     params = {}
     stages = ", ".join(
         f"MIN(CASE WHEN {d.one_of('sequence', f's{k}', names, params)} THEN due END) AS t{k}"
