@@ -1,4 +1,5 @@
-"""`xmas report`: how the campaign is doing, per step and across the funnel (terminal, --json or --html)."""
+"""`xmas report`: how the campaign is doing, per step, per broadcast and across the funnel (terminal, --json or
+--html)."""
 
 from __future__ import annotations
 
@@ -103,19 +104,20 @@ def _pct(fraction: float | None) -> str:
     return "—" if fraction is None else f"{fraction:.0%}"
 
 
-def _steps_table(doc: dict[str, Any], seq: dict[str, Any]) -> Table:
-    """A sequence's steps: wide, with the template and bars; narrow (80 columns), the step number and plain %."""
+def _counts_table(doc: dict[str, Any], title: str, first: str, lines: list[tuple[str, dict[str, Any]]]) -> Table:
+    """A sequence's steps or the broadcasts, a line each (its label, and its counts and template): wide, with the
+    template and bars; narrow (80 columns), the label and plain %."""
     from ..report.build import click_rate, open_rate
 
     def build(narrow: bool) -> Table:
         names = ("sent", "deliv.", "opened", "clicked", "bounced", "compl.", "unsub.")
-        result = table("#", *([] if narrow else ["template"]), *names, title=seq["sequence"])
+        result = table(first, *([] if narrow else ["template"]), *names, title=title)
         rate = _pct if narrow else _bar
-        for s in seq["steps"]:
+        for label, s in lines:
             counts = [str(s[k]) for k in ("sent", "delivered")]
             rates = [rate(open_rate(doc, s)), rate(click_rate(doc, s))]
             rest = [str(s[k]) for k in ("bounced", "complained", "unsubscribed")]
-            add_row(result, str(s["step"]), *([] if narrow else [s["template"]]), *counts, *rates, *rest)
+            add_row(result, label, *([] if narrow else [s["template"]]), *counts, *rates, *rest)
         return result
 
     return fitted(build(False), lambda: build(True))
@@ -142,7 +144,7 @@ def _print(doc: dict[str, Any]) -> None:
     for seq in doc["sequences"]:
         if not seq["steps"]:
             continue  # a sequence xmas sends nothing in (e.g. signup): no empty table
-        out.print(_steps_table(doc, seq))
+        out.print(_counts_table(doc, seq["sequence"], "#", [(str(s["step"]), s) for s in seq["steps"]]))
         if doc.get("rates_note"):
             say(f"  opened, clicked: {doc['rates_note']}")
         for s in seq["steps"]:
@@ -158,6 +160,11 @@ def _print(doc: dict[str, Any]) -> None:
                 for v in s["variants"]:
                     add_row(variants, v["variant"], v["subject"], v["sent"], v["opened"], v["clicked"])
                 out.print(variants)
+    broadcasts = doc.get("broadcasts") or []
+    if broadcasts:
+        out.print(_counts_table(doc, "broadcasts", "broadcast", [(b["broadcast"], b) for b in broadcasts]))
+        if doc.get("rates_note"):
+            say(f"  opened, clicked: {doc['rates_note']}")
     out.print(_funnel_table(doc))
     period = f"since {doc['since']}" if doc["since"] else "all time"
     say(f"report of {doc['campaign']} at {doc['generated_at']}, {period}")

@@ -1,7 +1,7 @@
-"""`xmas report`: how the campaign is doing. Per sequence and step, what happened to the emails xmas sent (from
-the delivery events); the cohort funnel (of the contacts who entered: how many took the assessment, booked a call,
-paid) with conversion rates and the median time between stages; sends per day. One JSON document (version 1,
-docs), which the terminal tables and the HTML page (html.py) both show.
+"""`xmas report`: how the campaign is doing. Per sequence and step, and per broadcast (by its name), what happened
+to the emails xmas sent (from the delivery events); the cohort funnel (of the contacts who entered: how many took
+the assessment, booked a call, paid) with conversion rates and the median time between stages; sends per day. One
+JSON document (version 1, docs), which the terminal tables and the HTML page (html.py) both show.
 
 "Booked a call" is what the emails' `bookings_count` counts (engine.booking_sequences and booked_by_events). When
 no sent email has any delivery recorded (the outbox mailer, or Resend before its first webhook), the open and click
@@ -65,6 +65,17 @@ def _variants(
     ]
 
 
+def _broadcasts(facts: ReportFacts) -> list[dict[str, Any]]:
+    """Each broadcast's line, by name: its template(s) and its counts (core/broadcasts.py reads the name)."""
+    names: dict[str, tuple[list[str], dict[str, int]]] = {}
+    for (name, template), counts in sorted(facts.broadcasts.items()):
+        templates, total = names.setdefault(name, ([], dict.fromkeys(COUNTS, 0)))
+        templates.append(template)
+        for c in COUNTS:
+            total[c] += counts[c]
+    return [{"broadcast": n, "template": ", ".join(t), **total} for n, (t, total) in names.items()]
+
+
 def _funnel(campaign: Campaign, facts: ReportFacts) -> list[dict[str, Any]]:
     """Each stage's contacts of the cohort, the share of the stage before's, and the median hours from it."""
     out: list[dict[str, Any]] = []
@@ -84,7 +95,8 @@ def _funnel(campaign: Campaign, facts: ReportFacts) -> list[dict[str, Any]]:
 
 def rates_note(campaign: Campaign, facts: ReportFacts) -> str | None:
     """Why there are no open and click rates (None when there are): no sent email has a delivery recorded."""
-    if not facts.steps or any(counts[c] for counts in facts.steps.values() for c in DELIVERY_COUNTS):
+    lines = [*facts.steps.values(), *facts.broadcasts.values()]
+    if not lines or any(counts[c] for counts in lines for c in DELIVERY_COUNTS):
         return None
     if campaign.mailer.backend == "outbox":
         return "no rates: the outbox mailer writes .eml files, and nothing reports their deliveries, opens or clicks"
@@ -128,7 +140,7 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
     templates = {t.id: t for t in store.list_templates()}
     sequences: list[dict[str, Any]] = []
     names = list(campaign.sequences)
-    if BROADCAST not in names and any(key[0] == BROADCAST for key in facts.steps):  # xmas broadcast's, together
+    if BROADCAST not in names and any(key[0] == BROADCAST for key in facts.steps):  # a row that names no broadcast
         names.append(BROADCAST)
     for name in names:
         seq = campaign.sequences[name]
@@ -143,12 +155,14 @@ def build_report(engine: Engine, since: datetime | None = None, sequence: str | 
             variants = _variants(campaign, name, number, by_variant, own)
             steps.append({"step": number, "template": step.template, **counts, "variants": variants})
         sequences.append({"sequence": name, "steps": steps})
+    shown = sequence is None or sequence == BROADCAST
     return {
         "version": JSON_VERSION,
         "campaign": campaign.campaign.name,
         "generated_at": iso(engine.clock.now()),
         "since": iso(since),
         "sequences": sequences,
+        "broadcasts": _broadcasts(facts) if shown else [],
         "rates_note": rates_note(campaign, facts),
         "funnel": _funnel(campaign, facts),
         "per_day": _per_day(facts, sequence),

@@ -158,6 +158,16 @@ def _step_cell(sequence: str, number: str, template: str) -> str:
     return f"{esc(sequence)} #{esc(number)}<small>{esc(template)}</small>"
 
 
+def _counted(line: dict[str, Any], cell: str, why: str) -> tuple[float | None, float | None, list[tuple[str, bool]]]:
+    """A step's or a broadcast's open and click rates (None: unknown, or nothing sent), and its row of the table."""
+    delivered, sent = line.get("delivered"), line.get("sent")
+    opened = None if why else rate(line.get("opened"), delivered, sent)
+    clicked = None if why else rate(line.get("clicked"), delivered, sent)
+    counts = [(_count(line.get(key)), True) for key in ("opened", "clicked", "bounced", "complained")]
+    row = [(cell, False), (_count(sent), True), (_count(delivered), True), (_pct(opened), True), (_pct(clicked), True)]
+    return opened, clicked, [*row, *counts, (_count(line.get("unsubscribed")), True)]
+
+
 def _steps(report: dict[str, Any]) -> str:
     why = str(report.get("rates_note") or "")
     drawn: list[tuple[str, float | None, float | None]] = []
@@ -165,27 +175,20 @@ def _steps(report: dict[str, Any]) -> str:
     for sequence in _dicts(report.get("sequences")):
         seq_name = "" if sequence.get("sequence") is None else str(sequence.get("sequence"))
         for step in _dicts(sequence.get("steps")):
-            delivered, sent = step.get("delivered"), step.get("sent")
-            opened = None if why else rate(step.get("opened"), delivered, sent)
-            clicked = None if why else rate(step.get("clicked"), delivered, sent)
             number = "" if step.get("step") is None else str(step.get("step"))
             template = "" if step.get("template") is None else str(step.get("template"))
+            opened, clicked, row = _counted(step, _step_cell(seq_name, number, template), why)
             drawn.append((f"{seq_name} #{number}", opened, clicked))
-            counts = [(_count(step.get(key)), True) for key in ("opened", "clicked", "bounced", "complained")]
-            rows.append(
-                [
-                    (_step_cell(seq_name, number, template), False),
-                    (_count(sent), True),
-                    (_count(delivered), True),
-                    (_pct(opened), True),
-                    (_pct(clicked), True),
-                    *counts,
-                    (_count(step.get("unsubscribed")), True),
-                ]
-            )
+            rows.append(row)
             variants = _dicts(step.get("variants"))
             if len(variants) > 1:
                 variant_tables.append(_variants(variants, seq_name, number, template, bool(why)))
+    for broadcast in _dicts(report.get("broadcasts")):  # each under its own name, after the sequences' steps
+        name = f"broadcast {'' if broadcast.get('broadcast') is None else broadcast.get('broadcast')}"
+        template = "" if broadcast.get("template") is None else str(broadcast.get("template"))
+        opened, clicked, row = _counted(broadcast, f"{esc(name)}<small>{esc(template)}</small>", why)
+        drawn.append((name, opened, clicked))
+        rows.append(row)
     out = ["<section><h2>Open and click rates per step</h2>"]
     if not rows:
         out.append('<p class="empty">No steps in this report.</p></section>')
