@@ -96,9 +96,10 @@ def send_broadcast(engine: Engine, email: str, name: str, at: datetime, variant:
 
 def populate(open_engine: OpenEngine) -> Engine:
     """A campaign with every kind of number: deliveries, variants, unsubscribes, each funnel stage, a booking by
-    event and one canceled, a contact who went straight to the assessment, one straight to paying; and two
-    broadcasts of different names (one sent with a subject variant, one the last email before an unsubscribe), and
-    a `broadcast` row whose key names no broadcast (written by hand: it counts as the sequence's step)."""
+        event and one canceled, a contact who went straight to the assessment, one straight to paying; and two
+        broadcasts of different names (one sent with a subject variant, one the last email before an unsubscribe), and
+        a `broadcast` row whose key names no broadcast (written by hand: it counts as the sequence's step), and one of a
+    contact whose address holds a `|` (the name is read after the address, not after the first `|`)."""
     engine = open_engine(T0)
     for n in range(6):
         lead(engine, f"lead{n}@example.com")
@@ -132,9 +133,12 @@ def populate(open_engine: OpenEngine) -> Engine:
     send_broadcast(day6, "lead5@example.com", "spots_left", at, bounce="Permanent/General")
     send_broadcast(day6, "lead1@example.com", "last_call", at + timedelta(hours=1), delivered_at=at, complained_at=at)
     send_broadcast(day6, "lead5@example.com", "last_call", at + timedelta(hours=1))  # lead5's last, then unsubscribed
-    key = "broadcast:lead3@example.com"  # no `|name`: not a broadcast's row, counted as the sequence's step 1
-    day6.store.add_email(ScheduledEmail(row_id(key, 1), key, "lead3@example.com", "broadcast", 1, "christmas_email_5",
-                                        Sender.XMAS, at, State.SENT, sent_at=at))  # fmt: skip
+    for email, key in (
+        ("lead3@example.com", "broadcast:lead3@example.com"),  # no `|name`: counted as the sequence's step 1
+        ("odd|one@example.com", "broadcast:odd|one@example.com|last_call"),  # a `|` in the address: last_call's
+    ):
+        day6.store.add_email(ScheduledEmail(row_id(key, 1), key, email, "broadcast", 1, "lead_nurture_email_5",
+                                            Sender.XMAS, at, State.SENT, sent_at=at))  # fmt: skip
     unsubscribe(open_engine(T0 + timedelta(days=7)), "lead5@example.com")
     unsubscribe(open_engine(T0 + timedelta(days=7)), "lead0@example.com")
     unsubscribe(open_engine(T0 + timedelta(days=7)), "lead4@example.com", "suppressed by hand")  # not an unsubscribe
@@ -183,11 +187,11 @@ def test_the_sql_counts_equal_the_row_by_row_definition(open_engine: OpenEngine)
             "clicked": 1,
             "bounced": 1,
         },
-        ("last_call", "lead_nurture_email_5"): {**none, "sent": 2, "delivered": 1, "complained": 1, "unsubscribed": 1},
+        ("last_call", "lead_nurture_email_5"): {**none, "sent": 3, "delivered": 1, "complained": 1, "unsubscribed": 1},
     }
     assert whole.steps[("broadcast", 1, 0)] == {**none, "sent": 1}  # the row that names no broadcast
     assert not [key for key in whole.steps if key[0] == "broadcast" and key != ("broadcast", 1, 0)]
-    assert whole.days[("2026-12-07", "broadcast")] == {"sent": 6, "opened": 1, "clicked": 1}
+    assert whole.days[("2026-12-07", "broadcast")] == {"sent": 7, "opened": 1, "clicked": 1}
 
 
 @pytest.mark.parametrize("open_engine", ["sqlite", "postgres"], indirect=True)
