@@ -394,3 +394,24 @@ def test_the_terminal_report_reads_at_80_columns(xmas: Cli, project: Path) -> No
     lines = narrow.splitlines()
     first = lines[lines.index("lead-nurture") + 4]
     assert [cell.strip() for cell in first.split("│")[1:-1]] == ["1", "2", "2", "50%", "50%", "0", "0", "1"]
+
+
+def test_each_broadcast_is_a_line_of_the_step_table_and_a_bar_of_the_rates_chart() -> None:
+    """After the sequences' steps, under its own name; the name and template escaped as every text is."""
+    doc = sample()
+    counts = {"sent": 20, "delivered": 16, "opened": 8, "clicked": 4, "bounced": 1, "complained": 0}
+    doc["broadcasts"] = [
+        {"broadcast": "spots_left", "template": "spots_left", **counts, "unsubscribed": 2},
+        {"broadcast": HOSTILE, "template": HOSTILE_SUBJECT, **dict.fromkeys(counts, 0), "unsubscribed": 0},
+    ]
+    page = render_html(doc)
+    assert HOSTILE not in page and HOSTILE_SUBJECT not in page
+    steps = tables(page)[1]
+    assert steps["rows"][-2:] == [
+        ["broadcast spots_leftspots_left", "20", "16", "50.0%", "25.0%", "8", "4", "1", "0", "2"],
+        [f"broadcast {HOSTILE}{HOSTILE_SUBJECT}", "0", "0", "—", "—", "0", "0", "0", "0", "0"],
+    ]
+    drawn = charts(page)[RATES]
+    assert [v for v, _, _ in bars(drawn, "open")] == [57.9, 55.6, 45.0, 50.0]  # nothing sent: no bar
+    assert [v for v, _, _ in bars(drawn, "click")] == [23.7, 22.2, 12.0, 25.0]
+    assert {"broadcast spots_left", f"broadcast {HOSTILE}"} <= {t.text for t in drawn.iter("text")}
