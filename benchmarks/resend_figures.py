@@ -26,7 +26,19 @@ from postgres_figures import (
     start_round,
     vacuum,
 )
-from support import Context, Result, Row, Shell, Spread, address, after, enroll_seed, shipped, use_test_emulators
+from support import (
+    Context,
+    Result,
+    Row,
+    Shell,
+    Spread,
+    address,
+    after,
+    enroll_seed,
+    shipped,
+    shipped_tick_time,
+    use_test_emulators,
+)
 
 GOAL = 0.9
 LIMITS = (2, 5)
@@ -149,7 +161,7 @@ def resend_ceiling_figure(ctx: Context) -> Result:
         f"For each limit ({', '.join(map(str, limits))} requests/s) and 1, 2 or 4 runners, a fresh PostgreSQL schema "
         f"with {emails:,} lead-nurture contacts whose first email is due (one enrolled through `xmas enroll`, the "
         'others copies of its rows made in SQL), `[mailer] backend = "resend"` with `requests_per_second` as shipped '
-        f"({shipped('mailer', 'requests_per_second')}), `[tick] budget_seconds` as shipped; tests/resend_emulator.py "
+        f"({shipped('mailer', 'requests_per_second')}), {shipped_tick_time()}; tests/resend_emulator.py "
         "counting requests in fixed 1-second windows at the limit (ratelimit-* headers and retry-after as Resend "
         "sends them), a new one per drain. The runners (`xmas tick --now T --json`, started at once) share "
         "the send budget in the database (migration 0005). Share of the ceiling = emails ÷ (wall time × limit × "

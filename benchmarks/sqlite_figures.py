@@ -28,7 +28,7 @@ from support import (
     enroll_seed,
     new_campaign,
     set_keys,
-    shipped,
+    shipped_tick_time,
     use_test_emulators,
     xmas_command,
 )
@@ -412,9 +412,11 @@ def due_query_figure(ctx: Context) -> Result:
 
 def backlog_figure(ctx: Context) -> Result:
     """bench/backlog.py: a backlog drains a bounded slice per tick, each tick its own process."""
-    contacts, budget = (500, 1.0) if ctx.quick else (12_000, float(shipped("tick", "budget_seconds")))
+    contacts, budget = (500, 1.0) if ctx.quick else (12_000, None)  # full: the tick's time as shipped
     folder = lead_campaign(ctx, contacts, "backlog")
-    set_keys(folder / "campaign.toml", "tick", {"budget_seconds": budget})
+    if budget is not None:
+        set_keys(folder / "campaign.toml", "tick", {"budget_seconds": budget})
+    timing = f"`[tick] budget_seconds = {budget:g}`" if budget is not None else shipped_tick_time()
     shell = ctx.shell(folder)
     ticks: list[tuple[Finished, int]] = []
     while sent_rows(folder) < contacts and len(ticks) < 100:
@@ -429,7 +431,7 @@ def backlog_figure(ctx: Context) -> Result:
     drained = sent == contacts and all(n > 0 for _, n in ticks)
     rows = [
         Row(
-            f"backlog of {contacts:,} due emails, budget {budget:g} s",
+            f"backlog of {contacts:,} due emails, " + (f"budget {budget:g} s" if budget else "the minute as shipped"),
             f"{sent:,} sent in {len(ticks)} ticks, {min(n for _, n in ticks):,}–{max(n for _, n in ticks):,} a tick, "
             f"longest tick {longest:.1f} s, exit codes {sorted({t.code for t, _ in ticks})}",
             "drains; every tick sends; each < 60 s",
@@ -439,7 +441,7 @@ def backlog_figure(ctx: Context) -> Result:
     ]
     method = (
         f"What bench/backlog.py measured, with real processes: {contacts:,} lead-nurture contacts enrolled as in "
-        f"figure 4 (all due), `[tick] budget_seconds = {budget:g}`, then `xmas tick --now T0+1m` again and again "
+        f"figure 4 (all due), {timing}, then `xmas tick --now T0+1m` again and again "
         "until every email is recorded Sent (or a tick sends nothing)."
     )
     details = [

@@ -327,6 +327,14 @@ def shipped(section: str, key: str) -> Any:
     return tomllib.loads(shipped_campaign()[0].read_text())[section][key]
 
 
+def shipped_tick_time() -> str:
+    """How long a tick sends as shipped, for a figure's method: `[tick] end_before_next_minute = "2s"` as shipped,
+    and the budget when the shipped file sets one."""
+    tick = tomllib.loads(shipped_campaign()[0].read_text())["tick"]
+    text = f'`[tick] end_before_next_minute = "{tick.get("end_before_next_minute", "2s")}"` as shipped'
+    return text + (f", `budget_seconds = {tick['budget_seconds']:g}`" if "budget_seconds" in tick else " (no budget)")
+
+
 def new_campaign(folder: Path) -> Path:
     """A copy of the shipped campaign.toml and templates/ in a fresh folder; returns the toml's path."""
     campaign, templates = shipped_campaign()

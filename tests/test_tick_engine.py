@@ -128,7 +128,7 @@ def test_a_tick_that_runs_out_of_time_leaves_the_rest(project: Path) -> None:
     engine, _ = make_engine(project, mailer)
     for n in range(4):
         enroll_postcall(engine, f"p{n}@example.com")
-    # each send takes 20 s of a fake monotonic clock; the budget (50 s) is checked before each send
+    # each send takes 20 s of a fake monotonic clock; a tick at :00 starts no send after :58 (tick_config.py)
     report = tick(engine, monotonic=lambda: 20.0 * len(mailer.calls))
     assert report.count("sent") == 3 and report.left_over == 1 and not report.more_left
     assert "1 left for the next tick (time budget)" in report.summary()
@@ -151,7 +151,7 @@ def test_a_backlog_drains_a_bounded_amount_per_tick_and_every_tick_progresses(pr
     engine, _ = make_engine(project, mailer)
     for n in range(350):
         enroll(engine, "lead-nurture", {"email": f"b{n}@example.com", "first_name": "B"})
-    # each mailer call takes 30 s of a fake clock: with a 50 s budget a tick makes two calls, then stops
+    # each mailer call takes 30 s of a fake clock: a tick at :00 makes two calls, then stops (the third at :60)
     per_tick = []
     for _ in range(3):
         before = len(mailer.calls)
@@ -181,7 +181,7 @@ def test_planning_stops_at_the_budget_when_every_row_is_held(project: Path) -> N
     def held() -> int:
         return sum(1 for r in engine.store.all_emails() if r.note and r.note.startswith("window opens"))
 
-    report = tick(engine, monotonic=lambda: 20.0 * held())  # each hold takes 20 s of a fake clock (budget 50 s)
+    report = tick(engine, monotonic=lambda: 20.0 * held())  # each hold takes 20 s of a fake clock (until :58)
 
     assert [o.action for o in report.outcomes] == ["held"] * 3 and mailer.calls == []
     assert report.left_over == 3 and "3 left for the next tick (time budget)" in report.summary()

@@ -40,7 +40,7 @@ from local_server import RequestHook
 from notion_emulator import NotionEmulator
 from resend_emulator import ResendEmulator
 
-from xmas_cli.core.campaign import TickConfig
+from xmas_cli.core.tick_config import TickConfig
 
 # What a process needs from the surrounding environment to start at all; nothing else is passed on.
 KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from .controls import ActionsConfig, PauseConfig
 from .durations import parse_duration
 from .model import Event, Sender
 from .notion_config import NotionConfig
+from .tick_config import LAST_SEND, TickConfig
 from .windows import DAYS, Window, parse_window, zone_of
 
 PAYLOAD_KINDS = ("signup", "lead", "assessment", "noshow", "postcall", "onboarding")
@@ -138,7 +140,7 @@ class StoreConfig(_Strict):
     backend: Literal["sqlite", "notion", "postgres"] = "sqlite"
     path: str = ".xmas/xmas.db"
     # PostgreSQL: how long a tick runner's claim on its rows and batches lasts (on the tick's clock) before another
-    # runner may take them over. Longer than a tick runs ([tick] budget_seconds), so a live runner keeps its work.
+    # runner may take them over. Longer than a tick runs (core/tick_config.py), so a live runner keeps its work.
     lease: Duration = "2m"
     # Who may read the files xmas writes (the SQLite file, the outbox, the locks): the owner only, or also the
     # group, for a CGI script and a cron job that run as two users of one group.
@@ -156,14 +158,6 @@ class MailerConfig(_Strict):
     requests_per_second: float = Field(default=5, gt=0, le=100)  # Resend's default team limit
     max_retries: int = Field(default=3, ge=0, le=10)  # within one tick, for 429 / 5xx / connection errors
     retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # doubles on each retry
-
-
-class TickConfig(_Strict):
-    lock: str = ".xmas/tick.lock"
-    catch_up_gap: Duration = "24h"
-    testing_catch_up_gap: Duration = "1m"
-    budget_seconds: float = Field(default=50.0, gt=0)
-    slice: int = Field(default=100, ge=1, le=1000)  # emails rendered and sent between two looks at the budget
 
 
 class CampaignSection(_Strict):
@@ -214,11 +208,12 @@ class Campaign(_Strict):
     def _references(self) -> Campaign:
         lease = parse_duration(self.store.lease).total_seconds()
         # Only PostgreSQL has leases (many runners share the due rows); SQLite and Notion runners hold a file lock.
-        if self.store.backend == "postgres" and lease < self.tick.budget_seconds + 10:
+        runs = self.tick.longest + LAST_SEND
+        if self.store.backend == "postgres" and lease < runs:
             raise ValueError(
-                f"store.lease {self.store.lease!r} is shorter than a tick runs ([tick] budget_seconds "
-                f"{self.tick.budget_seconds:g} s, plus 10 s for the last send): another runner would take over the "
-                f'batches of a live one; set lease to at least {int(self.tick.budget_seconds + 10)}s, e.g. "2m"'
+                f"store.lease {self.store.lease!r} is shorter than a tick runs (it sends {self.tick.describe()}: "
+                f"{self.tick.longest:g} s, plus {LAST_SEND:g} s for the last send): another runner would take over "
+                f'the batches of a live one; set lease to at least {math.ceil(runs)}s, e.g. "2m"'
             )
         for name, seq in self.sequences.items():
             for other in seq.cancels:

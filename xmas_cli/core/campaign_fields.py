@@ -1,5 +1,6 @@
 """The value types of campaign.toml's keys that carry a little language of their own: durations ("3d"), send
-windows ("08:00-20:00"), days, frequency caps ("1/24h"), each checked where it is read."""
+windows ("08:00-20:00"), days, frequency caps ("1/24h"), a tick's margin before the next minute ("2s"), each checked
+where it is read."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ def _duration(text: str) -> str:
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
+
+MOST_MARGIN = timedelta(seconds=30)
+
+
+def _minute_margin(text: str) -> str:
+    if parse_duration(text) > MOST_MARGIN:
+        raise ValueError(
+            f'{text!r} would leave a tick less than half of its minute to send: use a few seconds, e.g. "2s"'
+        )
+    return text
 
 
 def _window(text: str | None) -> str | None:
@@ -54,3 +65,4 @@ def _cap(text: str | None) -> str | None:
 SendWindow = Annotated[str | None, AfterValidator(_window)]
 Cap = Annotated[str | None, AfterValidator(_cap)]
 SendDays = Annotated[list[str] | None, AfterValidator(_days)]
+MinuteMargin = Annotated[str, AfterValidator(_minute_margin)]

@@ -3,12 +3,13 @@
 lock → replay the batches an earlier tick left open → then, slice by slice: read due rows (the store filters
 and sorts) → skip the suppressed and those without consent → hold what is outside the recipient's send window →
 catch-up → hold what exceeds the frequency cap → render → record the batch → send → record the outcomes.
-The time budget is checked between sends and between the rows it plans, and at least one row is sent or recorded
-per tick, so any backlog drains at the mailer's (or the store's) pace. A row can only fail itself: whatever goes
-wrong while one row is planned or rendered marks that row Failed with the reason, and the tick moves on. Why each
-point a process can die at is safe: README, "Reliability". Where many runners share the store (PostgreSQL) there is
-no lock: each slice is claimed for this runner with a lease, and only batches whose lease has ended are replayed
-(README, "PostgreSQL").
+The time is checked between sends and between the rows it plans (core/tick_config.py: until shortly before the next
+minute, when cron starts the next tick, or the budget; no send starts that would run into the next minute), and at
+least one row is sent or recorded per tick, so any backlog drains at the mailer's (or the store's) pace. A row can
+only fail itself: whatever goes wrong while one row is planned or rendered marks that row Failed with the reason,
+and the tick moves on. Why each point a process can die at is safe: README, "Reliability". Where many runners share
+the store (PostgreSQL) there is no lock: each slice is claimed for this runner with a lease, and only batches whose
+lease has ended are replayed (README, "PostgreSQL").
 """
 
 from __future__ import annotations
@@ -226,13 +227,17 @@ def _run(t: _Tick, limit: int | None, progress: Progress | None) -> None:
         if t.dry_run:
             t.report.outcomes.extend(Outcome(r, "would-send", f"to {e.to}: {e.subject}") for r, e in ready)
         else:
-            group_size = t.engine.mailer.max_batch
-            for start in range(0, len(ready), group_size):
-                if t.must_stop():
+            start = 0
+            while start < len(ready):
+                size = 0 if t.must_stop() else t.fitting(min(t.engine.mailer.max_batch, len(ready) - start))
+                if size == 0:  # out of time, or what is left would run into the next minute: the next tick's
                     _leave(t, [row for row, _ in ready[start:]] + unplanned, due)
                     return
-                send_group(t, ready[start : start + group_size])
-                handled += len(ready[start : start + group_size])
+                began = t.elapsed()
+                send_group(t, ready[start : start + size])
+                t.took(size, t.elapsed() - began)
+                start += size
+                handled += size
                 if progress:
                     progress(handled, t.report.due)
         if unplanned:
@@ -253,19 +258,19 @@ def _apply_actions(t: _Tick) -> list[Pause] | None:
     return list(control.pauses)
 
 
-DELIVERY_SHARE = 0.25  # of the tick's budget, at most, for recording queued delivery events before sending
+DELIVERY_SHARE = 0.25  # of the tick's sending time, at most, for recording queued delivery events before sending
 MOST_DELIVERIES = 10_000  # delivery events one tick records, at most
 
 
 def _record_deliveries(t: _Tick) -> None:
     """Apply the delivery events the webhook queued (opens, clicks, deliveries) to their rows, first: within a
-    quarter of the budget, at the store's pace, so sending always keeps most of the minute."""
+    quarter of the sending time, at the store's pace, so sending always keeps most of the minute."""
     from ..inbound.delivery_queue import drain, open_queue, queue_path
 
     if not queue_path(t.engine).exists():  # no webhook has queued anything yet
         return
 
-    limit = t.campaign.tick.budget_seconds * DELIVERY_SHARE
+    limit = max(0.0, t.sending.stop) * DELIVERY_SHARE
 
     def enough() -> bool:
         return t.stop.requested or t._monotonic() - t._started > limit

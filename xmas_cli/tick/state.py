@@ -1,5 +1,5 @@
-"""What one tick knows while it runs (its engine, clock reading, report, budget, caches, and its runner's name and
-lease among many), and the small rules every part of it shares: a row's error line, the retry backoff."""
+"""What one tick knows while it runs (its engine, clock reading, report, sending time, caches, and its runner's name
+and lease among many), and the small rules every part of it shares: a row's error line, the retry backoff."""
 
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ class TickState:
         self._counts: Counts | None = None
         self._monotonic = monotonic
         self._started = monotonic()
+        self.sending = self.campaign.tick.until(now)  # core/tick_config.py: until when, in seconds from _started
+        self.per_row = 0.0  # the most seconds an email took to send and record, over this tick's sends so far
         self.sends = 0  # mailer calls made: the budget never stops a tick before its first
         self.cap = self.campaign.cap
         self.marketing = frozenset(self.campaign.marketing)
@@ -79,29 +81,49 @@ class TickState:
 
     # ------------------------------------------------------------------------------ bookkeeping
 
+    def elapsed(self) -> float:
+        return self._monotonic() - self._started
+
     def must_stop(self) -> bool:
-        """Stop before the next send? On a signal at once; on the budget only once something was sent."""
+        """Stop before the next send? On a signal at once; on the time only once something was sent."""
         if self.stop.requested:
             self.report.stopped = self.stop.signal
             return True
-        return self.sends > 0 and self._monotonic() - self._started > self.campaign.tick.budget_seconds
+        return self.sends > 0 and self.elapsed() > self.sending.stop
 
     def planning_over(self) -> bool:
-        """Stop planning before the slice's next row? On a signal at once; on the budget once this tick has done
+        """Stop planning before the slice's next row? On a signal at once; on the time once this tick has done
         something (a row recorded or a send made): holding, deferring or skipping a row is a store write each, and
         a catch-up of rows held by a window, under a slow store (Notion at 3 requests/s, retrying 5xx), is no
-        reason to run past the budget. The rows not reached stay as they are, due, for the next tick."""
+        reason to run past the time. The rows not reached stay as they are, due, for the next tick."""
         if self.stop.requested:
             self.report.stopped = self.stop.signal
             return True
         done = self.sends > 0 or bool(self.report.outcomes)
-        return done and self._monotonic() - self._started > self.campaign.tick.budget_seconds
+        return done and self.elapsed() > self.sending.stop
 
     def slice_size(self) -> int:
         """The next slice: [tick] slice rows, or fewer where the store is rate-limited (Notion): no more than the
         time left can record, one request per email, so a tick does not read rows and contacts it cannot send."""
-        left = self.campaign.tick.budget_seconds - (self._monotonic() - self._started)
+        left = self.sending.stop - self.elapsed()
         return max(1, min(self.campaign.tick.slice, self.store.requests_within(left) - READS_PER_SLICE))
+
+    def fitting(self, ready: int) -> int:
+        """How many of `ready` emails the next send may take: all for the tick's first send (every tick makes
+        progress); after it, those that can be sent and recorded before the minute ends, when cron starts the next
+        tick, at the store's pace (one request per email) and at the pace this tick's sends have gone. 0: none."""
+        if self.sends == 0:
+            return ready
+        left = self.sending.minute_ends - self.elapsed()
+        fits = self.store.requests_within(left)
+        if self.per_row > 0:
+            fits = min(fits, int(max(0.0, left) / self.per_row + 1e-9))
+        return max(0, min(ready, fits))
+
+    def took(self, emails: int, seconds: float) -> None:
+        """One send of `emails` took `seconds` (the mailer, the journal, the outcomes in the store)."""
+        if emails > 0:
+            self.per_row = max(self.per_row, seconds / emails)
 
     def counts(self, template: Template) -> Counts:
         """Campaign counts from the store, read once per tick and only for a template that shows them."""
