@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .funnel_facts import FunnelFacts
+
 # A template name that is a file name in templates/ as it is: no folder separators, no leading dot ("..", ".env")
 PLAIN_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
 TEMPLATE_NAME_FIX = "use a template's name: letters, digits, _ . - and no leading dot (xmas templates list shows them)"
@@ -112,16 +114,23 @@ class Contact:
     updated_at: datetime | None = None
     ref: str | None = None  # the store's own handle (a Notion page id); None for a new contact
     consent: Consent | None = None
+    # What its enrollments and events said of the funnel (call time, payment, package: funnel_facts.py): not a
+    # field, not a variable, not part of what makes two contacts equal; only a store that shows it keeps it (Notion)
+    funnel: FunnelFacts = field(default_factory=FunnelFacts, compare=False)
 
     @property
     def first_name(self) -> str:
         return str(self.fields.get("first_name") or "")
 
-    def merged(self, data: dict[str, Any], segment: str | None, at: datetime) -> Contact:
-        """Latest data wins: fields given now replace the stored ones; fields not given are kept."""
+    def merged(
+        self, data: dict[str, Any], segment: str | None, at: datetime, facts: FunnelFacts | None = None
+    ) -> Contact:
+        """Latest data wins: fields given now replace the stored ones; fields not given are kept. The
+        enrollment's funnel facts join those on record (FunnelFacts.merged)."""
         fields = dict(self.fields)
         fields.update({k: v for k, v in data.items() if k in CONTACT_FIELDS and v is not None})
-        return replace(self, fields=fields, segment=segment or self.segment, updated_at=at)
+        funnel = self.funnel.merged(facts) if facts is not None else self.funnel
+        return replace(self, fields=fields, segment=segment or self.segment, updated_at=at, funnel=funnel)
 
 
 @dataclass(frozen=True)

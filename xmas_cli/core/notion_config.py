@@ -33,6 +33,10 @@ class ContactProperties(_Strict):
     green_systems: str = "Green Systems"
     weakest_systems: str = "Weakest Systems"  # "GPS, Money": weakest_system_1, weakest_system_2
     revenue_leak: str = "Revenue Leak"
+    # the funnel's facts that enrollments and events bring (core/funnel_facts.py), never cleared by xmas
+    call_time: str = "Call Time"  # the latest of post-call's call_date, no-show's scheduled_time, a booking's time
+    payment_status: str = "Payment Status"  # onboarding's payment_status
+    package: str = "Package"  # onboarding's package_type
     # the contact's emails (the Sequence Tracker's Contact relation, seen from here) and what they roll up to
     emails: str = "Emails"
     emails_sent: str = "Emails Sent"  # how many have a Sent At

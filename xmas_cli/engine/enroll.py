@@ -14,6 +14,7 @@ from typing import Any
 from ..clock import iso
 from ..core.campaign import BROADCAST, Campaign, Sequence
 from ..core.consent import given_by, on_file
+from ..core.funnel_facts import enrollment_facts
 from ..core.model import Contact, ScheduledEmail, State
 from ..core.schedule import legacy_enrollment_key, plan_enrollment
 from ..core.variables import classify_segment
@@ -130,7 +131,8 @@ def enroll(engine: Engine, sequence_name: str, raw: Any, *, noted: bool = True) 
         # planned before anything is written: a payload that cannot be planned leaves no trace
         plan = plan_enrollment(campaign, sequence_name, payload, now, existing_contact.suppressed, key)
         segment = classify_segment(data.get("red_systems"), data.get("orange_systems"))
-        merged = existing_contact.merged(data, segment, now)
+        facts = enrollment_facts(sequence.payload, data)  # call time, payment, package: not fields (funnel_facts.py)
+        merged = existing_contact.merged(data, segment, now, facts)
         consent = given_by(campaign, sequence_name, payload.consent, now)
         if consent.outranks(on_file(existing_contact)):
             merged = replace(merged, consent=consent)

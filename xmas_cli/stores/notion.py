@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from ..core import rows as rules
 from ..core.campaign import Campaign
+from ..core.funnel_facts import booking_facts
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, State
 from ..core.report_facts import Funnel, ReportFacts, facts_from_rows
 from ..errors import NotFound
@@ -38,6 +39,7 @@ from .notion_base import (
 from .notion_control import NotionControl, NotionControlRead
 from .notion_records import (
     JSON,
+    date_value,
     format_events,
     parse_events,
     prop,
@@ -311,8 +313,8 @@ class NotionStore(NotionTemplates):
         return parse_events(email, str(prop(page, c.events) or ""), self.logger)
 
     def add_event(self, event: Event) -> bool:
-        """One line more in the contact's Events (and its Booking Status): 1 query and 1 update, none if the key
-        is there already."""
+        """One line more in the contact's Events (its Booking Status, and a booking's call time in Call Time, the
+        later one kept): 1 query and 1 update, none if the key is there already."""
         c = self.props.contacts
         address = event.email.strip().lower()
         page = self._first(self._contact_pages(address), f"contact {address}")
@@ -326,6 +328,10 @@ class NotionStore(NotionTemplates):
         properties = {c.events: text_value(format_events(events), f"contact {address}: events")}
         if latest is not None:
             properties[c.booking] = select_value(latest.name)
+        if self.campaign.booking_news([event], booked_only=True) is not None:  # a booking: its call's time
+            known = self.records.funnel(page)
+            if (call := known.merged(booking_facts(event.data)).call_time) != known.call_time:
+                properties[c.call_time] = date_value(call)
         self._contact(self.api.update_page(str(page["id"]), properties, what=f"record {event.name}", kind="contacts"))
         return True
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..clock import iso
+from ..core.funnel_facts import FunnelFacts
 from ..core.model import Contact, Delivery, Event, ScheduledEmail, Sender, State, Template, parse_consent
 from ..core.notion_config import NotionProperties
 from ..core.rows import damage
@@ -109,6 +110,7 @@ class Records:
         what = f"contact {contact.email}"
         weakest = ", ".join(str(fields[k]) for k in ("weakest_system_1", "weakest_system_2") if fields.get(k))
         return {
+            **self.funnel_properties(contact.funnel, what),
             **{getattr(c, key): number_value(_count(fields.get(field))) for key, field in NUMBER_COLUMNS.items()},
             c.weakest_systems: text_value(weakest, f"{what}: weakest systems"),
             c.title: title_value(str(fields.get("first_name") or ""), f"{what}: first name"),
@@ -122,6 +124,27 @@ class Records:
             c.updated: date_value(contact.updated_at),
             c.consent: text_value(contact.consent.describe() if contact.consent else None, f"{what}: consent"),
         }
+
+    def funnel_properties(self, funnel: FunnelFacts, what: str) -> Props:
+        """The funnel's columns for the facts known: one xmas knows nothing of is left as it is, never cleared."""
+        c = self.props.contacts
+        out: Props = {}
+        if funnel.call_time is not None:
+            out[c.call_time] = date_value(funnel.call_time)
+        if funnel.payment_status:
+            out[c.payment_status] = select_value(funnel.payment_status)
+        if funnel.package:
+            out[c.package] = text_value(funnel.package, f"{what}: package")
+        return out
+
+    def funnel(self, page: JSON) -> FunnelFacts:
+        c = self.props.contacts
+        call = prop(page, c.call_time)
+        return FunnelFacts(
+            call_time=call if isinstance(call, datetime) else None,
+            payment_status=str(prop(page, c.payment_status) or "") or None,
+            package=str(prop(page, c.package) or "") or None,
+        )
 
     def contact(self, page: JSON) -> Contact:
         c = self.props.contacts
@@ -147,6 +170,7 @@ class Records:
             updated_at=prop(page, c.updated),
             ref=str(page["id"]),
             consent=parse_consent(prop(page, c.consent)),
+            funnel=self.funnel(page),
         )
 
     def row_properties(self, row: ScheduledEmail) -> Props:

@@ -100,11 +100,15 @@ def upgrade(store: NotionStore, *, dry_run: bool = False) -> UpgradeReport:
     if report.problems:  # the views name properties by id: make none on a schema that is not right yet
         return report
     report.steps += make_links(campaign, api, ids, schemas["tracker"], schemas["contacts"], dry_run=dry_run)
-    control = NotionControl(store)
-    if dry_run and any(step.startswith("Contacts:") for step in report.steps):
-        has_row = False  # its query names the properties a dry run does not add: the row is made with them
-    else:
-        has_row = any(control.scope(page) == (True, None) for page in control._pages())
+    control, c = NotionControl(store), campaign.notion.properties.contacts
+    if dry_run and c.email not in schemas["contacts"]:
+        has_row = False  # no row can lack the Email that Contacts lacks: the row is made with it
+    else:  # read without the store's schema check, which a dry run leaves failing until what is missing is added
+        empty = {"property": c.email, "email": {"is_empty": True}}
+        named = {"property": c.title, "title": {"starts_with": control.prefix}}
+        body = {"filter": {"and": [empty, named]}}
+        found = api.query(ids["contacts"][1], body, what="look for the control row", kind="contacts")
+        has_row = any(control.scope(page) == (True, None) for page in found)
     if not has_row:
         report.steps.append(f"Contacts: add the control row '{campaign.notion.control}' (tick Paused to pause)")
         if not dry_run:
