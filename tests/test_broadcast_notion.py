@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import Cli
 from test_broadcast import SPOTS
 from test_cli_tick import T0, at
-from test_notion_e2e import Notion, emu, enroll, notion, outbox  # noqa: F401 (the fixtures)
+from test_notion_e2e import Notion, emu, enroll, notion, on_notion, outbox  # noqa: F401 (the fixtures)
 
 
 def test_broadcast_on_notion(xmas: Cli, notion: Notion, project: Path) -> None:  # noqa: F811

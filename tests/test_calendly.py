@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import SECRET, store_env
-from test_notion_e2e import TOKEN, Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
+from test_notion_e2e import TOKEN, Notion, emu, notion, on_notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import API_TOKEN, Answer, Web
 
 from xmas_cli import engine as core

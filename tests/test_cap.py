@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli, replace_once
-from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
+from test_notion_e2e import Notion, emu, notion, on_notion  # noqa: F401  (emu and notion are fixtures)
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL
 

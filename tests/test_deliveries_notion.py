@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import Cli
 from resend_emulator import new_webhook_secret, sign_webhook
 from test_cli_tick import T0, at
-from test_notion_e2e import Notion, emu, enroll, notion  # noqa: F401 (the fixtures)
+from test_notion_e2e import Notion, emu, enroll, notion, on_notion  # noqa: F401 (the fixtures)
 
 from xmas_cli.backends import engine_from_config
 from xmas_cli.inbound.resend_events import handle_resend_webhook

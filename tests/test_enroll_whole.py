@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import Cli
 from notion_emulator import NotionEmulator
-from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
+from test_notion_e2e import Notion, emu, notion, on_notion  # noqa: F401  (emu and notion are fixtures)
 
 from xmas_cli.backends import engine_from_config
 from xmas_cli.core.model import ScheduledEmail

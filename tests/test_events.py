@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import Cli, body_text, replace_once
-from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
+from test_notion_e2e import Notion, emu, notion, on_notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import API_TOKEN, Web, web  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.every_store  # the rules hold on SQLite and on PostgreSQL

@@ -7,7 +7,7 @@ from pathlib import Path
 from conftest import Cli
 from test_cli_tick import T0, at
 from test_import import GOOD
-from test_notion_e2e import Notion, emu, notion  # noqa: F401 (the fixtures)
+from test_notion_e2e import Notion, emu, notion, on_notion  # noqa: F401 (the fixtures)
 
 
 def test_import_on_notion(xmas: Cli, notion: Notion, project: Path) -> None:  # noqa: F811

@@ -11,7 +11,7 @@ from typing import Any
 
 from conftest import Cli
 from test_cli_tick import T0, at
-from test_notion_e2e import Notion, emu, enroll, notion, outbox  # noqa: F401  (emu and notion are fixtures)
+from test_notion_e2e import Notion, emu, enroll, notion, on_notion, outbox  # noqa: F401  (emu and notion are fixtures)
 
 
 def control(world: Notion, title: str = "Campaign") -> dict[str, Any]:

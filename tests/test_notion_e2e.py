@@ -112,11 +112,16 @@ def use_notion(project: Path, extra: str = "") -> None:
 
 
 @pytest.fixture
-def notion(emu: NotionEmulator, project: Path, xmas: Cli, monkeypatch: pytest.MonkeyPatch) -> Notion:
-    """The project on Notion: `xmas notion setup` on a fresh page, then `xmas templates push`."""
+def on_notion(emu: NotionEmulator, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project's store is Notion, its token and base URL the emulator's; no database made yet."""
     monkeypatch.setenv("NOTION_TOKEN", TOKEN)
     monkeypatch.setenv("NOTION_BASE_URL", emu.base_url)
     use_notion(project)
+
+
+@pytest.fixture
+def notion(emu: NotionEmulator, project: Path, xmas: Cli, on_notion: None) -> Notion:
+    """The project on Notion: `xmas notion setup` on a fresh page, then `xmas templates push`."""
     xmas("notion", "setup", "--parent", emu.add_page(title="Xmas"))
     assert "20 created" in xmas("templates", "push").stdout  # 19 emails and their layout
     ids = tomllib.loads((project / "campaign.toml").read_text())["notion"]

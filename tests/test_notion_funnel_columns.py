@@ -16,7 +16,7 @@ from conftest import Cli
 from notion_client import Client
 from notion_emulator import NotionEmulator
 from test_cli_tick import PEOPLE, T0, at
-from test_notion_e2e import TOKEN, Notion, emu, enroll, notion, use_notion  # noqa: F401  (fixtures)
+from test_notion_e2e import TOKEN, Notion, emu, enroll, notion, on_notion, use_notion  # noqa: F401  (fixtures)
 
 FUNNEL = ("Call Time", "Payment Status", "Package")
 PAUL = "paul@example.com"  # PEOPLE["postcall"]: his call was at 2026-12-01T10:30:00Z
@@ -147,11 +147,8 @@ def test_check_names_the_missing_columns_and_upgrade_adds_them_once(
 
 
 def test_renamed_columns_under_notion_properties_contacts_are_the_ones_written(
-    xmas: Cli, emu: NotionEmulator, project: Path, monkeypatch: pytest.MonkeyPatch
+    xmas: Cli, emu: NotionEmulator, project: Path, on_notion: None
 ) -> None:
-    monkeypatch.setenv("NOTION_TOKEN", TOKEN)
-    monkeypatch.setenv("NOTION_BASE_URL", emu.base_url)
-    use_notion(project)
     path = project / "campaign.toml"
     renamed = '\n[notion.properties.contacts]\ncall_time = "Booked Call"\npayment_status = "Paid?"\npackage = "Plan"\n'
     path.write_text(path.read_text() + renamed)

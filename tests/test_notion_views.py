@@ -15,7 +15,7 @@ from conftest import Cli
 from notion_client import APIResponseError, Client
 from notion_emulator import NotionEmulator
 from test_cli_tick import T0, at
-from test_notion_e2e import TOKEN, Notion, emu, enroll, notion, use_notion  # noqa: F401  (fixtures)
+from test_notion_e2e import TOKEN, Notion, emu, enroll, notion, on_notion  # noqa: F401  (fixtures)
 
 from xmas_cli.config import load_campaign
 from xmas_cli.stores.notion_admin import write_database_ids
@@ -93,12 +93,7 @@ def test_setup_makes_the_views_the_owner_opens(xmas: Cli, notion: Notion) -> Non
     assert contacts["Booked"]["filter"] == {"property": "Booking Status", "select": {"equals": ["booked"]}}
 
 
-def test_setup_costs_these_requests(
-    xmas: Cli, emu: NotionEmulator, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("NOTION_TOKEN", TOKEN)
-    monkeypatch.setenv("NOTION_BASE_URL", emu.base_url)
-    use_notion(project)
+def test_setup_costs_these_requests(xmas: Cli, emu: NotionEmulator, project: Path, on_notion: None) -> None:
     parent = emu.add_page()
     emu.reset_requests()
     doc = xmas.json("notion", "setup", "--parent", parent)
@@ -138,11 +133,8 @@ def test_upgrade_adds_what_is_missing_never_what_a_person_made_and_then_nothing(
     xmas: Cli,
     emu: NotionEmulator,
     project: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    on_notion: None,
 ) -> None:
-    monkeypatch.setenv("NOTION_TOKEN", TOKEN)
-    monkeypatch.setenv("NOTION_BASE_URL", emu.base_url)
-    use_notion(project)
     ids = old_release(emu, project)
     refused = xmas("tick", "--now", at(T0), code=3)
     assert "property 'Action' is missing" in refused.stderr and "run `xmas notion upgrade`" in refused.stderr
@@ -206,11 +198,8 @@ def test_upgrade_reports_a_mistyped_property_and_changes_no_type(
     xmas: Cli,
     emu: NotionEmulator,
     project: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    on_notion: None,
 ) -> None:
-    monkeypatch.setenv("NOTION_TOKEN", TOKEN)
-    monkeypatch.setenv("NOTION_BASE_URL", emu.base_url)
-    use_notion(project)
     ids = old_release(emu, project)
     source = emu.data_source_id(ids["contacts"])
     client = Client(auth=TOKEN, base_url=emu.base_url, logger=logging.getLogger("tests.person"))

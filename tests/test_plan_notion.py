@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import Cli, replace_once
 from test_cli_tick import T0, at
-from test_notion_e2e import Notion, emu, enroll, notion  # noqa: F401 (the fixtures)
+from test_notion_e2e import Notion, emu, enroll, notion, on_notion  # noqa: F401 (the fixtures)
 
 
 def test_plan_applies_on_notion(xmas: Cli, notion: Notion, project: Path) -> None:  # noqa: F811

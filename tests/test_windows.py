@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Cli, replace_once
-from test_notion_e2e import Notion, emu, notion  # noqa: F401  (emu and notion are fixtures)
+from test_notion_e2e import Notion, emu, notion, on_notion  # noqa: F401  (emu and notion are fixtures)
 from test_web import Web, web  # noqa: F401  (a fixture)
 
 from xmas_cli.core.windows import DAYS, Window, next_opening, parse_window
